@@ -1,0 +1,19 @@
+package dev.ferry.api;
+
+import java.util.Map;
+
+/**
+ * What an agent says about its host.
+ *
+ * @param host host name in the lab
+ * @param address address other agents reach this one at (data port included)
+ * @param capabilities what the capability probe found (CRIU version, checks, features)
+ * @param memoryCapacityMiB memory that pods may reserve on this host
+ * @param memoryReservedMiB memory reserved by pods and placeholders now
+ */
+public record HostInfo(
+    String host,
+    String address,
+    Map<String, Object> capabilities,
+    long memoryCapacityMiB,
+    long memoryReservedMiB) {}

@@ -1,0 +1,39 @@
+package dev.ferry.api;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The migration report contract of DESIGN.md: tools and checks read these names, keep them.
+ * Mutable on purpose: the coordinator and the demo fill it in as they learn things.
+ */
+public class MigrationReport {
+  public String migrationId;
+  /** "migrated", "rolled-back" or "failed". */
+  public String outcome;
+  public String strategy;
+  public String runtime;
+  public String pod;
+  public String sourceHost;
+  public String targetHost;
+  public String ipBefore;
+  public String ipAfter;
+  public String uidBefore;
+  public String uidAfter;
+  /** Longest gap between two acknowledged client writes, as the client saw it. */
+  public Long downtimeMs;
+  /** Source frozen (checkpoint start) until the target runs with its network open. */
+  public Long frozenMs;
+  public Long totalMs;
+  public Long bytesTransferred;
+  public int precopyRounds;
+  public Long writesAcked;
+  public Long writesLost;
+  /** True when the client's single connection kept working through the migration. */
+  public Boolean tcpConnectionPreserved;
+  public List<PhaseTiming> phases = new ArrayList<>();
+  /** Why the migration failed or was rolled back, in words; null on success. */
+  public String error;
+  /** Where the frozen time went: checkpoint, transfer, restore, ... in ms. */
+  public java.util.Map<String, Long> frozenBreakdownMs = new java.util.LinkedHashMap<>();
+}

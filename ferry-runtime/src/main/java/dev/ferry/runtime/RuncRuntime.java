@@ -1,0 +1,141 @@
+package dev.ferry.runtime;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.api.Json;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** {@link ContainerRuntime} on runc, with CRIU for checkpoint and restore. */
+public final class RuncRuntime implements ContainerRuntime {
+  private static final Duration CRIU_TIMEOUT = Duration.ofMinutes(10);
+  private final String criu;
+  private final Map<String, String> criuEnv;
+
+  /**
+   * @param criu CRIU binary runc should use
+   * @param criuEnv extra environment for CRIU (see {@link HostCapabilities#criuEnv()})
+   */
+  public RuncRuntime(String criu, Map<String, String> criuEnv) {
+    this.criu = criu;
+    this.criuEnv = Map.copyOf(criuEnv);
+  }
+
+  @Override
+  public String name() {
+    return "runc+criu";
+  }
+
+  @Override
+  public void run(String id, Path bundle) {
+    detached(List.of("runc", "run", "-d", "--bundle", bundle.toString(), id), bundle.resolve("runc-run.log"));
+  }
+
+  @Override
+  public ContainerStatus state(String id) {
+    Exec.Result r = Exec.run("runc", "state", id);
+    if (!r.ok()) {
+      return new ContainerStatus(id, "missing", 0);
+    }
+    JsonNode n = Json.read(r.stdout(), JsonNode.class);
+    return new ContainerStatus(id, n.path("status").asText(), n.path("pid").asLong());
+  }
+
+  @Override
+  public void destroy(String id) {
+    if (state(id).status().equals("missing")) {
+      return;
+    }
+    Exec.run("runc", "kill", id, "KILL");
+    Exec.Result r = Exec.run("runc", "delete", "-f", id);
+    if (!r.ok() && !state(id).status().equals("missing")) {
+      r.check();
+    }
+  }
+
+  @Override
+  public void checkpoint(String id, Path imageDir, Path workDir) {
+    mkdirs(imageDir, workDir);
+    Exec.Result r =
+        Exec.run(
+            List.of("runc", "--criu", criu, "checkpoint", "--tcp-established",
+                "--image-path", imageDir.toString(), "--work-path", workDir.toString(), id),
+            CRIU_TIMEOUT,
+            criuEnv);
+    if (!r.ok()) {
+      throw new CheckpointException("checkpoint of " + id, r, CriuLog.explain(workDir.resolve("dump.log")));
+    }
+  }
+
+  @Override
+  public void restore(String id, Path bundle, Path imageDir, Path workDir) {
+    mkdirs(workDir);
+    List<String> cmd =
+        List.of("runc", "--criu", criu, "restore", "-d", "--tcp-established",
+            "--image-path", imageDir.toString(), "--work-path", workDir.toString(),
+            "--bundle", bundle.toString(), id);
+    try {
+      detached(cmd, workDir.resolve("runc-restore.log"));
+    } catch (CommandFailedException e) {
+      throw new CheckpointException("restore of " + id, e.result(), CriuLog.explain(workDir.resolve("restore.log")));
+    }
+  }
+
+  @Override
+  public List<String> list(String prefix) {
+    List<String> ids = new ArrayList<>();
+    Exec.Result r = Exec.run("runc", "list", "-q");
+    for (String line : r.stdout().split("\n")) {
+      if (!line.isBlank() && line.strip().startsWith(prefix)) {
+        ids.add(line.strip());
+      }
+    }
+    return ids;
+  }
+
+  /**
+   * Runs runc with stdin from /dev/null and its output in a log file: the container's first
+   * process inherits these descriptors, and a pipe would keep us waiting for ever.
+   */
+  private void detached(List<String> cmd, Path log) {
+    try {
+      Files.createDirectories(log.getParent());
+      ProcessBuilder pb = new ProcessBuilder(cmd);
+      Map<String, String> env = new HashMap<>(criuEnv);
+      pb.environment().putAll(env);
+      pb.redirectInput(new File("/dev/null"));
+      pb.redirectOutput(log.toFile());
+      pb.redirectErrorStream(true);
+      Process p = pb.start();
+      if (!p.waitFor(CRIU_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+        p.destroyForcibly();
+        throw new CommandFailedException(new Exec.Result(cmd, 124, "", "timed out"));
+      }
+      if (p.exitValue() != 0) {
+        throw new CommandFailedException(new Exec.Result(cmd, p.exitValue(), "", Files.readString(log)));
+      }
+    } catch (IOException e) {
+      throw new CommandFailedException(new Exec.Result(cmd, 127, "", e.getMessage()));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void mkdirs(Path... dirs) {
+    try {
+      for (Path d : dirs) {
+        Files.createDirectories(d);
+      }
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot create " + List.of(dirs), e);
+    }
+  }
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Prepares this machine for Ferry: system packages from Debian 12, a JDK and Maven,
+# and CRIU >= 4.2 (the host's own if new enough and working, otherwise Debian
+# unstable's CRIU unpacked into a project-local prefix behind a wrapper script).
+# Idempotent: a second run only checks and takes a few seconds.
+# It never changes the machine's apt configuration or its network.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PREFIX="${FERRY_CRIU_PREFIX:-$REPO/.ferry/criu}"   # where a private CRIU goes
+MARK="$REPO/.ferry/host-ready"                       # cache marker
+
+say() { echo "[ferry setup] $*" >&2; }
+die() { echo "[ferry setup] error: $*" >&2; exit 1; }
+
+[[ "$(uname -s)" == Linux ]] || die "Ferry needs Linux (runc, CRIU, network namespaces); this is $(uname -s)."
+[[ "$(id -u)" == 0 ]] || die "run as root: Ferry creates network namespaces, runc containers and CRIU checkpoints (try: sudo $0)."
+
+PKGS=(runc iptables iproute2 redis-server redis-tools busybox-static iputils-arping
+      openjdk-17-jdk-headless maven ca-certificates curl procps psmisc)
+
+missing_pkgs() {
+  local p
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
+criu_ok() {  # $1 = criu command; true when version >= 4.2 and `criu check` passes
+  local v
+  v="$("$1" --version 2>/dev/null | sed -n 's/^Version: *//p')" || return 1
+  [[ -n "$v" ]] || return 1
+  local major="${v%%.*}" rest="${v#*.}"; local minor="${rest%%.*}"
+  (( major > 4 || (major == 4 && minor >= 2) )) || { say "CRIU $v at $1 is too old (need >= 4.2)"; return 1; }
+  "$1" check >/dev/null 2>&1 || { say "'$1 check' fails"; return 1; }
+}
+
+install_packages() {
+  local miss
+  miss="$(missing_pkgs)"
+  if [[ -n "$miss" ]]; then
+    say "installing: $(echo $miss)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $miss >/dev/null
+  fi
+  # Debian starts redis-server as a system service where an init system runs; Ferry runs
+  # its own Redis inside pods only, so a system one is not needed.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+    systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+}
+
+install_private_criu() {
+  local work="$REPO/.ferry/apt-sid"
+  say "fetching CRIU from Debian unstable into $PREFIX (the machine's apt configuration is not touched)"
+  rm -rf "$work" "$PREFIX.new"
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$PREFIX.new"
+  cat >"$work/sid.sources" <<S
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+S
+  local o=(-o "Dir::Etc::SourceList=$work/sid.sources" -o Dir::Etc::SourceParts=-
+           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
+           -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
+  apt-get "${o[@]}" update -qq || die "cannot read Debian unstable's package list"
+  # Resolve criu's run-time closure in sid instead of hard-coding it: it moves.
+  local pkgs
+  pkgs="$(apt-cache "${o[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
+          --no-breaks --no-replaces --no-enhances criu | grep -v '^ ' | grep -v '^<' | sort -u)"
+  (cd "$work/debs" && apt-get "${o[@]}" download $pkgs >/dev/null) || die "cannot download: $pkgs"
+  local d
+  for d in "$work"/debs/*.deb; do dpkg-deb -x "$d" "$PREFIX.new"; done
+  local lib="$PREFIX/usr/lib/x86_64-linux-gnu"
+  mkdir -p "$PREFIX.new/bin"
+  # runc finds `criu` on PATH and passes it an inherited fd: exec keeps fds intact.
+  cat >"$PREFIX.new/bin/criu" <<W
+#!/bin/sh
+exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib" "$PREFIX/usr/sbin/criu" "\$@"
+W
+  chmod 755 "$PREFIX.new/bin/criu"
+  rm -rf "$PREFIX"; mv "$PREFIX.new" "$PREFIX"; rm -rf "$work"
+}
+
+main() {
+  if [[ -f "$MARK" && -z "$(missing_pkgs)" ]] && criu_ok "$(cat "$MARK")"; then
+    exit 0
+  fi
+  install_packages
+  local criu=""
+  if command -v criu >/dev/null && [[ "$(command -v criu)" != "$PREFIX/bin/criu" ]] && criu_ok criu; then
+    criu="$(command -v criu)"
+  elif [[ -x "$PREFIX/bin/criu" ]] && criu_ok "$PREFIX/bin/criu"; then
+    criu="$PREFIX/bin/criu"
+  else
+    install_private_criu
+    criu_ok "$PREFIX/bin/criu" || die "CRIU from Debian unstable does not pass 'criu check' here; see $PREFIX"
+    criu="$PREFIX/bin/criu"
+  fi
+  mkdir -p "$(dirname "$MARK")"
+  echo "$criu" >"$MARK"
+  say "ready: runc $(runc --version | sed -n 's/^runc version //p'), CRIU $("$criu" --version | sed -n 's/^Version: *//p') at $criu"
+}
+main "$@"
