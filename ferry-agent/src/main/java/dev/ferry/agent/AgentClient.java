@@ -1,0 +1,154 @@
+package dev.ferry.agent;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.api.HostInfo;
+import dev.ferry.api.Json;
+import dev.ferry.api.PodSpec;
+import dev.ferry.api.PodStatus;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.client.ContentResponse;
+import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.client.StringRequestContent;
+import org.eclipse.jetty.io.Transport;
+
+/**
+ * Talks to one agent's API over its Unix socket. Errors come back as {@link AgentException}
+ * carrying the agent's own message.
+ */
+public final class AgentClient implements AutoCloseable {
+  private final String host;
+  private final Path socket;
+  private final HttpClient http;
+
+  public AgentClient(String host, Path socket) {
+    this.host = host;
+    this.socket = socket;
+    this.http = new HttpClient();
+    this.http.setConnectTimeout(3000);
+    this.http.setIdleTimeout(30 * 60_000L);
+    try {
+      http.start();
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot start HTTP client", e);
+    }
+  }
+
+  public String host() {
+    return host;
+  }
+
+  /** An agent error: its HTTP status (0 when unreachable) and message. */
+  public static final class AgentException extends RuntimeException {
+    private final int status;
+
+    public AgentException(String host, int status, String message) {
+      super("agent " + host + ": " + message);
+      this.status = status;
+    }
+
+    public int status() {
+      return status;
+    }
+
+    public boolean unreachable() {
+      return status == 0;
+    }
+  }
+
+  public HostInfo info() {
+    return Json.MAPPER.convertValue(call("GET", "/v1/info", null, 10), HostInfo.class);
+  }
+
+  public PodStatus runPod(PodSpec spec) {
+    return Json.MAPPER.convertValue(call("POST", "/v1/pods", spec, 300), PodStatus.class);
+  }
+
+  public List<PodStatus> pods() {
+    return Arrays.asList(Json.MAPPER.convertValue(call("GET", "/v1/pods", null, 30), PodStatus[].class));
+  }
+
+  public PodStatus pod(String name) {
+    return Json.MAPPER.convertValue(call("GET", "/v1/pods/" + name, null, 30), PodStatus.class);
+  }
+
+  public void deletePod(String name) {
+    call("DELETE", "/v1/pods/" + name, null, 120);
+  }
+
+  public String logs(String name, String container) {
+    return text("GET", "/v1/pods/" + name + "/logs" + (container == null ? "" : "?container=" + container), 30);
+  }
+
+  public String cpuinfo() {
+    return call("GET", "/v1/cpuinfo", null, 30).path("image").asText();
+  }
+
+  public JsonNode cpuinfoCheck(String image) {
+    return call("POST", "/v1/cpuinfo/check", Map.of("image", image), 30);
+  }
+
+  /** One migration step on this agent, e.g. ("source", "checkpoint"). */
+  public JsonNode step(String migrationId, String role, String step, Map<String, Object> body) {
+    return call("POST", "/v1/migrations/" + migrationId + "/" + role + "/" + step, body, 1800);
+  }
+
+  public JsonNode progress(String migrationId) {
+    return call("GET", "/v1/migrations/" + migrationId + "/progress", null, 5);
+  }
+
+  private JsonNode call(String method, String path, Object body, int timeoutSeconds) {
+    return Json.read(text(method, path, body, timeoutSeconds), JsonNode.class);
+  }
+
+  private String text(String method, String path, int timeoutSeconds) {
+    return text(method, path, null, timeoutSeconds);
+  }
+
+  private String text(String method, String path, Object body, int timeoutSeconds) {
+    if (!Files.exists(socket)) {
+      throw new AgentException(host, 0, "not running (no socket at " + socket + "); is the lab up? try: ferry lab up");
+    }
+    try {
+      Request r = http.newRequest("http://" + host + path).method(method).transport(new Transport.TCPUnix(socket))
+          .timeout(timeoutSeconds, TimeUnit.SECONDS);
+      if (body != null) {
+        r.body(new StringRequestContent("application/json", Json.write(body)));
+      }
+      ContentResponse resp = r.send();
+      String text = resp.getContentAsString();
+      if (resp.getStatus() >= 400) {
+        String msg = text;
+        try {
+          msg = Json.read(text, JsonNode.class).path("error").asText(text);
+        } catch (IllegalArgumentException ignored) {
+          // not JSON: keep the text
+        }
+        throw new AgentException(host, resp.getStatus(), msg);
+      }
+      return text;
+    } catch (AgentException e) {
+      throw e;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AgentException(host, 0, "interrupted");
+    } catch (Exception e) {
+      Throwable c = e.getCause() != null ? e.getCause() : e;
+      throw new AgentException(host, 0, "unreachable at " + socket + ": " + c.getMessage());
+    }
+  }
+
+  @Override
+  public void close() {
+    try {
+      http.stop();
+    } catch (Exception e) {
+      // closing: nothing to do
+    }
+  }
+}

@@ -1,0 +1,28 @@
+package dev.ferry.agent;
+
+import java.nio.file.Path;
+
+/**
+ * How one agent runs.
+ *
+ * @param host host name in the lab, e.g. "host-a"
+ * @param namePrefix prefix of every namespace and container this agent creates, e.g. "ferry-host-a";
+ *     unique per host so that hosts sharing one machine never collide
+ * @param stateDir where pods, bundles and checkpoint images live
+ * @param socket Unix socket of the HTTP/JSON API
+ * @param listenIp address on the lab network (API on {@link #apiPort}, images on {@link #dataPort})
+ * @param apiPort TCP port of the same API, for other hosts
+ * @param dataPort TCP port that receives checkpoint images from source agents
+ * @param hostBridge bridge in the host namespace that pod interfaces join
+ * @param memoryCapacityMiB memory pods may reserve here
+ */
+public record AgentConfig(
+    String host,
+    String namePrefix,
+    Path stateDir,
+    Path socket,
+    String listenIp,
+    int apiPort,
+    int dataPort,
+    String hostBridge,
+    long memoryCapacityMiB) {}

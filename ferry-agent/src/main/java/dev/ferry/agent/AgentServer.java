@@ -1,0 +1,95 @@
+package dev.ferry.agent;
+
+import dev.ferry.api.Json;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.unixdomain.server.UnixDomainServerConnector;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Fields;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * Serves {@link AgentApi} over HTTP on a Unix socket (for the local coordinator and CLI,
+ * whatever network namespace they are in) and on TCP on the lab network (for other hosts).
+ */
+final class AgentServer implements AutoCloseable {
+  /** Checkpoints and transfers of big pods take minutes: no short idle time-outs. */
+  private static final long IDLE_TIMEOUT_MS = 30 * 60_000L;
+  private final Server server;
+
+  AgentServer(AgentConfig config, AgentApi api) throws Exception {
+    server = new Server(threadPool());
+    Files.createDirectories(config.socket().getParent());
+    Files.deleteIfExists(config.socket());
+    UnixDomainServerConnector uds = new UnixDomainServerConnector(server);
+    uds.setUnixDomainPath(config.socket());
+    uds.setIdleTimeout(IDLE_TIMEOUT_MS);
+    server.addConnector(uds);
+    if (config.listenIp() != null) {
+      ServerConnector tcp = new ServerConnector(server);
+      tcp.setHost(config.listenIp());
+      tcp.setPort(config.apiPort());
+      tcp.setIdleTimeout(IDLE_TIMEOUT_MS);
+      server.addConnector(tcp);
+    }
+    server.setHandler(new ApiHandler(api));
+    server.start();
+    Files.setPosixFilePermissions(config.socket(), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+  }
+
+  private static QueuedThreadPool threadPool() {
+    QueuedThreadPool pool = new QueuedThreadPool(64, 4);
+    pool.setName("ferry-api");
+    return pool;
+  }
+
+  @Override
+  public void close() throws Exception {
+    server.stop();
+  }
+
+  private static final class ApiHandler extends Handler.Abstract.NonBlocking {
+    private final AgentApi api;
+
+    ApiHandler(AgentApi api) {
+      this.api = api;
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+      // the API's work blocks (runc, CRIU): run it off the selector thread
+      Thread t = new Thread(() -> serve(request, response, callback), "ferry-api-call");
+      t.setDaemon(true);
+      t.start();
+      return true;
+    }
+
+    private void serve(Request request, Response response, Callback callback) {
+      try {
+        String body = Content.Source.asString(request, StandardCharsets.UTF_8);
+        Map<String, String> query = new HashMap<>();
+        Fields fields = Request.extractQueryParameters(request);
+        fields.forEach(f -> query.put(f.getName(), f.getValue()));
+        AgentApi.Answer a = api.handle(request.getMethod(), Request.getPathInContext(request), query, body);
+        String text = a.body() instanceof String s ? s : Json.write(a.body());
+        response.setStatus(a.status());
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE,
+            a.body() instanceof String ? "text/plain; charset=utf-8" : "application/json");
+        Content.Sink.write(response, true, text, callback);
+      } catch (Throwable t) {
+        callback.failed(t);
+      }
+    }
+  }
+
+}

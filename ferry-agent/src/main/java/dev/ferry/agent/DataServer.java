@@ -1,0 +1,81 @@
+package dev.ferry.agent;
+
+import dev.ferry.transfer.ImageReceiver;
+import dev.ferry.transfer.TransferProgress;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/** Accepts checkpoint image streams from source agents on the lab network. */
+final class DataServer implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(DataServer.class);
+  private final ServerSocket server;
+  private final TargetRole target;
+  private final Thread acceptor;
+
+  DataServer(String ip, int port, TargetRole target) throws IOException {
+    this.server = new ServerSocket();
+    this.server.setReuseAddress(true);
+    this.server.bind(new InetSocketAddress(ip, port));
+    this.target = target;
+    this.acceptor = new Thread(this::acceptLoop, "ferry-data-accept");
+    this.acceptor.setDaemon(true);
+    this.acceptor.start();
+  }
+
+  private void acceptLoop() {
+    while (!server.isClosed()) {
+      try {
+        Socket s = server.accept();
+        Thread t = new Thread(() -> handle(s), "ferry-data-" + s.getRemoteSocketAddress());
+        t.setDaemon(true);
+        t.start();
+      } catch (IOException e) {
+        if (!server.isClosed()) {
+          LOG.warn("accept failed: {}", e.getMessage());
+        }
+      }
+    }
+  }
+
+  private void handle(Socket s) {
+    String[] migration = {null};
+    try (s) {
+      s.setSoTimeout(120_000);
+      TransferProgress progress = new TransferProgress();
+      ImageReceiver receiver =
+          new ImageReceiver(
+              id -> {
+                migration[0] = id;
+                MDC.put("migration", id);
+                return target.incoming(id);
+              });
+      String id =
+          receiver.receive(s.getInputStream(), s.getOutputStream(), progress, bytes -> injectCrash(migration[0], bytes));
+      target.received(id);
+      LOG.info("[{}] received {} bytes in {} files, all checksums verified", id, progress.bytes(), progress.files());
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("[{}] transfer refused: {}", migration[0], e.getMessage());
+    } finally {
+      MDC.remove("migration");
+    }
+  }
+
+  /** Fault injection for tests: the agent dies abruptly half-way through a transfer. */
+  private void injectCrash(String migrationId, long bytes) {
+    if (migrationId != null && bytes > (1 << 20) && target.faults(migrationId).contains("target-agent-crash-in-transfer")) {
+      LOG.error("[{}] injected fault: target agent crashing after {} bytes", migrationId, bytes);
+      Runtime.getRuntime().halt(137);
+    }
+  }
+
+
+  @Override
+  public void close() throws IOException {
+    server.close();
+  }
+}

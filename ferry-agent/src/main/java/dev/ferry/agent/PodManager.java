@@ -1,0 +1,223 @@
+package dev.ferry.agent;
+
+import dev.ferry.api.ContainerSpec;
+import dev.ferry.api.PodSpec;
+import dev.ferry.api.PodStatus;
+import dev.ferry.runtime.BundleBuilder;
+import dev.ferry.runtime.ContainerRuntime;
+import dev.ferry.runtime.Files2;
+import dev.ferry.runtime.Netns;
+import dev.ferry.runtime.OciConfig;
+import dev.ferry.runtime.PodNetwork;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Pods on this host: a sandbox (network namespace + pause container owning the pod's IPC and
+ * UTS namespaces) plus app containers that join it.
+ */
+public final class PodManager {
+  private static final Logger LOG = LoggerFactory.getLogger(PodManager.class);
+  static final String PAUSE = "pause";
+
+  private final AgentConfig config;
+  private final ContainerRuntime runtime;
+  private final PodStore store;
+
+  public PodManager(AgentConfig config, ContainerRuntime runtime, PodStore store) {
+    this.config = config;
+    this.runtime = runtime;
+    this.store = store;
+  }
+
+  public PodStore store() {
+    return store;
+  }
+
+  public ContainerRuntime runtime() {
+    return runtime;
+  }
+
+  public String containerId(String pod, String container) {
+    return config.namePrefix() + "-" + pod + "-" + container;
+  }
+
+  public PodNetwork network(String pod) {
+    return new PodNetwork(config.namePrefix() + "-" + pod, config.hostBridge());
+  }
+
+  /** Starts a pod with its identity. On any failure everything created is removed again. */
+  public synchronized PodStatus run(PodSpec spec) {
+    validate(spec);
+    String name = spec.identity().name();
+    if (store.find(name).isPresent()) {
+      throw ApiException.conflict("pod '" + name + "' already exists on " + config.host());
+    }
+    checkCapacity(spec);
+    LocalPod pod = new LocalPod(spec, "starting", null, false);
+    store.save(pod);
+    try {
+      PodNetwork net = network(name);
+      net.create();
+      net.takeIdentity(spec.identity().ip(), spec.identity().prefixLength(), spec.identity().mac());
+      long pausePid = startSandbox(spec);
+      for (ContainerSpec c : spec.containers()) {
+        Path bundle = store.bundle(name, c.name());
+        BundleBuilder.buildApp(bundle, c);
+        configureApp(bundle, spec, c, pausePid);
+        runtime.run(containerId(name, c.name()), bundle);
+      }
+      net.announce(spec.identity().ip());
+      store.save(pod.withState("running", null));
+      LOG.info("pod {} running at {}", name, spec.identity().ip());
+      return status(name);
+    } catch (RuntimeException e) {
+      LOG.warn("pod {} failed to start, removing it: {}", name, e.getMessage());
+      destroy(name, spec);
+      throw e;
+    }
+  }
+
+  /** Creates the pause container in the pod's (existing) network namespace; returns its pid. */
+  long startSandbox(PodSpec spec) {
+    String name = spec.identity().name();
+    Path bundle = store.bundle(name, PAUSE);
+    String id = containerId(name, PAUSE);
+    if (!runtime.state(id).running()) {
+      runtime.destroy(id);
+      BundleBuilder.buildPause(bundle);
+      OciConfig.load(bundle)
+          .namespaces(Netns.path(network(name).netns()).toString(), null, null)
+          .hostname(name)
+          .cgroupsPath(cgroupsPath(name, PAUSE))
+          .save();
+      runtime.run(id, bundle);
+    }
+    return runtime.state(id).pid();
+  }
+
+  /** Points an app bundle at this host's sandbox of the pod: network, IPC, UTS and cgroup. */
+  void configureApp(Path bundle, PodSpec spec, ContainerSpec c, long pausePid) {
+    String name = spec.identity().name();
+    OciConfig.load(bundle)
+        .namespaces(Netns.path(network(name).netns()).toString(),
+            "/proc/" + pausePid + "/ns/ipc", "/proc/" + pausePid + "/ns/uts")
+        .hostname(null)
+        .cgroupsPath(cgroupsPath(name, c.name()))
+        .resources(spec.memoryLimitMiB() * 1024 * 1024, spec.cpuShares())
+        .save();
+  }
+
+  private String cgroupsPath(String pod, String container) {
+    return "/ferry/" + config.namePrefix() + "/" + pod + "-" + container;
+  }
+
+  public synchronized List<PodStatus> list() {
+    List<PodStatus> out = new ArrayList<>();
+    for (LocalPod p : store.all()) {
+      out.add(status(p));
+    }
+    return out;
+  }
+
+  public synchronized PodStatus status(String name) {
+    return status(store.get(name));
+  }
+
+  private PodStatus status(LocalPod p) {
+    List<PodStatus.ContainerState> cs = new ArrayList<>();
+    String name = p.name();
+    var pause = runtime.state(containerId(name, PAUSE));
+    cs.add(new PodStatus.ContainerState(PAUSE, pause.id(), pause.status(), pause.pid()));
+    for (ContainerSpec c : p.spec().containers()) {
+      var s = runtime.state(containerId(name, c.name()));
+      cs.add(new PodStatus.ContainerState(c.name(), s.id(), s.status(), s.pid()));
+    }
+    return new PodStatus(p.spec(), config.host(), p.state(), cs);
+  }
+
+  /** The tail of a container's log (its stdout and stderr), at most {@code maxBytes}. */
+  public String logs(String name, String container, int maxBytes) {
+    LocalPod p = store.get(name);
+    String c = container != null ? container : p.spec().containers().get(0).name();
+    if (p.spec().containers().stream().noneMatch(x -> x.name().equals(c))) {
+      throw ApiException.notFound("pod '" + name + "' has no container '" + c + "'");
+    }
+    Path log = BundleBuilder.logFile(store.bundle(name, c), c);
+    try {
+      if (!Files.exists(log)) {
+        return "";
+      }
+      byte[] all = Files.readAllBytes(log);
+      int from = Math.max(0, all.length - maxBytes);
+      return new String(all, from, all.length - from);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Deletes a pod that is not migrating. */
+  public synchronized void delete(String name) {
+    LocalPod p = store.get(name);
+    if (p.migrationId() != null) {
+      throw ApiException.conflict("pod '" + name + "' is part of migration " + p.migrationId() + "; cancel or finish it first");
+    }
+    destroy(name, p.spec());
+  }
+
+  /** Removes every trace of a pod on this host: containers, sandbox, network, files. Idempotent. */
+  synchronized void destroy(String name, PodSpec spec) {
+    for (ContainerSpec c : spec.containers()) {
+      runtime.destroy(containerId(name, c.name()));
+    }
+    runtime.destroy(containerId(name, PAUSE));
+    network(name).destroy();
+    Files2.deleteTree(store.podDir(name));
+  }
+
+  public long reservedMiB() {
+    return store.all().stream().mapToLong(p -> p.spec().memoryLimitMiB()).sum();
+  }
+
+  void checkCapacity(PodSpec spec) {
+    long free = config.memoryCapacityMiB() - reservedMiB();
+    if (spec.memoryLimitMiB() > free) {
+      throw ApiException.conflict("host " + config.host() + " has " + free + " MiB free of " + config.memoryCapacityMiB()
+          + " MiB, pod '" + spec.identity().name() + "' needs " + spec.memoryLimitMiB() + " MiB");
+    }
+  }
+
+  static void validate(PodSpec spec) {
+    if (spec == null || spec.identity() == null) {
+      throw ApiException.badRequest("pod spec without identity");
+    }
+    Names.check("pod", spec.identity().name());
+    if (spec.containers().isEmpty()) {
+      throw ApiException.badRequest("pod '" + spec.identity().name() + "' has no containers");
+    }
+    Set<String> seen = new HashSet<>();
+    for (ContainerSpec c : spec.containers()) {
+      Names.check("container", c.name());
+      if (c.name().equals(PAUSE)) {
+        throw ApiException.badRequest("container name 'pause' is reserved for the pod sandbox");
+      }
+      if (!seen.add(c.name())) {
+        throw ApiException.badRequest("container name '" + c.name() + "' appears twice");
+      }
+      if (c.args().isEmpty()) {
+        throw ApiException.badRequest("container '" + c.name() + "' has no program");
+      }
+    }
+    if (spec.memoryLimitMiB() < 16 || spec.memoryLimitMiB() > 1 << 20) {
+      throw ApiException.badRequest("memory limit " + spec.memoryLimitMiB() + " MiB is out of range (16 MiB .. 1 TiB)");
+    }
+  }
+}

@@ -1,0 +1,174 @@
+package dev.ferry.agent;
+
+import dev.ferry.api.ContainerSpec;
+import dev.ferry.api.PodIdentity;
+import dev.ferry.runtime.Files2;
+import dev.ferry.runtime.PodNetwork;
+import dev.ferry.transfer.ImageSender;
+import dev.ferry.transfer.TransferProgress;
+import dev.ferry.transfer.TransferSource;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The source side of a migration. Each step is idempotent and has its undo: {@link #resume}
+ * puts the pod back exactly as it ran, whatever step was reached.
+ */
+public final class SourceRole {
+  private static final Logger LOG = LoggerFactory.getLogger(SourceRole.class);
+  private final PodManager pods;
+  private final Path migrationsDir;
+  private final Map<String, TransferProgress> transfers = new ConcurrentHashMap<>();
+
+  public SourceRole(PodManager pods, Path stateDir) {
+    this.pods = pods;
+    this.migrationsDir = stateDir.resolve("migrations");
+  }
+
+  private Path images(String migrationId, String container) {
+    return migrationsDir.resolve(migrationId).resolve("images").resolve(container);
+  }
+
+  private Path work(String migrationId, String step, String container) {
+    return migrationsDir.resolve(migrationId).resolve("work-" + step).resolve(container);
+  }
+
+  /** Freezes and checkpoints the pod's app containers; the sandbox keeps the network. */
+  public Map<String, Object> checkpoint(String migrationId, String podName) {
+    LocalPod pod;
+    synchronized (pods) {
+      pod = pods.store().get(podName);
+      if ("checkpointed".equals(pod.state()) && migrationId.equals(pod.migrationId())) {
+        return Map.of("already", true);
+      }
+      if (!"running".equals(pod.state()) || pod.migrationId() != null) {
+        throw ApiException.conflict("pod '" + podName + "' is " + pod.state()
+            + (pod.migrationId() != null ? " in migration " + pod.migrationId() : "") + ", not running: cannot checkpoint");
+      }
+      pods.store().save(pod.withState("checkpointing", migrationId));
+    }
+    long t0 = System.nanoTime();
+    long bytes = 0;
+    for (ContainerSpec c : pod.spec().containers()) {
+      Path img = images(migrationId, c.name());
+      pods.runtime().checkpoint(pods.containerId(podName, c.name()), img, work(migrationId, "dump", c.name()));
+      bytes += sizeOf(img);
+    }
+    pods.store().save(pod.withState("checkpointed", migrationId));
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    LOG.info("[{}] checkpointed pod {} in {} ms, {} bytes of images", migrationId, podName, ms, bytes);
+    return Map.of("checkpointMs", ms, "imageBytes", bytes);
+  }
+
+  /** Streams the pod's bundles (rootfs with the app's file changes) and images to the target. */
+  public Map<String, Object> send(String migrationId, String podName, String targetData, List<String> faults) {
+    LocalPod pod = pods.store().get(podName);
+    if (!"checkpointed".equals(pod.state()) || !migrationId.equals(pod.migrationId())) {
+      throw ApiException.conflict("pod '" + podName + "' is not checkpointed for migration " + migrationId);
+    }
+    List<TransferSource> sources = new ArrayList<>();
+    for (ContainerSpec c : pod.spec().containers()) {
+      sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
+      sources.add(new TransferSource(images(migrationId, c.name()), "images/" + c.name()));
+    }
+    String[] hp = targetData.split(":");
+    TransferProgress progress = new TransferProgress();
+    transfers.put(migrationId, progress);
+    long t0 = System.nanoTime();
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+      s.setSoTimeout(120_000);
+      new ImageSender(faults.contains("corrupt-image-in-transit"))
+          .send(migrationId, sources, s.getOutputStream(), s.getInputStream(), progress);
+    } catch (IOException e) {
+      throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + e.getMessage());
+    }
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    LOG.info("[{}] sent {} bytes in {} files in {} ms ({} MB/s)", migrationId, progress.bytes(), progress.files(), ms,
+        String.format("%.0f", progress.bytesPerSecond() / 1e6));
+    return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms);
+  }
+
+  /** Bytes sent so far by the transfer of a migration. */
+  public Map<String, Object> progress(String migrationId) {
+    TransferProgress p = transfers.get(migrationId);
+    if (p == null) {
+      return Map.of("bytes", 0, "bytesPerSecond", 0, "finished", false);
+    }
+    return Map.of("bytes", p.bytes(), "bytesPerSecond", (long) p.bytesPerSecond(), "finished", p.finished());
+  }
+
+  /** Lets go of the pod's IP and MAC so that the target can take them. */
+  public synchronized void releaseIdentity(String migrationId, String podName) {
+    LocalPod pod = pods.store().get(podName);
+    requireMigration(pod, migrationId);
+    pods.network(podName).releaseIdentity();
+    pods.store().save(pod.withIdentityReleased(true));
+  }
+
+  /**
+   * The undo of everything above: takes the identity back, restores the app from its own
+   * checkpoint where it is gone, removes CRIU's leftover network lock, and tells neighbours.
+   */
+  public synchronized void resume(String migrationId, String podName) {
+    LocalPod pod = pods.store().find(podName).orElse(null);
+    if (pod == null || !migrationId.equals(pod.migrationId())) {
+      return; // never touched by this migration, or resumed already
+    }
+    PodIdentity id = pod.spec().identity();
+    PodNetwork net = pods.network(podName);
+    if (!id.ip().equals(net.currentIp())) {
+      net.takeIdentity(id.ip(), id.prefixLength(), id.mac());
+    }
+    pods.startSandbox(pod.spec());
+    for (ContainerSpec c : pod.spec().containers()) {
+      String cid = pods.containerId(podName, c.name());
+      if (!pods.runtime().state(cid).running()) {
+        pods.runtime().destroy(cid);
+        pods.runtime().restore(cid, pods.store().bundle(podName, c.name()), images(migrationId, c.name()),
+            work(migrationId, "resume-" + System.nanoTime(), c.name()));
+      }
+    }
+    // only now: before the restore the lock kept the client's packets from meeting a closed socket
+    net.removeCriuLock();
+    net.announce(id.ip());
+    pods.store().save(new LocalPod(pod.spec(), "running", null, false));
+    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    transfers.remove(migrationId);
+    LOG.info("[{}] pod {} resumed on the source", migrationId, podName);
+  }
+
+  /** After the commit point: the pod runs on the target, remove it here. Idempotent. */
+  public synchronized void finish(String migrationId, String podName) {
+    LocalPod pod = pods.store().find(podName).orElse(null);
+    if (pod != null && migrationId.equals(pod.migrationId())) {
+      pods.destroy(podName, pod.spec());
+    }
+    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    transfers.remove(migrationId);
+  }
+
+  private static void requireMigration(LocalPod pod, String migrationId) {
+    if (!migrationId.equals(pod.migrationId())) {
+      throw ApiException.conflict("pod '" + pod.name() + "' is not part of migration " + migrationId);
+    }
+  }
+
+  static long sizeOf(Path dir) {
+    try (var walk = Files.walk(dir)) {
+      return walk.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}

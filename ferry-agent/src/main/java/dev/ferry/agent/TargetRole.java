@@ -1,0 +1,203 @@
+package dev.ferry.agent;
+
+import dev.ferry.api.ContainerSpec;
+import dev.ferry.api.PodIdentity;
+import dev.ferry.api.PodSpec;
+import dev.ferry.runtime.Files2;
+import dev.ferry.runtime.PodNetwork;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The target side of a migration: a placeholder sandbox (the "blank birth"), the incoming
+ * images, the identity, the restore ("memory awakening") and the commit. {@link #abort}
+ * undoes any of it and is idempotent.
+ */
+public final class TargetRole {
+  private static final Logger LOG = LoggerFactory.getLogger(TargetRole.class);
+  private final PodManager pods;
+  private final Path migrationsDir;
+  /** Faults injected per migration (tests only). */
+  private final Map<String, Set<String>> faults = new ConcurrentHashMap<>();
+
+  public TargetRole(PodManager pods, Path stateDir) {
+    this.pods = pods;
+    this.migrationsDir = stateDir.resolve("migrations");
+  }
+
+  /** Where the incoming files of a migration land; refuses transfers nobody prepared. */
+  public Path incoming(String migrationId) {
+    Names.checkId(migrationId);
+    LocalPod pod = placeholderOf(migrationId);
+    if (pod == null || !"placeholder".equals(pod.state())) {
+      throw new IllegalStateException("no placeholder waits for migration " + migrationId);
+    }
+    Path dir = migrationsDir.resolve(migrationId).resolve("incoming");
+    Files2.deleteTree(dir); // a retried transfer starts clean
+    return dir;
+  }
+
+  public Set<String> faults(String migrationId) {
+    return faults.getOrDefault(migrationId, Set.of());
+  }
+
+  /** Creates the placeholder: same resources, sandbox with pause, network locked, no identity yet. */
+  public synchronized Map<String, Object> prepare(String migrationId, PodSpec spec, List<String> injected) {
+    PodManager.validate(spec);
+    String name = spec.identity().name();
+    LocalPod existing = pods.store().find(name).orElse(null);
+    if (existing != null) {
+      if (migrationId.equals(existing.migrationId())) {
+        return Map.of("already", true);
+      }
+      throw ApiException.conflict("a pod named '" + name + "' already exists on this host");
+    }
+    pods.checkCapacity(spec);
+    faults.put(migrationId, Set.copyOf(injected));
+    pods.store().save(new LocalPod(spec, "placeholder", migrationId, false));
+    try {
+      PodNetwork net = pods.network(name);
+      net.create();
+      net.lock();
+      pods.startSandbox(spec);
+    } catch (RuntimeException e) {
+      abort(migrationId, name);
+      throw e;
+    }
+    LOG.info("[{}] placeholder for pod {} ready", migrationId, name);
+    return Map.of("placeholder", name);
+  }
+
+  /** Marks the transfer complete (called by the data server once everything verified). */
+  synchronized void received(String migrationId) {
+    LocalPod pod = placeholderOf(migrationId);
+    if (pod != null) {
+      pods.store().save(pod.withState("received", migrationId));
+    }
+  }
+
+  /** Takes the pod's IP and MAC (the source has let go of them) behind the network lock. */
+  public synchronized void takeIdentity(String migrationId, String podName) {
+    LocalPod pod = require(migrationId, podName);
+    PodIdentity id = pod.spec().identity();
+    PodNetwork net = pods.network(podName);
+    net.lock();
+    net.takeIdentity(id.ip(), id.prefixLength(), id.mac());
+    // ARP is not filtered by the lock: neighbours and bridges learn the new port now, while
+    // the restore runs, and the client's retransmissions wait at the lock instead of a RST
+    net.announce(id.ip());
+  }
+
+  /** Restores the app containers into the placeholder sandbox from the received images. */
+  public Map<String, Object> restore(String migrationId, String podName) {
+    LocalPod pod;
+    synchronized (this) {
+      pod = require(migrationId, podName);
+      if ("restored".equals(pod.state())) {
+        return Map.of("already", true);
+      }
+      if (!"received".equals(pod.state())) {
+        throw ApiException.conflict("migration " + migrationId + ": images not (completely) received; state " + pod.state());
+      }
+    }
+    long t0 = System.nanoTime();
+    long pausePid = pods.startSandbox(pod.spec());
+    Path in = migrationsDir.resolve(migrationId).resolve("incoming");
+    for (ContainerSpec c : pod.spec().containers()) {
+      Path bundle = pods.store().bundle(podName, c.name());
+      move(in.resolve("bundles").resolve(c.name()), bundle);
+      pods.configureApp(bundle, pod.spec(), c, pausePid);
+      String cid = pods.containerId(podName, c.name());
+      pods.runtime().destroy(cid);
+      pods.runtime().restore(cid, bundle, in.resolve("images").resolve(c.name()),
+          migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name()));
+    }
+    pods.store().save(pod.withState("restored", migrationId));
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    LOG.info("[{}] restored pod {} in {} ms", migrationId, podName, ms);
+    return Map.of("restoreMs", ms);
+  }
+
+  /** Proves the pod runs, opens its network and makes it an ordinary pod of this host. */
+  public synchronized Map<String, Object> commit(String migrationId, String podName) {
+    LocalPod pod = pods.store().get(podName);
+    if ("running".equals(pod.state()) && pod.migrationId() == null) {
+      return Map.of("already", true);
+    }
+    require(migrationId, podName);
+    for (ContainerSpec c : pod.spec().containers()) {
+      var st = pods.runtime().state(pods.containerId(podName, c.name()));
+      if (!st.running() || !ProcessHandle.of(st.pid()).map(ProcessHandle::isAlive).orElse(false)) {
+        throw ApiException.conflict("container " + c.name() + " of pod " + podName + " is " + st.status() + " after restore");
+      }
+    }
+    PodNetwork net = pods.network(podName);
+    net.unlock();
+    net.removeCriuLock();
+    net.announce(pod.spec().identity().ip());
+    pods.store().save(new LocalPod(pod.spec(), "running", null, false));
+    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    faults.remove(migrationId);
+    LOG.info("[{}] pod {} committed on this host", migrationId, podName);
+    return Map.of("committed", true);
+  }
+
+  /** Removes the placeholder or the restored copy and every file of the migration. Idempotent. */
+  public synchronized void abort(String migrationId, String podName) {
+    LocalPod pod = pods.store().find(podName).orElse(null);
+    if (pod != null && migrationId.equals(pod.migrationId())) {
+      pods.network(podName).releaseIdentity();
+      pods.destroy(podName, pod.spec());
+      LOG.info("[{}] placeholder of pod {} removed", migrationId, podName);
+    }
+    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    faults.remove(migrationId);
+  }
+
+  /**
+   * At start-up: placeholders left by a crash are removed (their migration's coordinator rolls
+   * back when it finds this agent without them).
+   */
+  public synchronized void removeLeftovers() {
+    for (LocalPod p : pods.store().all()) {
+      if (p.migrationId() != null && Set.of("placeholder", "received", "restored").contains(p.state())) {
+        LOG.warn("removing placeholder of pod {} left by interrupted migration {}", p.name(), p.migrationId());
+        abort(p.migrationId(), p.name());
+      }
+    }
+  }
+
+  private LocalPod placeholderOf(String migrationId) {
+    return pods.store().all().stream().filter(p -> migrationId.equals(p.migrationId())).findFirst().orElse(null);
+  }
+
+  private LocalPod require(String migrationId, String podName) {
+    LocalPod pod = pods.store().get(podName);
+    if (!migrationId.equals(pod.migrationId())) {
+      throw ApiException.conflict("pod '" + podName + "' here is not the placeholder of migration " + migrationId);
+    }
+    return pod;
+  }
+
+  private static void move(Path from, Path to) {
+    try {
+      if (Files.exists(from)) {
+        Files2.deleteTree(to);
+        Files.createDirectories(to.getParent());
+        Files.move(from, to);
+      } else if (!Files.exists(to)) {
+        throw ApiException.conflict("received images lack " + from.getFileName());
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}

@@ -1,0 +1,29 @@
+package dev.ferry.cli;
+
+import dev.ferry.agent.AgentConfig;
+import dev.ferry.agent.AgentDaemon;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ferry agent ...}: the per-host daemon; `ferry lab up` starts one per host. */
+@Command(name = "agent", mixinStandardHelpOptions = true, hidden = true, description = "Runs a Ferry agent (the per-host daemon).")
+final class AgentCommand implements Callable<Integer> {
+  @Option(names = "--host", required = true) String host;
+  @Option(names = "--name-prefix", required = true) String namePrefix;
+  @Option(names = "--state-dir", required = true) Path stateDir;
+  @Option(names = "--socket", required = true) Path socket;
+  @Option(names = "--listen", required = true) String listen;
+  @Option(names = "--api-port", defaultValue = "7070") int apiPort;
+  @Option(names = "--data-port", defaultValue = "7071") int dataPort;
+  @Option(names = "--bridge", defaultValue = "br0") String bridge;
+  @Option(names = "--memory-mib", defaultValue = "8192") long memoryMiB;
+
+  @Override
+  public Integer call() throws Exception {
+    FerryCommand.requireRoot();
+    AgentDaemon.run(new AgentConfig(host, namePrefix, stateDir, socket, listen, apiPort, dataPort, bridge, memoryMiB));
+    return 0;
+  }
+}

@@ -1,0 +1,36 @@
+package dev.ferry.cli;
+
+import dev.ferry.api.Json;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.cli.demo.DemoRunner;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ferry demo}: the whole story in one command. */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+    description = "Brings up a lab, runs Redis on host-a with a client writing to it over one TCP connection, migrates "
+        + "the pod to host-b, checks every acknowledged write, prints what happened and takes the lab down.")
+final class DemoCommand implements Callable<Integer> {
+  /** Where to write the report. */
+  @Option(names = "--json-report", description = "write the migration report (JSON) to this file")
+  Path jsonReport;
+
+  /** Lab name used by the demo (its own, so that it never touches a lab you use). */
+  @Option(names = "--demo-lab", defaultValue = "demo", description = "name of the demo's own lab (default: ${DEFAULT-VALUE})")
+  String labName;
+
+  @Override
+  public Integer call() throws Exception {
+    FerryCommand.requireRoot();
+    MigrationReport r = new DemoRunner(labName, System.out, List.of()).run();
+    DemoRunner.printSummary(r, System.out);
+    if (jsonReport != null) {
+      Json.writeFile(jsonReport.toAbsolutePath(), r);
+      System.out.println("  report         " + jsonReport.toAbsolutePath());
+    }
+    return DemoRunner.success(r) ? 0 : 1;
+  }
+}

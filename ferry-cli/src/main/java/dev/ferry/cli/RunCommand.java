@@ -1,0 +1,47 @@
+package dev.ferry.cli;
+
+import dev.ferry.api.ContainerSpec;
+import dev.ferry.migration.PodRecord;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code ferry run --host H NAME -- PROGRAM ARGS...}. */
+@Command(name = "run", mixinStandardHelpOptions = true,
+    description = "Runs a program installed on this machine as a pod on a lab host (bundle built from the program and "
+        + "the libraries it needs).")
+final class RunCommand implements Callable<Integer> {
+  @ParentCommand FerryCommand parent;
+
+  /** Host to run on. */
+  @Option(names = "--host", required = true, description = "lab host to run the pod on")
+  String host;
+
+  /** Pod memory limit. */
+  @Option(names = "--memory-mib", defaultValue = "512", description = "memory limit of the pod in MiB (default: ${DEFAULT-VALUE})")
+  long memoryMiB;
+
+  /** Extra files the program needs. */
+  @Option(names = "--add", description = "extra file or directory (absolute path) to copy into the pod's rootfs; repeatable")
+  List<String> extra = new ArrayList<>();
+
+  @Parameters(index = "0", description = "pod name")
+  String name;
+
+  @Parameters(index = "1..*", arity = "1..*", description = "program and arguments (after --)")
+  List<String> command;
+
+  @Override
+  public Integer call() {
+    try (LabSession s = LabSession.open(parent.lab)) {
+      PodRecord p = s.coordinator.runPod(host, name, List.of(new ContainerSpec("app", command, extra)), memoryMiB);
+      System.out.printf("pod %s running on %s, ip %s, uid %s%n", p.name(), p.host(), p.spec().identity().ip(),
+          p.spec().identity().uid());
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,189 @@
+package dev.ferry.cli.demo;
+
+import dev.ferry.agent.AgentClient;
+import dev.ferry.api.ContainerSpec;
+import dev.ferry.api.Json;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.lab.Lab;
+import dev.ferry.lab.LabConfig;
+import dev.ferry.migration.Coordinator;
+import dev.ferry.migration.HostDirectory;
+import dev.ferry.migration.MigrationFailedException;
+import dev.ferry.migration.MigrationOptions;
+import dev.ferry.migration.MigrationStore;
+import dev.ferry.migration.PodRecord;
+import dev.ferry.migration.ProgressListener;
+import java.io.File;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The end-to-end demo, also used by tests and benchmarks: a lab with host-a and host-b, a
+ * Redis pod on host-a, a client in the client namespace writing over one TCP connection,
+ * a migration to host-b, every acknowledged write read back through the same connection.
+ */
+public final class DemoRunner {
+  /** The Redis pod's command line: no persistence, so everything lives in memory. */
+  public static final List<String> REDIS = List.of("redis-server", "--port", "6379", "--bind", "0.0.0.0",
+      "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data", "--enable-debug-command", "yes");
+
+  private final String labName;
+  private final PrintStream out;
+  private final List<String> faults;
+
+  public DemoRunner(String labName, PrintStream out, List<String> faults) {
+    this.labName = labName;
+    this.out = out;
+    this.faults = faults;
+  }
+
+  /** Opens the coordinator of a lab that is up. */
+  public static Coordinator coordinator(Lab lab, MigrationStore store) {
+    return new Coordinator(store, new HostDirectory() {
+      @Override
+      public List<String> hosts() {
+        return lab.config().hosts().stream().map(LabConfig.HostEntry::name).toList();
+      }
+
+      @Override
+      public AgentClient connect(String host) {
+        return lab.client(host);
+      }
+    }, lab.config().networkPrefix() + ".1.", lab.config().prefixLength());
+  }
+
+  /** Runs the demo; the lab is taken down at the end, pass or fail. */
+  public MigrationReport run() throws Exception {
+    Lab.down(labName); // a previous demo that was killed may have left its lab
+    Process client = null;
+    try {
+      out.println("== bringing up lab '" + labName + "': host-a, host-b and a client, in network namespaces");
+      Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 8192);
+      try (MigrationStore store = new MigrationStore(lab.config().stateDir())) {
+        Coordinator coordinator = coordinator(lab, store);
+        PodRecord pod = coordinator.runPod("host-a", "redis", List.of(new ContainerSpec("redis", REDIS, List.of())), 1024);
+        String ip = pod.spec().identity().ip();
+        out.println("== redis pod on host-a: ip " + ip + ", uid " + pod.spec().identity().uid());
+        Path control = lab.config().runDir().resolve("client");
+        client = startClient(lab, ip, control);
+        LoadResult before = waitFor(control, s -> s.connected && s.acked >= 500, 60, "the client to connect and write");
+        out.println("== client connected from " + lab.config().clientIp() + ":" + before.localPort + ", writing keys");
+        Thread.sleep(1000);
+        out.println("== migrating the pod to host-b");
+        MigrationReport report;
+        try {
+          report = coordinator.migrate(new MigrationOptions("redis", "host-b", "cold", faults), new ConsoleProgressPrinter(out));
+        } catch (MigrationFailedException e) {
+          report = e.report();
+          out.println("== migration failed: " + report.error);
+        }
+        Thread.sleep(1000);
+        Files.createFile(control.resolve("stop"));
+        if (!client.waitFor(180, TimeUnit.SECONDS)) {
+          throw new IllegalStateException("the client did not finish verifying within 180 s");
+        }
+        LoadResult r = Json.readFile(control.resolve("result.json"), LoadResult.class);
+        report.writesAcked = r.acked;
+        report.writesLost = r.lost;
+        report.downtimeMs = r.maxGapMs;
+        report.tcpConnectionPreserved = r.connectionPreserved && r.verifiedOnSameConnection;
+        return report;
+      }
+    } finally {
+      if (client != null && client.isAlive()) {
+        client.destroyForcibly();
+      }
+      out.println("== taking lab '" + labName + "' down");
+      Lab.down(labName);
+    }
+  }
+
+  /** True when the report shows what the demo promises. */
+  public static boolean success(MigrationReport r) {
+    return "migrated".equals(r.outcome) && r.writesAcked != null && r.writesAcked > 0 && r.writesLost != null
+        && r.writesLost == 0 && r.ipBefore != null && r.ipBefore.equals(r.ipAfter) && r.uidBefore != null
+        && r.uidBefore.equals(r.uidAfter) && Boolean.TRUE.equals(r.tcpConnectionPreserved)
+        && !r.sourceHost.equals(r.targetHost);
+  }
+
+  public static void printSummary(MigrationReport r, PrintStream out) {
+    out.println();
+    out.println("Ferry demo: " + r.outcome.toUpperCase() + (success(r) ? "" : "  (NOT what was promised, see below)"));
+    out.printf("  pod            %s: %s -> %s (%s, %s)%n", r.pod, r.sourceHost, r.targetHost, r.strategy, r.runtime);
+    out.printf("  identity       ip %s -> %s, uid %s -> %s%n", r.ipBefore, r.ipAfter, r.uidBefore, r.uidAfter);
+    out.printf("  client         %d writes acknowledged, %d lost, one TCP connection kept: %s%n", r.writesAcked, r.writesLost,
+        r.tcpConnectionPreserved);
+    out.printf("  downtime       %d ms (longest gap between two acknowledged writes)%n", r.downtimeMs);
+    out.printf("  frozen         %s ms (checkpoint start -> target running), breakdown %s%n", r.frozenMs, r.frozenBreakdownMs);
+    out.printf("  moved          %s bytes, total %s ms%n", r.bytesTransferred, r.totalMs);
+    r.phases.forEach(p -> out.printf("    %-13s %6d .. %6d ms%n", p.name(), p.startMs(), p.endMs()));
+    if (r.error != null) {
+      out.println("  error          " + r.error);
+    }
+  }
+
+  private static Process startClient(Lab lab, String ip, Path control) throws IOException {
+    Files.createDirectories(control);
+    String java = ProcessHandle.current().info().command().orElse("java");
+    String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
+    List<String> cmd = new ArrayList<>(lab.inClient(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-cp", cp,
+        "dev.ferry.cli.Main", "load-client", "--ip", ip, "--control", control.toString())));
+    ProcessBuilder pb = new ProcessBuilder(cmd);
+    pb.redirectInput(new File("/dev/null"));
+    pb.redirectOutput(control.resolve("client.log").toFile());
+    pb.redirectErrorStream(true);
+    return pb.start();
+  }
+
+  private static LoadResult waitFor(Path control, java.util.function.Predicate<LoadResult> ok, int seconds, String what)
+      throws InterruptedException {
+    long deadline = System.currentTimeMillis() + seconds * 1000L;
+    while (System.currentTimeMillis() < deadline) {
+      Path f = control.resolve("status.json");
+      if (Files.exists(f)) {
+        LoadResult s = Json.readFile(f, LoadResult.class);
+        if (ok.test(s)) {
+          return s;
+        }
+      }
+      Thread.sleep(100);
+    }
+    String log = "";
+    try {
+      log = Files.readString(control.resolve("client.log"));
+    } catch (IOException e) {
+      // no log
+    }
+    throw new IllegalStateException("timed out waiting for " + what + "; client log:\n" + log);
+  }
+
+  /** Prints phases and transfer progress. */
+  public static final class ConsoleProgressPrinter implements ProgressListener {
+    private final PrintStream out;
+    private final long t0 = System.currentTimeMillis();
+    private long last;
+
+    public ConsoleProgressPrinter(PrintStream out) {
+      this.out = out;
+    }
+
+    @Override
+    public void phase(String migrationId, dev.ferry.api.MigrationPhase phase, String what) {
+      out.printf("   [%6d ms] %-13s %s%n", System.currentTimeMillis() - t0, phase.displayName(), what);
+    }
+
+    @Override
+    public void transfer(String migrationId, long bytes, double rate) {
+      long now = System.currentTimeMillis();
+      if (now - last >= 500) {
+        last = now;
+        out.printf("   [%6d ms] %-13s %.1f MiB sent, %.0f MiB/s%n", now - t0, "Transferring", bytes / 1048576.0, rate / 1048576.0);
+      }
+    }
+  }
+}

@@ -1,0 +1,116 @@
+package dev.ferry.cli.demo;
+
+import dev.ferry.api.Json;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Keeps writing keys to Redis over one TCP connection, counting every acknowledged write and
+ * the longest gap between two acknowledgements, until told to stop (a file named "stop" in
+ * its control directory); then reads every acknowledged key back and counts what was lost.
+ */
+public final class LoadClient {
+  private final String ip;
+  private final int port;
+  private final Path control;
+  private final String prefix = "k" + Long.toHexString(System.nanoTime()) + ":";
+  private final LoadResult r = new LoadResult();
+
+  public LoadClient(String ip, int port, Path control) {
+    this.ip = ip;
+    this.port = port;
+    this.control = control;
+  }
+
+  public LoadResult run() throws Exception {
+    Files.createDirectories(control);
+    RespConnection c = connect();
+    r.localPort = c.localPort();
+    long lastAck = 0;
+    long lastStatus = 0;
+    long i = 0;
+    Path stop = control.resolve("stop");
+    while (true) {
+      long now = System.currentTimeMillis();
+      if (now - lastStatus >= 100) {
+        lastStatus = now;
+        Json.writeFile(control.resolve("status.json"), r);
+        if (Files.exists(stop)) {
+          break;
+        }
+      }
+      try {
+        Object reply = c.call("SET", prefix + i, "v" + i);
+        if (!"OK".equals(reply)) {
+          throw new IOException("SET answered " + reply);
+        }
+      } catch (IOException e) {
+        r.unacked++;
+        r.connectionPreserved = false;
+        r.error = "write " + i + " failed: " + e.getMessage();
+        break;
+      }
+      long t = System.currentTimeMillis();
+      if (lastAck != 0) {
+        r.maxGapMs = Math.max(r.maxGapMs, t - lastAck);
+      }
+      lastAck = t;
+      r.acked++;
+      r.connected = true;
+      i++;
+    }
+    verify(c);
+    Json.writeFile(control.resolve("result.json"), r);
+    Json.writeFile(control.resolve("status.json"), r);
+    c.close();
+    return r;
+  }
+
+  private RespConnection connect() throws Exception {
+    long deadline = System.currentTimeMillis() + 30_000;
+    while (true) {
+      try {
+        RespConnection c = new RespConnection(ip, port, 60_000);
+        c.call("PING");
+        return c;
+      } catch (IOException e) {
+        if (System.currentTimeMillis() > deadline) {
+          throw new IOException("cannot reach redis at " + ip + ":" + port + ": " + e.getMessage());
+        }
+        Thread.sleep(100);
+      }
+    }
+  }
+
+  /** Reads every acknowledged key back, on the same connection if it still works. */
+  private void verify(RespConnection c) throws Exception {
+    RespConnection reader = c;
+    r.verifiedOnSameConnection = r.connectionPreserved;
+    if (!r.connectionPreserved) {
+      reader = connect(); // only to count what was lost
+    }
+    long lost = 0;
+    for (long from = 0; from < r.acked; from += 1000) {
+      long to = Math.min(r.acked, from + 1000);
+      List<String> args = new ArrayList<>();
+      args.add("MGET");
+      for (long k = from; k < to; k++) {
+        args.add(prefix + k);
+      }
+      List<?> values = (List<?>) reader.call(args.toArray(new String[0]));
+      for (int j = 0; j < values.size(); j++) {
+        if (!("v" + (from + j)).equals(values.get(j))) {
+          lost++;
+        }
+      }
+    }
+    r.lost = lost;
+    r.verified = true;
+    if (reader != c) {
+      reader.close();
+    }
+  }
+}

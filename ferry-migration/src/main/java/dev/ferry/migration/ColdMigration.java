@@ -1,0 +1,264 @@
+package dev.ferry.migration;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.agent.AgentClient;
+import dev.ferry.api.Json;
+import dev.ferry.api.MigrationPhase;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.api.PhaseTiming;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Cold migration (stop and copy) as a table of steps, each with its undo. The order follows
+ * the talk's engine flow: placeholder on the target, freeze and dump, transfer, the source
+ * lets go of the identity, the target takes it behind a network lock, restore, then the
+ * commit point (target proven running, lock opened). Before the commit point any failure
+ * rolls back and the source resumes; after it, only forward.
+ */
+final class ColdMigration {
+  private static final Logger LOG = LoggerFactory.getLogger(ColdMigration.class);
+
+  /** One step: what it does and how to undo it. Both must be idempotent. */
+  record Step(String name, MigrationPhase phase, Action run, Action undo) {}
+
+  @FunctionalInterface
+  interface Action {
+    void apply() throws Exception;
+  }
+
+  private final String id;
+  private final PodRecord pod;
+  private final MigrationOptions options;
+  private final AgentClient source;
+  private final AgentClient target;
+  private final MigrationStore store;
+  private final ProgressListener progress;
+  private final MigrationReport report;
+  private final long t0;
+  private long frozenStart;
+  private MigrationPhase currentPhase;
+  private long phaseStart;
+
+  ColdMigration(String id, PodRecord pod, MigrationOptions options, AgentClient source, AgentClient target,
+      MigrationStore store, ProgressListener progress, MigrationReport report, long t0) {
+    this.id = id;
+    this.pod = pod;
+    this.options = options;
+    this.source = source;
+    this.target = target;
+    this.store = store;
+    this.progress = progress;
+    this.report = report;
+    this.t0 = t0;
+  }
+
+  List<Step> steps() {
+    Action nothing = () -> {};
+    return List.of(
+        new Step("prepare-target", MigrationPhase.PREPARING, this::prepareTarget, this::abortTarget),
+        new Step("checkpoint", MigrationPhase.DUMPING, this::checkpoint, this::resumeSource),
+        new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing),
+        new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, this::resumeSource),
+        new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, this::abortTarget),
+        new Step("restore", MigrationPhase.RESTORING, this::restore, this::abortTarget),
+        new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
+  }
+
+  /** Runs every step; throws the first failure after recording which step failed. */
+  void runForward() throws Exception {
+    for (Step s : steps()) {
+      enterPhase(s.phase(), s.name());
+      store.stepStatus(id, s.name(), "started");
+      try {
+        s.run().apply();
+      } catch (Exception e) {
+        throw new StepFailedException(s.name(), s.phase(), e);
+      }
+      store.stepStatus(id, s.name(), "done");
+    }
+    endPhase();
+  }
+
+  /**
+   * Undoes, newest first, every step that was started (even if it did not finish: it may
+   * have half-happened). Returns the problems met; empty means the source runs as before.
+   */
+  List<String> rollback() {
+    enterPhase(MigrationPhase.ROLLING_BACK, "undoing");
+    Map<String, String> done = store.steps(id);
+    List<Step> steps = new ArrayList<>(steps());
+    java.util.Collections.reverse(steps);
+    List<String> problems = new ArrayList<>();
+    boolean targetMayHoldIdentity = done.containsKey("take-identity") && !"undone".equals(done.get("take-identity"));
+    for (Step s : steps) {
+      String st = done.get(s.name());
+      if (st == null || st.equals("undone")) {
+        continue;
+      }
+      boolean resumesSource = s.name().equals("release-identity") || s.name().equals("checkpoint");
+      if (resumesSource && targetMayHoldIdentity && !problems.isEmpty()) {
+        // the target could not confirm it let go of the IP: resuming the source now could
+        // put two pods on one address. Leave it for recovery once the target answers.
+        problems.add("source not resumed: target " + target.host() + " may still hold " + pod.spec().identity().ip());
+        break;
+      }
+      try {
+        s.undo().apply();
+        store.stepStatus(id, s.name(), "undone");
+      } catch (Exception e) {
+        LOG.warn("[{}] undo of {} failed: {}", id, s.name(), e.getMessage());
+        problems.add("undo of " + s.name() + ": " + e.getMessage());
+      }
+    }
+    endPhase();
+    if (frozenStart > 0 && report.frozenMs == null) {
+      report.frozenMs = now() - frozenStart;
+    }
+    return problems;
+  }
+
+  private void prepareTarget() {
+    target.step(id, "target", "prepare", Map.of("spec", pod.spec(), "faults", options.faults()));
+  }
+
+  private void abortTarget() {
+    target.step(id, "target", "abort", Map.of("pod", pod.name()));
+  }
+
+  private void checkpoint() {
+    frozenStart = now();
+    JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name()));
+    report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
+  }
+
+  private void resumeSource() {
+    source.step(id, "source", "resume", Map.of("pod", pod.name()));
+  }
+
+  private void transfer() throws Exception {
+    long start = now();
+    String dataAddress = target.info().address();
+    CompletableFuture<JsonNode> send = CompletableFuture.supplyAsync(() ->
+        source.step(id, "source", "send", Map.of("pod", pod.name(), "target", dataAddress, "faults", options.faults())));
+    while (true) {
+      try {
+        JsonNode r = send.get(250, TimeUnit.MILLISECONDS);
+        report.bytesTransferred = r.path("bytes").asLong();
+        progress.transfer(id, report.bytesTransferred, report.bytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
+        break;
+      } catch (TimeoutException e) {
+        try {
+          JsonNode p = source.progress(id);
+          progress.transfer(id, p.path("bytes").asLong(), p.path("bytesPerSecond").asDouble());
+        } catch (RuntimeException ignored) {
+          // progress is best effort
+        }
+      } catch (ExecutionException e) {
+        throw e.getCause() instanceof Exception ex ? ex : e;
+      }
+    }
+    report.frozenBreakdownMs.put("transfer", now() - start);
+  }
+
+  private void releaseIdentity() {
+    long start = now();
+    source.step(id, "source", "release", Map.of("pod", pod.name()));
+    report.frozenBreakdownMs.put("releaseIdentity", now() - start);
+  }
+
+  private void takeIdentity() {
+    long start = now();
+    target.step(id, "target", "identity", Map.of("pod", pod.name()));
+    report.frozenBreakdownMs.put("takeIdentity", now() - start);
+  }
+
+  private void restore() {
+    long start = now();
+    target.step(id, "target", "restore", Map.of("pod", pod.name()));
+    report.frozenBreakdownMs.put("restore", now() - start);
+  }
+
+  private void commit() {
+    long start = now();
+    target.step(id, "target", "commit", Map.of("pod", pod.name()));
+    report.frozenMs = now() - frozenStart;
+    report.frozenBreakdownMs.put("commit", now() - start);
+    store.commit(id, pod.name(), options.targetHost());
+  }
+
+  /** Removes the source copy after the commit point; retried, never rolled back. */
+  void cleanup() {
+    enterPhase(MigrationPhase.CLEANUP, "removing the source copy");
+    store.stepStatus(id, "cleanup", "started");
+    RuntimeException last = null;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      try {
+        source.step(id, "source", "finish", Map.of("pod", pod.name()));
+        store.stepStatus(id, "cleanup", "done");
+        endPhase();
+        return;
+      } catch (RuntimeException e) {
+        last = e;
+        LOG.warn("[{}] cleanup attempt {} failed: {}", id, attempt, e.getMessage());
+        sleep(500L * attempt);
+      }
+    }
+    endPhase();
+    throw last;
+  }
+
+  private void enterPhase(MigrationPhase phase, String what) {
+    if (phase == currentPhase) {
+      return;
+    }
+    endPhase();
+    currentPhase = phase;
+    phaseStart = now();
+    store.setPhase(id, phase);
+    progress.phase(id, phase, what);
+    LOG.info("[{}] phase {}: {}", id, phase.displayName(), what);
+  }
+
+  private void endPhase() {
+    if (currentPhase != null) {
+      report.phases.add(new PhaseTiming(currentPhase.displayName(), phaseStart - t0, now() - t0));
+      currentPhase = null;
+    }
+  }
+
+  String reportJson() {
+    return Json.write(report);
+  }
+
+  private static long now() {
+    return System.currentTimeMillis();
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** A step failed; carries its name and phase for the report. */
+  static final class StepFailedException extends Exception {
+    final String step;
+    final MigrationPhase phase;
+
+    StepFailedException(String step, MigrationPhase phase, Exception cause) {
+      super(cause.getMessage(), cause);
+      this.step = step;
+      this.phase = phase;
+    }
+  }
+}

@@ -1,0 +1,336 @@
+package dev.ferry.migration;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.agent.AgentClient;
+import dev.ferry.api.ContainerSpec;
+import dev.ferry.api.HostInfo;
+import dev.ferry.api.Json;
+import dev.ferry.api.MigrationPhase;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.api.PodIdentity;
+import dev.ferry.api.PodSpec;
+import dev.ferry.api.PodStatus;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * The embedded coordinator: owns the durable record of pods, identities and migrations, and
+ * drives migrations through the agents. The same state machine a cluster controller would
+ * drive; this one runs inside the CLI process.
+ */
+public final class Coordinator {
+  private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
+  private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer");
+
+  private final MigrationStore store;
+  private final HostDirectory hosts;
+  private final String podSubnet;
+  private final int prefixLength;
+
+  /**
+   * @param podSubnet first three octets pods get addresses from, e.g. "10.77.1."
+   * @param prefixLength prefix length of the network the pods live on
+   */
+  public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength) {
+    this.store = store;
+    this.hosts = hosts;
+    this.podSubnet = podSubnet;
+    this.prefixLength = prefixLength;
+  }
+
+  public MigrationStore store() {
+    return store;
+  }
+
+  /** A pod as recorded, with what its host's agent says now (null when unreachable). */
+  public record PodView(PodRecord record, PodStatus status, String problem) {}
+
+  /** Runs a new pod on {@code host} with a fresh identity (UID, IP, MAC) from the lab's range. */
+  public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB) {
+    requireHost(host);
+    if (store.pod(name).isPresent()) {
+      throw new IllegalArgumentException("a pod named '" + name + "' exists already (on " + store.pod(name).get().host() + ")");
+    }
+    String ip = allocateIp();
+    PodIdentity id = new PodIdentity(UUID.randomUUID().toString(), name, ip, prefixLength, macFor(ip));
+    PodSpec spec = new PodSpec(id, containers, memoryMiB, 0);
+    PodRecord rec = new PodRecord(spec, host, "starting");
+    store.insertPod(rec); // claims the name, UID, IP and MAC before anything exists
+    try (AgentClient agent = hosts.connect(host)) {
+      agent.runPod(spec);
+      store.setPodState(name, "running");
+      return new PodRecord(spec, host, "running");
+    } catch (RuntimeException e) {
+      store.deletePod(name);
+      throw e;
+    }
+  }
+
+  public void deletePod(String name) {
+    PodRecord p = requirePod(name);
+    if (!"running".equals(p.state()) && !"starting".equals(p.state())) {
+      throw new IllegalStateException("pod '" + name + "' is " + p.state() + "; wait for its migration to end");
+    }
+    try (AgentClient agent = hosts.connect(p.host())) {
+      try {
+        agent.deletePod(name);
+      } catch (AgentClient.AgentException e) {
+        if (e.status() != 404) {
+          throw e;
+        }
+      }
+    }
+    store.deletePod(name);
+  }
+
+  public List<PodView> pods() {
+    List<PodView> out = new ArrayList<>();
+    for (PodRecord r : store.pods()) {
+      try (AgentClient agent = hosts.connect(r.host())) {
+        out.add(new PodView(r, agent.pod(r.name()), null));
+      } catch (RuntimeException e) {
+        out.add(new PodView(r, null, e.getMessage()));
+      }
+    }
+    return out;
+  }
+
+  public String logs(String pod, String container) {
+    PodRecord p = requirePod(pod);
+    try (AgentClient agent = hosts.connect(p.host())) {
+      return agent.logs(pod, container);
+    }
+  }
+
+  public List<MigrationRecord> migrations() {
+    return store.migrations();
+  }
+
+  /**
+   * Migrates a pod. Everything that can be checked without side effects is checked first;
+   * a bad request changes nothing. Returns the report of a successful migration; throws
+   * {@link MigrationFailedException} (with the report) when it was rolled back or failed.
+   */
+  public MigrationReport migrate(MigrationOptions o, ProgressListener progress) {
+    PodRecord pod = precheck(o);
+    String id = newMigrationId();
+    long t0 = System.currentTimeMillis();
+    MDC.put("migration", id);
+    store.insertMigration(new MigrationRecord(id, pod.name(), pod.host(), o.targetHost(), o.strategy(),
+        MigrationPhase.PENDING, false, ProcessHandle.current().pid(), t0, t0, null, null));
+    store.setPodState(pod.name(), "migrating");
+    MigrationReport report = newReport(id, pod, o);
+    progress.phase(id, MigrationPhase.PENDING, "pre-checks passed, migration " + id + " recorded");
+    try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
+      report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
+      report.runtime = "runc+criu-" + report.runtime;
+      ColdMigration m = new ColdMigration(id, pod, o, source, target, store, progress, report, t0);
+      try {
+        m.runForward();
+      } catch (Exception e) {
+        return rolledBack(id, pod, o, m, e, report, t0, source);
+      }
+      try {
+        m.cleanup();
+        store.setPhase(id, MigrationPhase.SUCCEEDED);
+      } catch (RuntimeException e) {
+        report.error = "migrated, but removing the source copy failed (recovery retries it): " + e.getMessage();
+        store.setError(id, report.error);
+      }
+      store.setPodState(pod.name(), "running");
+      report.outcome = "migrated";
+      fillAfter(report, target, pod.name());
+      report.totalMs = System.currentTimeMillis() - t0;
+      progress.phase(id, MigrationPhase.SUCCEEDED, "pod " + pod.name() + " runs on " + o.targetHost());
+      store.setReport(id, Json.write(report));
+      return report;
+    } finally {
+      MDC.remove("migration");
+    }
+  }
+
+  private MigrationReport rolledBack(String id, PodRecord pod, MigrationOptions o, ColdMigration m, Exception e,
+      MigrationReport report, long t0, AgentClient source) {
+    Throwable cause = e.getCause() != null && e instanceof ColdMigration.StepFailedException ? e.getCause() : e;
+    String where = e instanceof ColdMigration.StepFailedException sf
+        ? "phase " + sf.phase.displayName() + " (step " + sf.step + ")" : "an unknown step";
+    LOG.error("[{}] failed in {}: {}", id, where, cause.getMessage());
+    List<String> problems = m.rollback();
+    report.totalMs = System.currentTimeMillis() - t0;
+    String what;
+    if (problems.isEmpty()) {
+      store.setPhase(id, MigrationPhase.ROLLED_BACK);
+      store.setPodState(pod.name(), "running");
+      report.outcome = "rolled-back";
+      what = "rolled back: pod " + pod.name() + " runs on " + pod.host() + " as before, with its IP " + pod.spec().identity().ip();
+      fillAfter(report, source, pod.name());
+    } else {
+      report.outcome = "failed";
+      what = "rollback incomplete (" + String.join("; ", problems) + "); recovery retries when the hosts answer"
+          + " (any ferry command on this lab runs it)";
+    }
+    report.error = "failed in " + where + ": " + cause.getMessage() + "\n" + what;
+    store.setError(id, report.error);
+    store.setReport(id, Json.write(report));
+    m.reportJson();
+    throw new MigrationFailedException("migration " + id + " of pod " + pod.name() + " to " + o.targetHost() + " " + report.error,
+        report);
+  }
+
+  /** Checks everything that can be checked without changing anything. */
+  private PodRecord precheck(MigrationOptions o) {
+    PodRecord pod = requirePod(o.pod());
+    requireHost(o.targetHost());
+    if (!"cold".equals(o.strategy())) {
+      throw new IllegalArgumentException("strategy '" + o.strategy() + "' is not available yet; use --strategy cold");
+    }
+    for (String f : o.faults()) {
+      if (!KNOWN_FAULTS.contains(f)) {
+        throw new IllegalArgumentException("unknown fault '" + f + "'; known: " + KNOWN_FAULTS);
+      }
+    }
+    if (pod.host().equals(o.targetHost())) {
+      throw new IllegalArgumentException("pod '" + pod.name() + "' already runs on " + pod.host() + "; choose another target host");
+    }
+    if (!"running".equals(pod.state())) {
+      throw new IllegalStateException("pod '" + pod.name() + "' is " + pod.state() + "; only a running pod can be migrated");
+    }
+    try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
+      PodStatus st = source.pod(pod.name());
+      if (!st.running()) {
+        throw new IllegalStateException("pod '" + pod.name() + "' is not running on " + pod.host() + " (" + st.containers() + ")");
+      }
+      HostInfo ti;
+      try {
+        ti = target.info();
+      } catch (AgentClient.AgentException e) {
+        throw new IllegalStateException("target host " + o.targetHost() + " is not reachable: " + e.getMessage());
+      }
+      if (!Boolean.TRUE.equals(ti.capabilities().get("criuUsable"))) {
+        throw new IllegalStateException("target host " + o.targetHost() + " cannot restore pods: " + ti.capabilities().get("unusableReason"));
+      }
+      long free = ti.memoryCapacityMiB() - ti.memoryReservedMiB();
+      if (pod.spec().memoryLimitMiB() > free) {
+        throw new IllegalStateException("target host " + o.targetHost() + " has " + free + " MiB free, pod '" + pod.name()
+            + "' needs " + pod.spec().memoryLimitMiB() + " MiB");
+      }
+      JsonNode cpu = target.cpuinfoCheck(source.cpuinfo());
+      if (!cpu.path("compatible").asBoolean()) {
+        throw new IllegalStateException("CPU of " + o.targetHost() + " lacks features the pod may use on " + pod.host() + ": "
+            + cpu.path("message").asText());
+      }
+    }
+    return pod;
+  }
+
+  /**
+   * Finishes or rolls back migrations whose driving process died: committed ones are
+   * finished (source copy removed), others rolled back. Returns what was done.
+   */
+  public List<String> recover() {
+    List<String> done = new ArrayList<>();
+    for (MigrationRecord r : store.migrations()) {
+      if (r.phase().isFinal() || ProcessHandle.of(r.ownerPid()).map(ProcessHandle::isAlive).orElse(false)
+          && r.ownerPid() != ProcessHandle.current().pid()) {
+        continue;
+      }
+      MDC.put("migration", r.id());
+      store.setOwner(r.id(), ProcessHandle.current().pid());
+      PodRecord pod = store.pod(r.pod()).orElse(null);
+      if (pod == null) {
+        store.setPhase(r.id(), MigrationPhase.FAILED);
+        continue;
+      }
+      MigrationReport report = new MigrationReport();
+      try (AgentClient source = hosts.connect(r.source()); AgentClient target = hosts.connect(r.target())) {
+        ColdMigration m = new ColdMigration(r.id(), pod, new MigrationOptions(r.pod(), r.target(), r.strategy(), List.of()),
+            source, target, store, ProgressListener.NONE, report, r.createdAt());
+        if (r.committed()) {
+          m.cleanup();
+          store.setPhase(r.id(), MigrationPhase.SUCCEEDED);
+          store.setPodState(r.pod(), "running");
+          done.add(r.id() + ": was committed; finished (source copy removed)");
+        } else {
+          List<String> problems = m.rollback();
+          if (problems.isEmpty()) {
+            store.setPhase(r.id(), MigrationPhase.ROLLED_BACK);
+            store.setPodState(r.pod(), "running");
+            store.setError(r.id(), (r.error() == null ? "interrupted" : r.error()) + "\nrecovered: rolled back, source resumed");
+            done.add(r.id() + ": was interrupted before its commit point; rolled back, pod runs on " + r.source());
+          } else {
+            done.add(r.id() + ": rollback still incomplete: " + problems);
+          }
+        }
+      } catch (RuntimeException e) {
+        done.add(r.id() + ": recovery failed: " + e.getMessage());
+      } finally {
+        MDC.remove("migration");
+      }
+    }
+    return done;
+  }
+
+  private void fillAfter(MigrationReport report, AgentClient host, String pod) {
+    try {
+      PodStatus st = host.pod(pod);
+      report.ipAfter = st.spec().identity().ip();
+      report.uidAfter = st.spec().identity().uid();
+    } catch (RuntimeException e) {
+      LOG.warn("cannot read the pod's identity on {}: {}", host.host(), e.getMessage());
+    }
+  }
+
+  private MigrationReport newReport(String id, PodRecord pod, MigrationOptions o) {
+    MigrationReport r = new MigrationReport();
+    r.migrationId = id;
+    r.strategy = o.strategy();
+    r.pod = pod.name();
+    r.sourceHost = pod.host();
+    r.targetHost = o.targetHost();
+    r.ipBefore = pod.spec().identity().ip();
+    r.uidBefore = pod.spec().identity().uid();
+    r.precopyRounds = 0;
+    return r;
+  }
+
+  private PodRecord requirePod(String name) {
+    return store.pod(name).orElseThrow(() -> new IllegalArgumentException("unknown pod '" + name + "'; see: ferry ps"));
+  }
+
+  private void requireHost(String host) {
+    if (!hosts.hosts().contains(host)) {
+      throw new IllegalArgumentException("unknown host '" + host + "'; hosts: " + hosts.hosts());
+    }
+  }
+
+  private String allocateIp() {
+    Set<String> used = new HashSet<>(store.ipsInUse());
+    for (int i = 2; i < 255; i++) {
+      if (!used.contains(podSubnet + i)) {
+        return podSubnet + i;
+      }
+    }
+    throw new IllegalStateException("no free pod address left in " + podSubnet + "0/24");
+  }
+
+  /** A locally administered MAC derived from the IP: unique while the IP is. */
+  static String macFor(String ip) {
+    String[] o = ip.split("\\.");
+    return String.format("02:fe:%02x:%02x:%02x:%02x", Integer.parseInt(o[0]), Integer.parseInt(o[1]),
+        Integer.parseInt(o[2]), Integer.parseInt(o[3]));
+  }
+
+  private static String newMigrationId() {
+    return "m-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-"
+        + String.format("%04x", ThreadLocalRandom.current().nextInt(0x10000));
+  }
+}

@@ -1,0 +1,219 @@
+package dev.ferry.migration;
+
+import dev.ferry.api.Json;
+import dev.ferry.api.MigrationPhase;
+import dev.ferry.api.PodSpec;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The coordinator's durable record in an embedded H2 database: pods with their identities
+ * (an IP, a UID and a name each have exactly one owner: unique keys), migrations and the
+ * steps each has started and finished. Written before acting, so that a restarted
+ * coordinator knows what to finish or undo.
+ */
+public final class MigrationStore implements AutoCloseable {
+  private final Connection db;
+
+  /** Opens (creating if needed) the store in {@code dir}; several processes may share it. */
+  public MigrationStore(Path dir) {
+    try {
+      // AUTO_SERVER lets a second ferry process (say `ferry status` during a migration) in,
+      // through a loopback port the first process serves
+      db = DriverManager.getConnection("jdbc:h2:file:" + dir.resolve("ferry").toAbsolutePath() + ";AUTO_SERVER=TRUE", "sa", "");
+      try (Statement s = db.createStatement()) {
+        s.execute("CREATE TABLE IF NOT EXISTS pods (name VARCHAR(64) PRIMARY KEY, uid VARCHAR(64) NOT NULL UNIQUE,"
+            + " ip VARCHAR(32) NOT NULL UNIQUE, mac VARCHAR(32) NOT NULL UNIQUE, host VARCHAR(64) NOT NULL,"
+            + " state VARCHAR(32) NOT NULL, spec CLOB NOT NULL)");
+        s.execute("CREATE TABLE IF NOT EXISTS migrations (id VARCHAR(64) PRIMARY KEY, pod VARCHAR(64) NOT NULL,"
+            + " source VARCHAR(64) NOT NULL, target VARCHAR(64) NOT NULL, strategy VARCHAR(16) NOT NULL,"
+            + " phase VARCHAR(32) NOT NULL, committed BOOLEAN NOT NULL, owner_pid BIGINT NOT NULL,"
+            + " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, error CLOB, report CLOB)");
+        s.execute("CREATE TABLE IF NOT EXISTS steps (migration_id VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"
+            + " status VARCHAR(16) NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (migration_id, step))");
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot open the coordinator's store in " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  // ---- pods and identities ----
+
+  public synchronized void insertPod(PodRecord p) {
+    update("INSERT INTO pods (name, uid, ip, mac, host, state, spec) VALUES (?,?,?,?,?,?,?)",
+        p.name(), p.spec().identity().uid(), p.spec().identity().ip(), p.spec().identity().mac(), p.host(), p.state(),
+        Json.write(p.spec()));
+  }
+
+  public synchronized void setPodState(String name, String state) {
+    update("UPDATE pods SET state=? WHERE name=?", state, name);
+  }
+
+  public synchronized void deletePod(String name) {
+    update("DELETE FROM pods WHERE name=?", name);
+  }
+
+  public synchronized Optional<PodRecord> pod(String name) {
+    List<PodRecord> l = pods("SELECT spec, host, state FROM pods WHERE name=?", name);
+    return l.isEmpty() ? Optional.empty() : Optional.of(l.get(0));
+  }
+
+  public synchronized List<PodRecord> pods() {
+    return pods("SELECT spec, host, state FROM pods ORDER BY name");
+  }
+
+  /** IPs that have an owner now. */
+  public synchronized List<String> ipsInUse() {
+    List<String> ips = new ArrayList<>();
+    for (PodRecord p : pods()) {
+      ips.add(p.spec().identity().ip());
+    }
+    return ips;
+  }
+
+  // ---- migrations ----
+
+  public synchronized void insertMigration(MigrationRecord m) {
+    update("INSERT INTO migrations (id, pod, source, target, strategy, phase, committed, owner_pid, created_at, updated_at)"
+        + " VALUES (?,?,?,?,?,?,?,?,?,?)", m.id(), m.pod(), m.source(), m.target(), m.strategy(), m.phase().name(),
+        false, m.ownerPid(), m.createdAt(), m.updatedAt());
+  }
+
+  public synchronized void setPhase(String id, MigrationPhase phase) {
+    update("UPDATE migrations SET phase=?, updated_at=? WHERE id=?", phase.name(), System.currentTimeMillis(), id);
+  }
+
+  public synchronized void setOwner(String id, long pid) {
+    update("UPDATE migrations SET owner_pid=? WHERE id=?", pid, id);
+  }
+
+  public synchronized void setError(String id, String error) {
+    update("UPDATE migrations SET error=? WHERE id=?", error, id);
+  }
+
+  public synchronized void setReport(String id, String reportJson) {
+    update("UPDATE migrations SET report=? WHERE id=?", reportJson, id);
+  }
+
+  /**
+   * The commit point, in one transaction: the migration is committed and the pod's one owner
+   * becomes the target host.
+   */
+  public synchronized void commit(String id, String pod, String target) {
+    try {
+      db.setAutoCommit(false);
+      update("UPDATE migrations SET committed=TRUE, phase=?, updated_at=? WHERE id=?", MigrationPhase.CUTOVER.name(),
+          System.currentTimeMillis(), id);
+      update("UPDATE pods SET host=? WHERE name=?", target, pod);
+      db.commit();
+    } catch (SQLException | RuntimeException e) {
+      try {
+        db.rollback();
+      } catch (SQLException ignored) {
+        // the original error is the one to report
+      }
+      throw new IllegalStateException("cannot record the commit of migration " + id + ": " + e.getMessage(), e);
+    } finally {
+      try {
+        db.setAutoCommit(true);
+      } catch (SQLException ignored) {
+        // connection broken: the next call reports it
+      }
+    }
+  }
+
+  public synchronized Optional<MigrationRecord> migration(String id) {
+    List<MigrationRecord> l = migrations("WHERE id=?", id);
+    return l.isEmpty() ? Optional.empty() : Optional.of(l.get(0));
+  }
+
+  public synchronized List<MigrationRecord> migrations() {
+    return migrations("ORDER BY created_at");
+  }
+
+  // ---- steps ----
+
+  public synchronized void stepStatus(String migrationId, String step, String status) {
+    update("MERGE INTO steps (migration_id, step, status, at) KEY (migration_id, step) VALUES (?,?,?,?)",
+        migrationId, step, status, System.currentTimeMillis());
+  }
+
+  /** Step name to status ("started", "done", "undone"), in the order they were first started. */
+  public synchronized Map<String, String> steps(String migrationId) {
+    Map<String, String> m = new LinkedHashMap<>();
+    try (PreparedStatement ps = db.prepareStatement("SELECT step, status FROM steps WHERE migration_id=? ORDER BY at")) {
+      ps.setString(1, migrationId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          m.put(rs.getString(1), rs.getString(2));
+        }
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+    return m;
+  }
+
+  private List<MigrationRecord> migrations(String where, Object... args) {
+    List<MigrationRecord> out = new ArrayList<>();
+    String sql = "SELECT id, pod, source, target, strategy, phase, committed, owner_pid, created_at, updated_at, error,"
+        + " report FROM migrations " + where;
+    try (PreparedStatement ps = prepare(sql, args); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        out.add(new MigrationRecord(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+            MigrationPhase.valueOf(rs.getString(6)), rs.getBoolean(7), rs.getLong(8), rs.getLong(9), rs.getLong(10),
+            rs.getString(11), rs.getString(12)));
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+    return out;
+  }
+
+  private List<PodRecord> pods(String sql, Object... args) {
+    List<PodRecord> out = new ArrayList<>();
+    try (PreparedStatement ps = prepare(sql, args); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        out.add(new PodRecord(Json.read(rs.getString(1), PodSpec.class), rs.getString(2), rs.getString(3)));
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+    return out;
+  }
+
+  private void update(String sql, Object... args) {
+    try (PreparedStatement ps = prepare(sql, args)) {
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw new IllegalStateException("store: " + e.getMessage(), e);
+    }
+  }
+
+  private PreparedStatement prepare(String sql, Object... args) throws SQLException {
+    PreparedStatement ps = db.prepareStatement(sql);
+    for (int i = 0; i < args.length; i++) {
+      ps.setObject(i + 1, args[i]);
+    }
+    return ps;
+  }
+
+  @Override
+  public void close() {
+    try {
+      db.close();
+    } catch (SQLException e) {
+      // closing
+    }
+  }
+}
