@@ -87,27 +87,32 @@ final class ColdMigration {
     endPhase();
   }
 
+  /** What a rollback achieved. */
+  record RollbackResult(boolean sourceResumed, List<String> problems) {}
+
   /**
    * Undoes, newest first, every step that was started (even if it did not finish: it may
-   * have half-happened). Returns the problems met; empty means the source runs as before.
+   * have half-happened). The source is resumed only once the target let go of the pod's
+   * identity, or never took it: two pods must never answer for one IP.
    */
-  List<String> rollback() {
+  RollbackResult rollback() {
     enterPhase(MigrationPhase.ROLLING_BACK, "undoing");
     Map<String, String> done = store.steps(id);
     List<Step> steps = new ArrayList<>(steps());
     java.util.Collections.reverse(steps);
     List<String> problems = new ArrayList<>();
-    boolean targetMayHoldIdentity = done.containsKey("take-identity") && !"undone".equals(done.get("take-identity"));
+    boolean targetMayHoldIdentity = false;
+    boolean sourceResumed = true;
     for (Step s : steps) {
       String st = done.get(s.name());
       if (st == null || st.equals("undone")) {
         continue;
       }
-      boolean resumesSource = s.name().equals("release-identity") || s.name().equals("checkpoint");
-      if (resumesSource && targetMayHoldIdentity && !problems.isEmpty()) {
-        // the target could not confirm it let go of the IP: resuming the source now could
-        // put two pods on one address. Leave it for recovery once the target answers.
-        problems.add("source not resumed: target " + target.host() + " may still hold " + pod.spec().identity().ip());
+      boolean resumesSource = s.undo() != null && (s.name().equals("release-identity") || s.name().equals("checkpoint"));
+      if (resumesSource && targetMayHoldIdentity) {
+        problems.add("source not resumed: target " + target.host() + " did not confirm it let go of "
+            + pod.spec().identity().ip());
+        sourceResumed = false;
         break;
       }
       try {
@@ -115,14 +120,34 @@ final class ColdMigration {
         store.stepStatus(id, s.name(), "undone");
       } catch (Exception e) {
         LOG.warn("[{}] undo of {} failed: {}", id, s.name(), e.getMessage());
-        problems.add("undo of " + s.name() + ": " + e.getMessage());
+        problems.add("undo of " + s.name() + " on " + (resumesSource ? source.host() : target.host()) + ": " + e.getMessage());
+        if (s.name().equals("take-identity") || s.name().equals("restore")) {
+          targetMayHoldIdentity = true;
+        }
+        if (resumesSource) {
+          sourceResumed = false;
+        }
+      }
+    }
+    if (sourceResumed && done.containsKey("checkpoint")) {
+      sourceResumed = sourceRuns();
+      if (!sourceResumed) {
+        problems.add("pod " + pod.name() + " is not running on " + source.host() + " after the rollback");
       }
     }
     endPhase();
     if (frozenStart > 0 && report.frozenMs == null) {
       report.frozenMs = now() - frozenStart;
     }
-    return problems;
+    return new RollbackResult(sourceResumed, problems);
+  }
+
+  private boolean sourceRuns() {
+    try {
+      return source.pod(pod.name()).running();
+    } catch (RuntimeException e) {
+      return false;
+    }
   }
 
   private void prepareTarget() {

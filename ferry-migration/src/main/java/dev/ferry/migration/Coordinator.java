@@ -164,16 +164,18 @@ public final class Coordinator {
     String where = e instanceof ColdMigration.StepFailedException sf
         ? "phase " + sf.phase.displayName() + " (step " + sf.step + ")" : "an unknown step";
     LOG.error("[{}] failed in {}: {}", id, where, cause.getMessage());
-    List<String> problems = m.rollback();
+    ColdMigration.RollbackResult rb = m.rollback();
     report.totalMs = System.currentTimeMillis() - t0;
     String what;
-    if (problems.isEmpty()) {
+    if (rb.sourceResumed()) {
       store.setPhase(id, MigrationPhase.ROLLED_BACK);
       store.setPodState(pod.name(), "running");
       report.outcome = "rolled-back";
-      what = "rolled back: pod " + pod.name() + " runs on " + pod.host() + " as before, with its IP " + pod.spec().identity().ip();
+      what = "rolled back: pod " + pod.name() + " runs on " + pod.host() + " as before, with its IP " + pod.spec().identity().ip()
+          + (rb.problems().isEmpty() ? "" : "; left for the target's agent to remove when it restarts: " + rb.problems());
       fillAfter(report, source, pod.name());
     } else {
+      List<String> problems = rb.problems();
       report.outcome = "failed";
       what = "rollback incomplete (" + String.join("; ", problems) + "); recovery retries when the hosts answer"
           + " (any ferry command on this lab runs it)";
@@ -260,8 +262,9 @@ public final class Coordinator {
           store.setPodState(r.pod(), "running");
           done.add(r.id() + ": was committed; finished (source copy removed)");
         } else {
-          List<String> problems = m.rollback();
-          if (problems.isEmpty()) {
+          ColdMigration.RollbackResult rb = m.rollback();
+          List<String> problems = rb.problems();
+          if (rb.sourceResumed()) {
             store.setPhase(r.id(), MigrationPhase.ROLLED_BACK);
             store.setPodState(r.pod(), "running");
             store.setError(r.id(), (r.error() == null ? "interrupted" : r.error()) + "\nrecovered: rolled back, source resumed");

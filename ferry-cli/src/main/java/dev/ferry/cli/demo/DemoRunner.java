@@ -35,11 +35,27 @@ public final class DemoRunner {
   private final String labName;
   private final PrintStream out;
   private final List<String> faults;
+  private AfterMigration afterMigration = (lab, coordinator, report) -> {};
 
+  /** Looks at the lab after the migration and the client's read-back, before the lab goes down. */
+  @FunctionalInterface
+  public interface AfterMigration {
+    void check(Lab lab, Coordinator coordinator, MigrationReport report) throws Exception;
+  }
+
+  /**
+   * @param faults faults to inject into the migration (tests)
+   */
   public DemoRunner(String labName, PrintStream out, List<String> faults) {
     this.labName = labName;
     this.out = out;
     this.faults = faults;
+  }
+
+  /** Sets a check to run before the lab is taken down (tests). */
+  public DemoRunner afterMigration(AfterMigration check) {
+    this.afterMigration = check;
+    return this;
   }
 
   /** Opens the coordinator of a lab that is up. */
@@ -92,6 +108,7 @@ public final class DemoRunner {
         report.writesLost = r.lost;
         report.downtimeMs = r.maxGapMs;
         report.tcpConnectionPreserved = r.connectionPreserved && r.verifiedOnSameConnection;
+        afterMigration.check(lab, coordinator, report);
         return report;
       }
     } finally {

@@ -1,0 +1,119 @@
+package dev.ferry.transfer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ImageTransferTest {
+  @TempDir Path tmp;
+
+  private Path sampleTree() throws IOException {
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src.resolve("rootfs/bin"));
+    byte[] big = new byte[3 * 1024 * 1024 + 17]; // several chunks and a partial one
+    new Random(42).nextBytes(big);
+    Files.write(src.resolve("rootfs/bin/app"), big);
+    Files.setPosixFilePermissions(src.resolve("rootfs/bin/app"), PosixFilePermissions.fromString("rwxr-x---"));
+    Files.writeString(src.resolve("config.json"), "{}");
+    Files.write(src.resolve("empty"), new byte[0]);
+    Files.createSymbolicLink(src.resolve("rootfs/bin/sh"), Path.of("app"));
+    return src;
+  }
+
+  /** Runs one transfer over a real loopback TCP connection; returns the receiver's outcome. */
+  private CompletableFuture<String> transfer(Path src, Path dst, boolean corrupt) throws Exception {
+    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
+        try (Socket s = server.accept()) {
+          return new ImageReceiver(id -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
+        try {
+          new ImageSender(corrupt).send("m-1", List.of(new TransferSource(src, "bundles/app")), c.getOutputStream(),
+              c.getInputStream(), new TransferProgress());
+        } catch (IOException e) {
+          received.completeExceptionally(e);
+        }
+      }
+      received.exceptionally(e -> null).get(30, TimeUnit.SECONDS);
+      return received;
+    }
+  }
+
+  @Test
+  void treeArrivesIdenticalWithModesAndSymlinks() throws Exception {
+    Path src = sampleTree();
+    Path dst = tmp.resolve("dst");
+    assertThat(transfer(src, dst, false).get()).isEqualTo("m-1");
+    Path app = dst.resolve("bundles/app/rootfs/bin/app");
+    assertThat(Files.readAllBytes(app)).isEqualTo(Files.readAllBytes(src.resolve("rootfs/bin/app")));
+    assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(app))).isEqualTo("rwxr-x---");
+    assertThat(Files.readSymbolicLink(dst.resolve("bundles/app/rootfs/bin/sh"))).isEqualTo(Path.of("app"));
+    assertThat(Files.size(dst.resolve("bundles/app/empty"))).isZero();
+  }
+
+  @Test
+  void flippedByteIsDetectedWithFileAndOffset() throws Exception {
+    Path src = sampleTree();
+    CompletableFuture<String> r = transfer(src, tmp.resolve("dst"), true);
+    assertThat(r).isCompletedExceptionally();
+    assertThatThrownBy(r::get).hasMessageContaining("checksum mismatch in bundles/app/").hasMessageContaining("at offset 0");
+  }
+
+  @Test
+  void pathsOutsideTheTransferDirectoryAreRefused() throws Exception {
+    ByteArrayOutputStream wire = new ByteArrayOutputStream();
+    var out = new java.io.DataOutputStream(wire);
+    out.writeBytes(TransferProtocol.MAGIC);
+    out.writeUTF("m-1");
+    out.writeByte(TransferProtocol.DIR);
+    out.writeUTF("../../etc/evil");
+    out.writeInt(0755);
+    ByteArrayOutputStream answer = new ByteArrayOutputStream();
+    assertThatThrownBy(() -> new ImageReceiver(id -> tmp.resolve("dst"))
+            .receive(new java.io.ByteArrayInputStream(wire.toByteArray()), answer, new TransferProgress(), b -> {}))
+        .hasMessageContaining("refusing path outside");
+    assertThat(new String(answer.toByteArray(), StandardCharsets.UTF_8)).contains("refusing path outside");
+    assertThat(tmp.resolve("etc")).doesNotExist();
+  }
+
+  @Test
+  void transferNobodyExpectsIsRefused() throws Exception {
+    Path src = sampleTree();
+    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      CompletableFuture<Void> rx = CompletableFuture.runAsync(() -> {
+        try (Socket s = server.accept()) {
+          new ImageReceiver(id -> {
+            throw new IllegalStateException("no placeholder waits for migration " + id);
+          }).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
+        } catch (Exception e) {
+          // expected
+        }
+      });
+      try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
+        assertThatThrownBy(() -> new ImageSender(false).send("m-x", List.of(new TransferSource(src, "b")),
+                c.getOutputStream(), c.getInputStream(), new TransferProgress()))
+            .isInstanceOf(IOException.class);
+      }
+      rx.get(30, TimeUnit.SECONDS);
+    }
+  }
+}
