@@ -127,6 +127,9 @@ public final class Lab {
       // pods join the host's bridge br0, which is uplinked to the lab bridge: one flat L2
       // network, so a pod's IP and MAC can move from host to host
       ensureLink(h.netns(), "br0", "ip", "-n", h.netns(), "link", "add", "br0", "type", "bridge");
+      // a bridge takes the lowest MAC of its ports unless given one: pods' veths come and go,
+      // and the host's address would move to another MAC under its neighbours' feet
+      Exec.checked("ip", "-n", h.netns(), "link", "set", "br0", "address", hostMac(config.hosts().indexOf(h)));
       Exec.checked("ip", "-n", h.netns(), "link", "set", "uplink", "master", "br0", "up");
       Exec.run("ip", "-n", h.netns(), "addr", "add", h.ip() + "/" + config.prefixLength(), "dev", "br0");
       Exec.checked("ip", "-n", h.netns(), "link", "set", "br0", "up");
@@ -137,6 +140,10 @@ public final class Lab {
     Exec.checked("ip", "-n", br, "link", "set", "c-client", "master", "labbr", "up");
     Exec.run("ip", "-n", config.clientNs(), "addr", "add", config.clientIp() + "/" + config.prefixLength(), "dev", "eth0");
     Exec.checked("ip", "-n", config.clientNs(), "link", "set", "eth0", "up");
+  }
+
+  private static String hostMac(int index) {
+    return String.format("02:fa:00:00:00:%02x", index + 1);
   }
 
   private static void ensureLink(String ns, String link, String... create) {

@@ -88,6 +88,9 @@ public final class ImageReceiver {
         out.writeByte(TransferProtocol.ERROR);
         out.writeUTF(String.valueOf(e.getMessage()));
         out.flush();
+        // read (and drop) what the sender still sends: closing with unread data would reset
+        // the connection and the sender would never read why we refused
+        in.transferTo(OutputStream.nullOutputStream());
       } catch (IOException ignored) {
         // the sender is gone; the caller reports the first error
       }

@@ -35,6 +35,33 @@ public final class ImageSender {
    */
   public void send(String transferId, List<TransferSource> sources, OutputStream rawOut, InputStream rawIn, TransferProgress progress)
       throws IOException {
+    DataInputStream in = new DataInputStream(rawIn);
+    try {
+      sendAll(transferId, sources, rawOut, progress);
+    } catch (IOException e) {
+      // the receiver may have refused (and said why) while we were still sending
+      throw new IOException(refusal(in).orElse(e.getMessage()), e);
+    }
+    byte verdict = in.readByte();
+    progress.finish();
+    if (verdict != TransferProtocol.OK) {
+      throw new IOException("target refused the transfer: " + in.readUTF());
+    }
+  }
+
+  private static java.util.Optional<String> refusal(DataInputStream in) {
+    try {
+      if (in.readByte() == TransferProtocol.ERROR) {
+        return java.util.Optional.of("target refused the transfer: " + in.readUTF());
+      }
+    } catch (IOException ignored) {
+      // nothing said: the connection just broke
+    }
+    return java.util.Optional.empty();
+  }
+
+  private void sendAll(String transferId, List<TransferSource> sources, OutputStream rawOut, TransferProgress progress)
+      throws IOException {
     DataOutputStream out = new DataOutputStream(new BufferedOutputStream(rawOut, 1 << 16));
     out.writeBytes(TransferProtocol.MAGIC);
     out.writeUTF(transferId);
@@ -51,12 +78,6 @@ public final class ImageSender {
     out.writeLong(progress.bytes());
     out.writeInt((int) progress.files());
     out.flush();
-    DataInputStream in = new DataInputStream(rawIn);
-    byte verdict = in.readByte();
-    progress.finish();
-    if (verdict != TransferProtocol.OK) {
-      throw new IOException("target refused the transfer: " + in.readUTF());
-    }
   }
 
   private void sendEntry(DataOutputStream out, Path p, String rel, TransferProgress progress, boolean[] corrupted)

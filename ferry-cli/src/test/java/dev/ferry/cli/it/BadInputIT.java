@@ -1,0 +1,106 @@
+package dev.ferry.cli.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** Bad requests get a clear error, a non-zero exit code, and change nothing. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class BadInputIT {
+  private TestLab t;
+  private long appPid;
+
+  @BeforeAll
+  void up() throws Exception {
+    t = TestLab.up();
+    t.runCounter("counter", "host-a");
+    appPid = pid();
+  }
+
+  @AfterAll
+  void down() {
+    if (t != null) {
+      t.close();
+    }
+  }
+
+  private long pid() throws Exception {
+    try (var a = t.lab.client("host-a")) {
+      return a.pod("counter").containers().get(1).pid();
+    }
+  }
+
+  /** The pod runs where it ran, as the same process; no migration was recorded; host-b is empty. */
+  private void assertNothingChanged() throws Exception {
+    assertThat(t.store.pod("counter").orElseThrow().host()).isEqualTo("host-a");
+    assertThat(pid()).isEqualTo(appPid);
+    assertThat(t.store.migrations()).isEmpty();
+    try (var b = t.lab.client("host-b")) {
+      assertThat(b.pods()).isEmpty();
+    }
+    assertThat(t.containers()).noneMatch(id -> id.contains("-host-b-"));
+  }
+
+  private void assertRefused(List<String> args, String message) throws Exception {
+    TestLab.CliResult r = t.cli(args.toArray(new String[0]));
+    assertThat(r.code()).as("exit code of %s", args).isNotZero();
+    assertThat(r.err()).contains(message);
+    assertNothingChanged();
+  }
+
+  @Test
+  void unknownPod() throws Exception {
+    assertRefused(List.of("migrate", "nope", "--to", "host-b"), "unknown pod 'nope'");
+  }
+
+  @Test
+  void unknownHost() throws Exception {
+    assertRefused(List.of("migrate", "counter", "--to", "host-z"), "unknown host 'host-z'");
+  }
+
+  @Test
+  void migratingToItsOwnHost() throws Exception {
+    assertRefused(List.of("migrate", "counter", "--to", "host-a"), "already runs on host-a");
+  }
+
+  @Test
+  void unsupportedStrategy() throws Exception {
+    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--strategy", "teleport"), "not available yet");
+  }
+
+  @Test
+  void hostileNamesAndMissingPrograms() throws Exception {
+    assertRefused(List.of("run", "--host", "host-b", "../x", "--", "sleep", "9"), "invalid");
+    assertRefused(List.of("run", "--host", "host-b", "ok", "--", "no-such-program-here"), "not found on PATH");
+    assertRefused(List.of("run", "--host", "host-q", "ok", "--", "sleep", "9"), "unknown host 'host-q'");
+    assertRefused(List.of("run", "--host", "host-b", "counter", "--", "sleep", "9"), "exists already");
+    assertRefused(List.of("migrate", "counter"), "Missing required option: '--to");
+    assertThat(t.store.pods()).hasSize(1);
+  }
+
+  @Test
+  void targetWithoutWorkingCriu() throws Exception {
+    var host = t.lab.config().host("host-b");
+    t.lab.agentPid(host).flatMap(ProcessHandle::of).ifPresent(p -> {
+      p.destroyForcibly();
+      p.onExit().join();
+    });
+    t.lab.startAgent(host, Map.of("FERRY_CRIU", "/nonexistent/criu"));
+    t.lab.waitReady(host);
+    try {
+      assertRefused(List.of("migrate", "counter", "--to", "host-b"), "host-b cannot restore pods: CRIU not found");
+    } finally {
+      t.lab.agentPid(host).flatMap(ProcessHandle::of).ifPresent(p -> {
+        p.destroyForcibly();
+        p.onExit().join();
+      });
+      t.lab.startAgent(host);
+      t.lab.waitReady(host);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+package dev.ferry.cli.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.api.Json;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.cli.demo.DemoRunner;
+import dev.ferry.migration.PodRecord;
+import dev.ferry.runtime.Netns;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Cold migration end to end on real runc, CRIU and namespaces. */
+class ColdMigrationIT {
+  @Test
+  void counterPodMovesAndCountsOnWithoutRestartOrGap() throws Exception {
+    try (TestLab t = TestLab.up()) {
+      PodRecord before = t.runCounter("counter", "host-a");
+      long countBefore = t.waitForCount("counter", 20);
+      Path report = Files.createTempFile("ferry-report", ".json");
+      TestLab.CliResult r = t.cli("migrate", "counter", "--to", "host-b", "--json-report", report.toString());
+      assertThat(r.code()).as(r.err()).isZero();
+      assertThat(r.out()).contains("Dumping").contains("Transferring").contains("Succeeded");
+      MigrationReport rep = Json.readFile(report, MigrationReport.class);
+      Files.delete(report);
+
+      long countAfter = t.waitForCount("counter", countBefore + 20); // it counts on, on host-b
+      TestLab.assertContiguousFromOne(t.counts("counter"));          // from where it stopped
+      assertThat(countAfter).isGreaterThan(countBefore);
+      assertThat(rep.outcome).isEqualTo("migrated");
+      assertThat(rep.ipAfter).isEqualTo(before.spec().identity().ip()).isEqualTo(rep.ipBefore);
+      assertThat(rep.uidAfter).isEqualTo(before.spec().identity().uid());
+      assertThat(rep.frozenMs).isPositive();
+      assertThat(rep.bytesTransferred).isPositive();
+      assertThat(rep.phases).extracting(p -> p.name()).contains("Dumping", "Transferring", "Restoring", "Cutover");
+
+      // exactly one copy: on host-b; nothing of the pod is left on host-a
+      assertThat(t.store.pod("counter").orElseThrow().host()).isEqualTo("host-b");
+      assertThat(t.containers()).contains(t.name + "-host-b-counter-app", t.name + "-host-b-counter-pause")
+          .noneMatch(id -> id.contains("-host-a-"));
+      assertThat(Netns.exists(t.name + "-host-a-counter")).isFalse();
+      assertThat(t.cli("ps").out()).containsPattern("counter +host-b +" + rep.ipAfter.replace(".", "\\.") + ".*running");
+
+      // and back again: the pod is an ordinary pod of host-b now
+      assertThat(t.cli("migrate", "counter", "--to", "host-a").code()).isZero();
+      t.waitForCount("counter", countAfter + 20);
+      TestLab.assertContiguousFromOne(t.counts("counter"));
+      assertThat(t.cli("status").out()).contains("Succeeded");
+    }
+  }
+
+  @Test
+  void redisKeepsEveryAcknowledgedWriteItsIpUidAndTcpConnection() throws Exception {
+    TestLab.assumeHostReady();
+    String lab = "t" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+    MigrationReport r = new DemoRunner(lab, System.out, List.of())
+        .afterMigration((l, c, rep) -> {
+          assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-b");
+          assertThat(Netns.exists(lab + "-host-a-redis")).as("source sandbox removed").isFalse();
+        })
+        .run();
+    DemoRunner.printSummary(r, System.out);
+    assertThat(r.outcome).isEqualTo("migrated");
+    assertThat(r.writesAcked).isGreaterThan(100);
+    assertThat(r.writesLost).isZero();
+    assertThat(r.tcpConnectionPreserved).isTrue();
+    assertThat(r.ipAfter).isEqualTo(r.ipBefore);
+    assertThat(r.uidAfter).isEqualTo(r.uidBefore);
+    assertThat(r.downtimeMs).isPositive();
+    assertThat(DemoRunner.success(r)).isTrue();
+    TestLab.assertNothingLeft(lab);
+  }
+}

@@ -1,0 +1,78 @@
+package dev.ferry.cli.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.api.MigrationPhase;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.cli.demo.DemoRunner;
+import dev.ferry.lab.Lab;
+import dev.ferry.runtime.Exec;
+import dev.ferry.runtime.Netns;
+import java.nio.file.Files;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Migrations that fail on the target leave the source running with its IP, its data and even
+ * its client's TCP connection.
+ */
+class MigrationFailureIT {
+  private static String labName() {
+    return "t" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+  }
+
+  @Test
+  void targetAgentKilledDuringTransferLeavesSourceRunning() throws Exception {
+    TestLab.assumeHostReady();
+    String lab = labName();
+    MigrationReport r = new DemoRunner(lab, System.out, List.of("target-agent-crash-in-transfer"))
+        .afterMigration((l, c, rep) -> {
+          var host = l.config().host("host-b");
+          assertThat(l.agentAlive(host)).as("target agent died mid-transfer").isFalse();
+          assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-a");
+          assertThat(c.migrations()).singleElement().satisfies(m -> assertThat(m.phase()).isEqualTo(MigrationPhase.ROLLED_BACK));
+          try (var a = l.client("host-a")) {
+            assertThat(a.pod("redis").running()).isTrue();
+          }
+          // the target's agent, restarted, removes the placeholder the crash left behind
+          Lab.up(lab, List.of("host-a", "host-b"), 8192);
+          assertThat(Netns.exists(lab + "-host-b-redis")).isFalse();
+          assertThat(Exec.run("runc", "list", "-q").stdout()).doesNotContain(lab + "-host-b-");
+          try (var b = l.client("host-b")) {
+            assertThat(b.pods()).isEmpty();
+          }
+        })
+        .run();
+    DemoRunner.printSummary(r, System.out);
+    assertThat(r.outcome).isEqualTo("rolled-back");
+    assertThat(r.error).contains("Transferring");
+    assertThat(r.writesAcked).isGreaterThan(100);
+    assertThat(r.writesLost).isZero();
+    assertThat(r.tcpConnectionPreserved).as("the client's connection survives the rollback").isTrue();
+    assertThat(r.ipAfter).isEqualTo(r.ipBefore);
+    TestLab.assertNothingLeft(lab);
+  }
+
+  @Test
+  void corruptedImageIsRefusedBeforeRestoreAndSourceKeepsRunning() throws Exception {
+    TestLab.assumeHostReady();
+    String lab = labName();
+    MigrationReport r = new DemoRunner(lab, System.out, List.of("corrupt-image-in-transit"))
+        .afterMigration((l, c, rep) -> {
+          String targetLog = Files.readString(l.config().host("host-b").logFile());
+          assertThat(targetLog).contains("checksum mismatch in").contains("at offset");
+          assertThat(targetLog).doesNotContain("restored pod");
+          assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-a");
+          assertThat(Netns.exists(lab + "-host-b-redis")).as("target placeholder removed").isFalse();
+          try (var a = l.client("host-a")) {
+            assertThat(a.pod("redis").running()).isTrue();
+          }
+        })
+        .run();
+    assertThat(r.outcome).isEqualTo("rolled-back");
+    assertThat(r.error).contains("checksum mismatch");
+    assertThat(r.writesLost).isZero();
+    assertThat(r.tcpConnectionPreserved).isTrue();
+    TestLab.assertNothingLeft(lab);
+  }
+}

@@ -1,0 +1,149 @@
+package dev.ferry.cli.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.ferry.api.ContainerSpec;
+import dev.ferry.cli.Main;
+import dev.ferry.cli.demo.DemoRunner;
+import dev.ferry.lab.Lab;
+import dev.ferry.migration.Coordinator;
+import dev.ferry.migration.MigrationStore;
+import dev.ferry.migration.PodRecord;
+import dev.ferry.runtime.CapabilityProbe;
+import dev.ferry.runtime.CriuBinary;
+import dev.ferry.runtime.Exec;
+import dev.ferry.runtime.HostCapabilities;
+import dev.ferry.runtime.Netns;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+
+/** A real lab (namespaces, agents, runc, CRIU) for one test class; checks nothing leaked. */
+final class TestLab implements AutoCloseable {
+  /** A pod that prints 1, 2, 3, ... to its log, 20 times a second. */
+  static final List<String> COUNTER = List.of("busybox", "sh", "-c",
+      "i=0; while true; do i=$((i+1)); echo $i; echo $i > /data/counter; sleep 0.05; done");
+
+  private static HostCapabilities caps;
+
+  final String name = "t" + Integer.toString(ThreadLocalRandom.current().nextInt(1 << 24, 1 << 28), 36);
+  Lab lab;
+  MigrationStore store;
+  Coordinator coordinator;
+
+  /** Skips (with the reason) where this host cannot run the integration tests. */
+  static void assumeHostReady() {
+    assumeTrue("root".equals(System.getProperty("user.name")), "integration tests need root (namespaces, runc, CRIU)");
+    assumeTrue(Exec.run("runc", "--version").ok(), "runc is not installed; run scripts/setup-host.sh");
+    if (caps == null) {
+      caps = CapabilityProbe.probe(CriuBinary.locate());
+    }
+    assumeTrue(caps.criuUsable(), "CRIU cannot checkpoint here: " + caps.unusableReason());
+  }
+
+  static TestLab up() {
+    assumeHostReady();
+    TestLab t = new TestLab();
+    t.lab = Lab.up(t.name, List.of("host-a", "host-b"), 4096);
+    t.store = new MigrationStore(t.lab.config().stateDir());
+    t.coordinator = DemoRunner.coordinator(t.lab, t.store);
+    return t;
+  }
+
+  PodRecord runCounter(String pod, String host) throws Exception {
+    PodRecord p = coordinator.runPod(host, pod, List.of(new ContainerSpec("app", COUNTER, List.of())), 64);
+    waitForCount(pod, 5);
+    return p;
+  }
+
+  /** The counter's log as numbers; fails if it ever restarted or skipped. */
+  List<Long> counts(String pod) {
+    List<Long> out = new ArrayList<>();
+    for (String line : coordinator.logs(pod, "app").split("\n")) {
+      if (!line.isBlank()) {
+        out.add(Long.parseLong(line.strip()));
+      }
+    }
+    return out;
+  }
+
+  long waitForCount(String pod, long atLeast) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + 20_000;
+    while (System.currentTimeMillis() < deadline) {
+      List<Long> c = counts(pod);
+      if (!c.isEmpty() && c.get(c.size() - 1) >= atLeast) {
+        return c.get(c.size() - 1);
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("counter of " + pod + " did not reach " + atLeast + ": " + counts(pod));
+  }
+
+  static void assertContiguousFromOne(List<Long> counts) {
+    for (int i = 0; i < counts.size(); i++) {
+      assertThat(counts.get(i)).as("log line %d (a restart or a lost write shows here)", i).isEqualTo(i + 1L);
+    }
+  }
+
+  /** Runs the CLI in this JVM against this lab and captures what it printed. */
+  CliResult cli(String... args) {
+    List<String> all = new ArrayList<>(List.of("--lab", name));
+    all.addAll(List.of(args));
+    return runCli(all.toArray(new String[0]));
+  }
+
+  static synchronized CliResult runCli(String... args) {
+    PrintStream out = System.out;
+    PrintStream err = System.err;
+    ByteArrayOutputStream o = new ByteArrayOutputStream();
+    ByteArrayOutputStream e = new ByteArrayOutputStream();
+    try {
+      System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+      System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+      int code = Main.run(args);
+      return new CliResult(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    } finally {
+      System.setOut(out);
+      System.setErr(err);
+      out.print(o.toString(StandardCharsets.UTF_8));
+      err.print(e.toString(StandardCharsets.UTF_8));
+    }
+  }
+
+  record CliResult(int code, String out, String err) {}
+
+  List<String> containers() {
+    List<String> ids = new ArrayList<>();
+    for (String id : Exec.run("runc", "list", "-q").stdout().split("\n")) {
+      if (id.startsWith(name + "-")) {
+        ids.add(id);
+      }
+    }
+    return ids;
+  }
+
+  @Override
+  public void close() {
+    if (store != null) {
+      store.close();
+    }
+    Lab.down(name);
+    assertNothingLeft(name);
+  }
+
+  /** No namespace, container, agent process or directory of the lab is left. */
+  static void assertNothingLeft(String labName) {
+    assertThat(Netns.list(labName + "-")).as("network namespaces left").isEmpty();
+    assertThat(Exec.run("runc", "list", "-q").stdout().lines().filter(l -> l.startsWith(labName + "-")))
+        .as("runc containers left").isEmpty();
+    assertThat(Exec.run("pgrep", "-f", "/run/ferry/" + labName + "/").stdout().strip()).as("processes left").isEmpty();
+    assertThat(Files.exists(Path.of("/run/ferry", labName))).as("agent directories left").isFalse();
+    assertThat(Files.exists(Path.of("/var/lib/ferry", labName))).as("lab state left").isFalse();
+  }
+}
