@@ -19,6 +19,7 @@ import picocli.CommandLine.ScopeType;
       MigrateCommand.class,
       StatusCommand.class,
       DemoCommand.class,
+      BenchCommand.class,
       AgentCommand.class,
       LoadClientCommand.class
     })

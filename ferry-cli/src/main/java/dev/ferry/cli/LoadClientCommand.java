@@ -14,10 +14,11 @@ final class LoadClientCommand implements Callable<Integer> {
   @Option(names = "--ip", required = true) String ip;
   @Option(names = "--port", defaultValue = "6379") int port;
   @Option(names = "--control", required = true) Path control;
+  @Option(names = "--populate-mib", defaultValue = "0") long populateMiB;
 
   @Override
   public Integer call() throws Exception {
-    LoadResult r = new LoadClient(ip, port, control).run();
+    LoadResult r = new LoadClient(ip, port, control, populateMiB).run();
     return r.verified ? 0 : 1;
   }
 }

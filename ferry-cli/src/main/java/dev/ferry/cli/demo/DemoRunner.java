@@ -144,12 +144,19 @@ public final class DemoRunner {
     }
   }
 
-  private static Process startClient(Lab lab, String ip, Path control) throws IOException {
+  /** Starts the load client in the lab's client namespace; it reports in {@code control}. */
+  public static Process startClient(Lab lab, String ip, Path control) throws IOException {
+    return startClient(lab, ip, control, 0);
+  }
+
+  /** Starts the load client, loading {@code populateMiB} of data into Redis first. */
+  public static Process startClient(Lab lab, String ip, Path control, long populateMiB) throws IOException {
     Files.createDirectories(control);
     String java = ProcessHandle.current().info().command().orElse("java");
     String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
     List<String> cmd = new ArrayList<>(lab.inClient(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-cp", cp,
-        "dev.ferry.cli.Main", "load-client", "--ip", ip, "--control", control.toString())));
+        "dev.ferry.cli.Main", "load-client", "--ip", ip, "--control", control.toString(),
+        "--populate-mib", String.valueOf(populateMiB))));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.redirectInput(new File("/dev/null"));
     pb.redirectOutput(control.resolve("client.log").toFile());
@@ -157,7 +164,8 @@ public final class DemoRunner {
     return pb.start();
   }
 
-  private static LoadResult waitFor(Path control, java.util.function.Predicate<LoadResult> ok, int seconds, String what)
+  /** Waits until the client's status satisfies {@code ok}. */
+  public static LoadResult waitFor(Path control, java.util.function.Predicate<LoadResult> ok, int seconds, String what)
       throws InterruptedException {
     long deadline = System.currentTimeMillis() + seconds * 1000L;
     while (System.currentTimeMillis() < deadline) {

@@ -19,16 +19,25 @@ public final class LoadClient {
   private final String prefix = "k" + Long.toHexString(System.nanoTime()) + ":";
   private final LoadResult r = new LoadResult();
 
-  public LoadClient(String ip, int port, Path control) {
+  private final long populateMiB;
+
+  /**
+   * @param populateMiB data to load into Redis first (DEBUG POPULATE, 1 KiB values), 0 for none
+   */
+  public LoadClient(String ip, int port, Path control, long populateMiB) {
     this.ip = ip;
     this.port = port;
     this.control = control;
+    this.populateMiB = populateMiB;
   }
 
   public LoadResult run() throws Exception {
     Files.createDirectories(control);
     RespConnection c = connect();
     r.localPort = c.localPort();
+    if (populateMiB > 0) {
+      c.call("DEBUG", "POPULATE", String.valueOf(populateMiB * 1024), "bulk", "1024");
+    }
     long lastAck = 0;
     long lastStatus = 0;
     long i = 0;
