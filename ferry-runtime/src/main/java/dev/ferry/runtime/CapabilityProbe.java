@@ -70,7 +70,8 @@ public final class CapabilityProbe {
           Duration.ofSeconds(30),
           Map.of());
       Path log = dir.resolve("dump.log");
-      return !Files.exists(log) || !Files.readString(log).contains("breakpoints don't seem to work");
+      String text = Files.exists(log) ? Files.readString(log) : "";
+      return !text.contains("breakpoints don't seem to work") && !text.contains("breakpoints appear to be disabled");
     } catch (IOException e) {
       return false;
     } catch (InterruptedException e) {
