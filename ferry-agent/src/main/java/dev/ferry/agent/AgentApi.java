@@ -31,7 +31,7 @@ import org.slf4j.MDC;
  * DELETE /v1/pods/NAME                            delete a pod
  * GET    /v1/cpuinfo                              CRIU cpuinfo image of this host (base64)
  * POST   /v1/cpuinfo/check         {image}        can images from that CPU restore here?
- * POST   /v1/migrations/ID/source/{checkpoint|send|release|resume|finish}   {pod, target, faults}
+ * POST   /v1/migrations/ID/source/{presync|checkpoint|send|release|resume|finish}   {pod, target, faults}
  * GET    /v1/migrations/ID/progress               bytes sent so far
  * POST   /v1/migrations/ID/target/{prepare|identity|restore|commit|abort}  {pod, spec, faults}
  * </pre>
@@ -131,6 +131,8 @@ public final class AgentApi {
     switch (key) {
       case "source/checkpoint":
         return source.checkpoint(id, pod);
+      case "source/presync":
+        return source.presync(id, pod, req.path("target").asText());
       case "source/send":
         return source.send(id, pod, req.path("target").asText(), faults);
       case "source/release":

@@ -49,10 +49,10 @@ final class DataServer implements AutoCloseable {
       TransferProgress progress = new TransferProgress();
       ImageReceiver receiver =
           new ImageReceiver(
-              id -> {
-                migration[0] = id;
-                MDC.put("migration", id);
-                return target.incoming(id);
+              (id, incremental) -> {
+                migration[0] = TargetRole.migrationOf(id);
+                MDC.put("migration", migration[0]);
+                return target.incoming(id, incremental);
               });
       String id =
           receiver.receive(s.getInputStream(), s.getOutputStream(), progress, bytes -> injectCrash(migration[0], bytes));
@@ -65,9 +65,10 @@ final class DataServer implements AutoCloseable {
     }
   }
 
-  /** Fault injection for tests: the agent dies abruptly half-way through a transfer. */
+  /** Fault injection for tests: the agent dies abruptly half-way through the frozen round's transfer. */
   private void injectCrash(String migrationId, long bytes) {
-    if (migrationId != null && bytes > (1 << 20) && target.faults(migrationId).contains("target-agent-crash-in-transfer")) {
+    if (migrationId != null && bytes > 0 && target.faults(migrationId).contains("target-agent-crash-in-transfer")
+        && target.frozenRoundStarted(migrationId)) {
       LOG.error("[{}] injected fault: target agent crashing after {} bytes", migrationId, bytes);
       Runtime.getRuntime().halt(137);
     }

@@ -29,6 +29,8 @@ public final class SourceRole {
   private final PodManager pods;
   private final Path migrationsDir;
   private final Map<String, TransferProgress> transfers = new ConcurrentHashMap<>();
+  /** What the target holds from a migration's earlier round, to send only what changed since. */
+  private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
 
   public SourceRole(PodManager pods, Path stateDir) {
     this.pods = pods;
@@ -70,7 +72,23 @@ public final class SourceRole {
     return Map.of("checkpointMs", ms, "imageBytes", bytes);
   }
 
-  /** Streams the pod's bundles (rootfs with the app's file changes) and images to the target. */
+  /**
+   * Pre-copy round: while the pod still runs, streams its bundles (rootfs and config) so that
+   * the frozen round only carries the checkpoint images and the files changed since.
+   */
+  public Map<String, Object> presync(String migrationId, String podName, String targetData) {
+    LocalPod pod = pods.store().get(podName);
+    List<TransferSource> sources = new ArrayList<>();
+    for (ContainerSpec c : pod.spec().containers()) {
+      sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
+    }
+    return transfer(migrationId + TargetRole.PRESYNC, migrationId, sources, null, targetData, List.of());
+  }
+
+  /**
+   * Final round, pod frozen: streams the checkpoint images and the bundle files that changed
+   * since the pre-copy round (all of them if there was none).
+   */
   public Map<String, Object> send(String migrationId, String podName, String targetData, List<String> faults) {
     LocalPod pod = pods.store().get(podName);
     if (!"checkpointed".equals(pod.state()) || !migrationId.equals(pod.migrationId())) {
@@ -81,6 +99,11 @@ public final class SourceRole {
       sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
       sources.add(new TransferSource(images(migrationId, c.name()), "images/" + c.name()));
     }
+    return transfer(migrationId, migrationId, sources, sent.get(migrationId), targetData, faults);
+  }
+
+  private Map<String, Object> transfer(String transferId, String migrationId, List<TransferSource> sources,
+      Map<String, ImageSender.FileStamp> baseline, String targetData, List<String> faults) {
     String[] hp = targetData.split(":");
     TransferProgress progress = new TransferProgress();
     transfers.put(migrationId, progress);
@@ -88,14 +111,16 @@ public final class SourceRole {
     try (Socket s = new Socket()) {
       s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
       s.setSoTimeout(120_000);
-      new ImageSender(faults.contains("corrupt-image-in-transit"))
-          .send(migrationId, sources, s.getOutputStream(), s.getInputStream(), progress);
+      Map<String, ImageSender.FileStamp> now = new ImageSender(faults.contains("corrupt-image-in-transit"))
+          .send(transferId, sources, baseline, s.getOutputStream(), s.getInputStream(), progress);
+      sent.put(migrationId, now);
     } catch (IOException e) {
+      sent.remove(migrationId); // the target's copy is in doubt: next round sends everything
       throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + e.getMessage());
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("[{}] sent {} bytes in {} files in {} ms ({} MB/s)", migrationId, progress.bytes(), progress.files(), ms,
-        String.format("%.0f", progress.bytesPerSecond() / 1e6));
+    LOG.info("[{}] sent {}: {} bytes in {} files in {} ms ({} MB/s)", migrationId, transferId, progress.bytes(),
+        progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6));
     return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms);
   }
 
@@ -145,6 +170,7 @@ public final class SourceRole {
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     transfers.remove(migrationId);
+    sent.remove(migrationId);
     LOG.info("[{}] pod {} resumed on the source", migrationId, podName);
   }
 
@@ -156,6 +182,7 @@ public final class SourceRole {
     }
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     transfers.remove(migrationId);
+    sent.remove(migrationId);
   }
 
   private static void requireMigration(LocalPod pod, String migrationId) {

@@ -25,6 +25,13 @@ public final class TargetRole {
   private static final Logger LOG = LoggerFactory.getLogger(TargetRole.class);
   private final PodManager pods;
   private final Path migrationsDir;
+  /** Migrations whose final (frozen) round has started arriving. */
+  private final Set<String> frozenRounds = ConcurrentHashMap.newKeySet();
+
+  boolean frozenRoundStarted(String migrationId) {
+    return frozenRounds.contains(migrationId);
+  }
+
   /** Faults injected per migration (tests only). */
   private final Map<String, Set<String>> faults = new ConcurrentHashMap<>();
 
@@ -33,16 +40,34 @@ public final class TargetRole {
     this.migrationsDir = stateDir.resolve("migrations");
   }
 
-  /** Where the incoming files of a migration land; refuses transfers nobody prepared. */
-  public Path incoming(String migrationId) {
+  /** Suffix of the transfer id of a pre-copy round (the final round has the bare migration id). */
+  public static final String PRESYNC = ".presync";
+
+  /**
+   * Where the incoming files of a transfer land; refuses transfers nobody prepared.
+   *
+   * @param incremental false: a fresh start, anything received before is dropped
+   */
+  public Path incoming(String transferId, boolean incremental) {
+    String migrationId = migrationOf(transferId);
     Names.checkId(migrationId);
     LocalPod pod = placeholderOf(migrationId);
     if (pod == null || !"placeholder".equals(pod.state())) {
       throw new IllegalStateException("no placeholder waits for migration " + migrationId);
     }
+    if (!transferId.endsWith(PRESYNC)) {
+      frozenRounds.add(migrationId);
+    }
     Path dir = migrationsDir.resolve(migrationId).resolve("incoming");
-    Files2.deleteTree(dir); // a retried transfer starts clean
+    if (!incremental) {
+      Files2.deleteTree(dir); // a retried transfer starts clean
+    }
     return dir;
+  }
+
+  /** The migration a transfer belongs to. */
+  public static String migrationOf(String transferId) {
+    return transferId.endsWith(PRESYNC) ? transferId.substring(0, transferId.length() - PRESYNC.length()) : transferId;
   }
 
   public Set<String> faults(String migrationId) {
@@ -77,7 +102,11 @@ public final class TargetRole {
   }
 
   /** Marks the transfer complete (called by the data server once everything verified). */
-  synchronized void received(String migrationId) {
+  synchronized void received(String transferId) {
+    if (transferId.endsWith(PRESYNC)) {
+      return; // a pre-copy round: the final round is still to come
+    }
+    String migrationId = transferId;
     LocalPod pod = placeholderOf(migrationId);
     if (pod != null) {
       pods.store().save(pod.withState("received", migrationId));
@@ -91,8 +120,8 @@ public final class TargetRole {
     PodNetwork net = pods.network(podName);
     net.lock();
     net.takeIdentity(id.ip(), id.prefixLength(), id.mac());
-    // ARP is not filtered by the lock: neighbours and bridges learn the new port now, while
-    // the restore runs, and the client's retransmissions wait at the lock instead of a RST
+    // ARP is not filtered by the lock: bridges learn the MAC's new port now, while the
+    // restore runs, and the client's retransmissions wait at the lock instead of a RST
     net.announce(id.ip());
   }
 
@@ -110,6 +139,8 @@ public final class TargetRole {
     }
     long t0 = System.nanoTime();
     long pausePid = pods.startSandbox(pod.spec());
+    PodNetwork net = pods.network(podName);
+    net.unlockOutput();
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
     for (ContainerSpec c : pod.spec().containers()) {
       Path bundle = pods.store().bundle(podName, c.name());
@@ -121,6 +152,10 @@ public final class TargetRole {
           migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name()));
     }
     pods.store().save(pod.withState("restored", migrationId));
+    // the restored tree runs: open the door now rather than one request later (the client's
+    // next packet would otherwise wait for its retransmission timer)
+    requireRunning(pod);
+    net.unlock();
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("[{}] restored pod {} in {} ms", migrationId, podName, ms);
     return Map.of("restoreMs", ms);
@@ -133,33 +168,46 @@ public final class TargetRole {
       return Map.of("already", true);
     }
     require(migrationId, podName);
-    for (ContainerSpec c : pod.spec().containers()) {
-      var st = pods.runtime().state(pods.containerId(podName, c.name()));
-      if (!st.running() || !ProcessHandle.of(st.pid()).map(ProcessHandle::isAlive).orElse(false)) {
-        throw ApiException.conflict("container " + c.name() + " of pod " + podName + " is " + st.status() + " after restore");
-      }
-    }
+    requireRunning(pod);
     PodNetwork net = pods.network(podName);
     net.unlock();
-    net.removeCriuLock();
-    net.announce(pod.spec().identity().ip());
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
-    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    // off the frozen path: a second announcement, and the images are no longer needed
+    inBackground(() -> {
+      net.announce(pod.spec().identity().ip());
+      Files2.deleteTree(migrationsDir.resolve(migrationId));
+    });
     faults.remove(migrationId);
     LOG.info("[{}] pod {} committed on this host", migrationId, podName);
     return Map.of("committed", true);
+  }
+
+  private void requireRunning(LocalPod pod) {
+    for (ContainerSpec c : pod.spec().containers()) {
+      var st = pods.runtime().state(pods.containerId(pod.name(), c.name()));
+      if (!st.running() || !ProcessHandle.of(st.pid()).map(ProcessHandle::isAlive).orElse(false)) {
+        throw ApiException.conflict("container " + c.name() + " of pod " + pod.name() + " is " + st.status() + " after restore");
+      }
+    }
   }
 
   /** Removes the placeholder or the restored copy and every file of the migration. Idempotent. */
   public synchronized void abort(String migrationId, String podName) {
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod != null && migrationId.equals(pod.migrationId())) {
-      pods.network(podName).releaseIdentity();
+      PodNetwork net = pods.network(podName);
+      if (net.currentIp() != null) {
+        // a restored copy dies silently: no FIN or RST may reach the client, whose
+        // connection lives on in the source
+        net.lock();
+      }
+      net.releaseIdentity();
       pods.destroy(podName, pod.spec());
       LOG.info("[{}] placeholder of pod {} removed", migrationId, podName);
     }
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     faults.remove(migrationId);
+    frozenRounds.remove(migrationId);
   }
 
   /**
@@ -173,6 +221,18 @@ public final class TargetRole {
         abort(p.migrationId(), p.name());
       }
     }
+  }
+
+  private static void inBackground(Runnable r) {
+    Thread t = new Thread(() -> {
+      try {
+        r.run();
+      } catch (RuntimeException e) {
+        LOG.warn("background step failed: {}", e.getMessage());
+      }
+    }, "ferry-background");
+    t.setDaemon(true);
+    t.start();
   }
 
   private LocalPod placeholderOf(String migrationId) {

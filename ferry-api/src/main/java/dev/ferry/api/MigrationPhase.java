@@ -6,6 +6,8 @@ public enum MigrationPhase {
   PENDING,
   /** Placeholder sandbox being created on the target. */
   PREPARING,
+  /** Source still running: what can be copied ahead (the pod's files) goes to the target. */
+  PRECOPY,
   /** Source app frozen and checkpointed; from here the client sees a pause. */
   DUMPING,
   /** Checkpoint images and the pod's files streaming to the target. */

@@ -25,7 +25,10 @@ public class MigrationReport {
   /** Source frozen (checkpoint start) until the target runs with its network open. */
   public Long frozenMs;
   public Long totalMs;
+  /** All bytes moved between the hosts: pre-copy rounds and the frozen round. */
   public Long bytesTransferred;
+  /** Bytes moved while the pod was frozen. */
+  public Long frozenBytesTransferred;
   public int precopyRounds;
   public Long writesAcked;
   public Long writesLost;

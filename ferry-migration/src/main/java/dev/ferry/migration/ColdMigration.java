@@ -44,6 +44,7 @@ final class ColdMigration {
   private final MigrationReport report;
   private final long t0;
   private long frozenStart;
+  private long presyncBytes;
   private MigrationPhase currentPhase;
   private long phaseStart;
 
@@ -64,6 +65,7 @@ final class ColdMigration {
     Action nothing = () -> {};
     return List.of(
         new Step("prepare-target", MigrationPhase.PREPARING, this::prepareTarget, this::abortTarget),
+        new Step("presync", MigrationPhase.PRECOPY, this::presync, nothing),
         new Step("checkpoint", MigrationPhase.DUMPING, this::checkpoint, this::resumeSource),
         new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing),
         new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, this::resumeSource),
@@ -154,6 +156,13 @@ final class ColdMigration {
     target.step(id, "target", "prepare", Map.of("spec", pod.spec(), "faults", options.faults()));
   }
 
+  /** Copies the pod's files ahead while it still runs; the frozen round sends only changes. */
+  private void presync() {
+    String dataAddress = target.info().address();
+    JsonNode r = source.step(id, "source", "presync", Map.of("pod", pod.name(), "target", dataAddress));
+    presyncBytes = r.path("bytes").asLong();
+  }
+
   private void abortTarget() {
     target.step(id, "target", "abort", Map.of("pod", pod.name()));
   }
@@ -176,7 +185,8 @@ final class ColdMigration {
     while (true) {
       try {
         JsonNode r = send.get(250, TimeUnit.MILLISECONDS);
-        report.bytesTransferred = r.path("bytes").asLong();
+        report.bytesTransferred = presyncBytes + r.path("bytes").asLong();
+        report.frozenBytesTransferred = r.path("bytes").asLong();
         progress.transfer(id, report.bytesTransferred, report.bytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
         break;
       } catch (TimeoutException e) {

@@ -96,10 +96,22 @@ public final class PodNetwork {
 
   /** Removes Ferry's DROP rules. Idempotent. */
   public void unlock() {
-    for (String chain : new String[] {"INPUT", "OUTPUT"}) {
-      while (Exec.run(Netns.in(netns, iptables("-D", chain))).ok()) {
-        // a rule may have been inserted twice by a retried step
-      }
+    unlock("OUTPUT");
+    unlock("INPUT");
+  }
+
+  /**
+   * Lets the sandbox send again while still dropping what comes in: a process tree restored
+   * now can send at once (a reply frozen in its socket), while nothing reaches a socket that
+   * is not restored yet (which would answer with a reset).
+   */
+  public void unlockOutput() {
+    unlock("OUTPUT");
+  }
+
+  private void unlock(String chain) {
+    while (Exec.run(Netns.in(netns, iptables("-D", chain))).ok()) {
+      // a rule may have been inserted twice by a retried step
     }
   }
 
@@ -120,9 +132,21 @@ public final class PodNetwork {
     }
   }
 
-  /** Tells the neighbours (and the bridges between) that the IP now lives behind this MAC. */
+  /**
+   * Tells the neighbours (and the bridges between, which learn the MAC's new port) that the IP
+   * now lives behind this interface: unsolicited ARP, three times a second apart. Returns at
+   * once; arping finishes on its own.
+   */
   public void announce(String ip) {
-    Exec.run(Netns.in(netns, "arping", "-q", "-U", "-c", "2", "-i", "0.05", "-I", "eth0", ip));
+    try {
+      new ProcessBuilder(Netns.in(netns, "arping", "-q", "-U", "-c", "3", "-I", "eth0", ip))
+          .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+          .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+          .redirectError(ProcessBuilder.Redirect.DISCARD)
+          .start();
+    } catch (java.io.IOException e) {
+      throw new CommandFailedException(new Exec.Result(java.util.List.of("arping"), 127, "", e.getMessage()));
+    }
   }
 
   private static String[] iptables(String op, String chain) {

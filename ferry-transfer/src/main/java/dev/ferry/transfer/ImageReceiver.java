@@ -17,14 +17,15 @@ import java.util.zip.CRC32C;
 
 /** Receives what an {@link ImageSender} sends into a directory, verifying every chunk. */
 public final class ImageReceiver {
-  private final java.util.function.Function<String, Path> rootFor;
+  private final java.util.function.BiFunction<String, Boolean, Path> rootFor;
   private Path root;
 
   /**
-   * @param rootFor maps the transfer id the sender announces to the directory its files land
-   *     under; throws (e.g. IllegalStateException) to refuse a transfer nobody expects
+   * @param rootFor maps the transfer id the sender announces, and whether it adds to an earlier
+   *     round (true) or starts afresh (false), to the directory its files land under; throws
+   *     (e.g. IllegalStateException) to refuse a transfer nobody expects
    */
-  public ImageReceiver(java.util.function.Function<String, Path> rootFor) {
+  public ImageReceiver(java.util.function.BiFunction<String, Boolean, Path> rootFor) {
     this.rootFor = rootFor;
   }
 
@@ -44,7 +45,8 @@ public final class ImageReceiver {
         throw new IOException("not a Ferry transfer (bad magic)");
       }
       String id = in.readUTF();
-      root = rootFor.apply(id).toAbsolutePath().normalize();
+      boolean incremental = in.readBoolean();
+      root = rootFor.apply(id, incremental).toAbsolutePath().normalize();
       Files.createDirectories(root);
       while (true) {
         byte kind = in.readByte();
@@ -76,6 +78,7 @@ public final class ImageReceiver {
             Files.setPosixFilePermissions(target, TransferProtocol.perms(mode));
             progress.addFile();
           }
+          case TransferProtocol.DELETE -> deleteTree(target);
           default -> throw new IOException("unknown entry kind " + kind + " at " + rel);
         }
       }
@@ -136,6 +139,17 @@ public final class ImageReceiver {
     if ((int) whole.getValue() != expectedWhole) {
       throw new IntegrityException("checksum mismatch for the whole of " + rel);
     }
+  }
+
+  private static void deleteTree(Path p) throws IOException {
+    if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      try (var children = Files.list(p)) {
+        for (Path c : (Iterable<Path>) children::iterator) {
+          deleteTree(c);
+        }
+      }
+    }
+    Files.deleteIfExists(p);
   }
 
   /** Refuses absolute paths and "..": a peer must not write outside the transfer's root. */

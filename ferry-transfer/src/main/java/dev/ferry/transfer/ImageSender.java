@@ -12,7 +12,11 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 
@@ -28,6 +32,9 @@ public final class ImageSender {
     this.corruptOneByte = corruptOneByte;
   }
 
+  /** Size and times of a file when it was sent: unchanged files are not sent again. */
+  public record FileStamp(long size, long mtimeNanos, long ctimeNanos) {}
+
   /**
    * Sends all {@code sources}, then waits for the receiver's verdict.
    *
@@ -35,9 +42,20 @@ public final class ImageSender {
    */
   public void send(String transferId, List<TransferSource> sources, OutputStream rawOut, InputStream rawIn, TransferProgress progress)
       throws IOException {
+    send(transferId, sources, null, rawOut, rawIn, progress);
+  }
+
+  /**
+   * Sends {@code sources}; with a {@code baseline} (what an earlier transfer of the same
+   * migration delivered), only what changed since: files whose size or times differ, and
+   * deletions. Returns what the receiver holds now, the baseline of a next round.
+   */
+  public Map<String, FileStamp> send(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
+      OutputStream rawOut, InputStream rawIn, TransferProgress progress) throws IOException {
     DataInputStream in = new DataInputStream(rawIn);
+    Map<String, FileStamp> now = new HashMap<>();
     try {
-      sendAll(transferId, sources, rawOut, progress);
+      sendAll(transferId, sources, baseline, now, rawOut, progress);
     } catch (IOException e) {
       // the receiver may have refused (and said why) while we were still sending
       throw new IOException(refusal(in).orElse(e.getMessage()), e);
@@ -47,6 +65,7 @@ public final class ImageSender {
     if (verdict != TransferProtocol.OK) {
       throw new IOException("target refused the transfer: " + in.readUTF());
     }
+    return now;
   }
 
   private static java.util.Optional<String> refusal(DataInputStream in) {
@@ -60,17 +79,34 @@ public final class ImageSender {
     return java.util.Optional.empty();
   }
 
-  private void sendAll(String transferId, List<TransferSource> sources, OutputStream rawOut, TransferProgress progress)
-      throws IOException {
+  private void sendAll(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
+      Map<String, FileStamp> now, OutputStream rawOut, TransferProgress progress) throws IOException {
     DataOutputStream out = new DataOutputStream(new BufferedOutputStream(rawOut, 1 << 16));
     out.writeBytes(TransferProtocol.MAGIC);
     out.writeUTF(transferId);
+    out.writeBoolean(baseline != null);
     boolean[] corrupted = {!corruptOneByte};
     for (TransferSource src : sources) {
       try (Stream<Path> walk = Files.walk(src.dir())) {
         for (Path p : (Iterable<Path>) walk.sorted()::iterator) {
           String rel = src.as() + (p.equals(src.dir()) ? "" : "/" + src.dir().relativize(p));
+          if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+            FileStamp stamp = stamp(p);
+            now.put(rel, stamp);
+            if (baseline != null && stamp.equals(baseline.get(rel))) {
+              continue; // the receiver has this very file from an earlier round
+            }
+          }
           sendEntry(out, p, rel, progress, corrupted);
+        }
+      }
+    }
+    if (baseline != null) {
+      for (String gone : baseline.keySet()) {
+        if (!now.containsKey(gone)) {
+          out.writeByte(TransferProtocol.DELETE);
+          out.writeUTF(gone);
+          out.writeInt(0);
         }
       }
     }
@@ -78,6 +114,12 @@ public final class ImageSender {
     out.writeLong(progress.bytes());
     out.writeInt((int) progress.files());
     out.flush();
+  }
+
+  private static FileStamp stamp(Path p) throws IOException {
+    Map<String, Object> a = Files.readAttributes(p, "unix:size,lastModifiedTime,ctime", LinkOption.NOFOLLOW_LINKS);
+    return new FileStamp((Long) a.get("size"), ((FileTime) a.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS),
+        ((FileTime) a.get("ctime")).to(TimeUnit.NANOSECONDS));
   }
 
   private void sendEntry(DataOutputStream out, Path p, String rel, TransferProgress progress, boolean[] corrupted)

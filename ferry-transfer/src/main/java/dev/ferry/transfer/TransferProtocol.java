@@ -4,8 +4,9 @@ package dev.ferry.transfer;
  * The wire format of one transfer, source agent to target agent, over one TCP connection:
  *
  * <pre>
- *   "FERRY-XFER-1\n"  UTF(transferId)
+ *   "FERRY-XFER-1\n"  UTF(transferId)  boolean(incremental: add to what an earlier round sent)
  *   entry*  where entry = byte kind, UTF(relative path), int mode, then
+ *     DELETE:  nothing more (the path is gone at the source since the earlier round)
  *     DIR:     nothing more
  *     SYMLINK: UTF(link target)
  *     FILE:    long size, chunk*, int 0, int crc32c(whole file)
@@ -22,6 +23,7 @@ final class TransferProtocol {
   static final byte DIR = 1;
   static final byte FILE = 2;
   static final byte SYMLINK = 3;
+  static final byte DELETE = 4;
   static final byte END = 0;
   static final byte OK = 0x4f;
   static final byte ERROR = 0x45;

@@ -40,7 +40,7 @@ class ImageTransferTest {
     try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
         try (Socket s = server.accept()) {
-          return new ImageReceiver(id -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
+          return new ImageReceiver((id, inc) -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
         } catch (IOException e) {
           throw new RuntimeException(e);
         }
@@ -71,6 +71,43 @@ class ImageTransferTest {
   }
 
   @Test
+  void aSecondRoundSendsOnlyWhatChangedAndDeletesWhatIsGone() throws Exception {
+    Path src = sampleTree();
+    Path dst = tmp.resolve("dst");
+    var baseline = roundTrip(src, dst, null, new TransferProgress());
+    Files.writeString(src.resolve("config.json"), "{\"changed\":true}");
+    Files.delete(src.resolve("empty"));
+    Files.writeString(src.resolve("rootfs/new"), "new file");
+    TransferProgress second = new TransferProgress();
+    roundTrip(src, dst, baseline, second);
+    assertThat(second.files()).isEqualTo(2); // config.json and rootfs/new; not the 3 MiB binary
+    assertThat(Files.readString(dst.resolve("bundles/app/config.json"))).contains("changed");
+    assertThat(Files.readString(dst.resolve("bundles/app/rootfs/new"))).isEqualTo("new file");
+    assertThat(dst.resolve("bundles/app/empty")).doesNotExist();
+    assertThat(Files.readAllBytes(dst.resolve("bundles/app/rootfs/bin/app")))
+        .isEqualTo(Files.readAllBytes(src.resolve("rootfs/bin/app")));
+  }
+
+  private java.util.Map<String, ImageSender.FileStamp> roundTrip(Path src, Path dst,
+      java.util.Map<String, ImageSender.FileStamp> baseline, TransferProgress progress) throws Exception {
+    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      CompletableFuture<String> rx = CompletableFuture.supplyAsync(() -> {
+        try (Socket s = server.accept()) {
+          return new ImageReceiver((id, inc) -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
+        var next = new ImageSender(false).send("m-1", List.of(new TransferSource(src, "bundles/app")), baseline,
+            c.getOutputStream(), c.getInputStream(), progress);
+        rx.get(30, TimeUnit.SECONDS);
+        return next;
+      }
+    }
+  }
+
+  @Test
   void flippedByteIsDetectedWithFileAndOffset() throws Exception {
     Path src = sampleTree();
     CompletableFuture<String> r = transfer(src, tmp.resolve("dst"), true);
@@ -84,11 +121,12 @@ class ImageTransferTest {
     var out = new java.io.DataOutputStream(wire);
     out.writeBytes(TransferProtocol.MAGIC);
     out.writeUTF("m-1");
+    out.writeBoolean(false);
     out.writeByte(TransferProtocol.DIR);
     out.writeUTF("../../etc/evil");
     out.writeInt(0755);
     ByteArrayOutputStream answer = new ByteArrayOutputStream();
-    assertThatThrownBy(() -> new ImageReceiver(id -> tmp.resolve("dst"))
+    assertThatThrownBy(() -> new ImageReceiver((id, inc) -> tmp.resolve("dst"))
             .receive(new java.io.ByteArrayInputStream(wire.toByteArray()), answer, new TransferProgress(), b -> {}))
         .hasMessageContaining("refusing path outside");
     assertThat(new String(answer.toByteArray(), StandardCharsets.UTF_8)).contains("refusing path outside");
@@ -101,7 +139,7 @@ class ImageTransferTest {
     try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       CompletableFuture<Void> rx = CompletableFuture.runAsync(() -> {
         try (Socket s = server.accept()) {
-          new ImageReceiver(id -> {
+          new ImageReceiver((id, inc) -> {
             throw new IllegalStateException("no placeholder waits for migration " + id);
           }).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
         } catch (Exception e) {

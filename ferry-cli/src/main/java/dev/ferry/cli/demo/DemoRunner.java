@@ -115,8 +115,10 @@ public final class DemoRunner {
       if (client != null && client.isAlive()) {
         client.destroyForcibly();
       }
-      out.println("== taking lab '" + labName + "' down");
-      Lab.down(labName);
+      if (System.getenv("FERRY_DEMO_KEEP_LAB") == null) {
+        out.println("== taking lab '" + labName + "' down");
+        Lab.down(labName);
+      }
     }
   }
 

@@ -45,7 +45,7 @@ class MigrationFailureIT {
         .run();
     DemoRunner.printSummary(r, System.out);
     assertThat(r.outcome).isEqualTo("rolled-back");
-    assertThat(r.error).contains("Transferring");
+    assertThat(r.error).contains("Transferring"); // the frozen round, not the pre-copy
     assertThat(r.writesAcked).isGreaterThan(100);
     assertThat(r.writesLost).isZero();
     assertThat(r.tcpConnectionPreserved).as("the client's connection survives the rollback").isTrue();
