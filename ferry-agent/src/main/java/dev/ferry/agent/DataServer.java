@@ -57,9 +57,9 @@ final class DataServer implements AutoCloseable {
       String id =
           receiver.receive(s.getInputStream(), s.getOutputStream(), progress, bytes -> injectCrash(migration[0], bytes));
       target.received(id);
-      LOG.info("[{}] received {} bytes in {} files, all checksums verified", id, progress.bytes(), progress.files());
+      LOG.info("received {} bytes in {} files, all checksums verified", progress.bytes(), progress.files());
     } catch (IOException | RuntimeException e) {
-      LOG.warn("[{}] transfer refused: {}", migration[0], e.getMessage());
+      LOG.warn("transfer refused: {}", e.getMessage());
     } finally {
       MDC.remove("migration");
     }
@@ -69,7 +69,7 @@ final class DataServer implements AutoCloseable {
   private void injectCrash(String migrationId, long bytes) {
     if (migrationId != null && bytes > 0 && target.faults(migrationId).contains("target-agent-crash-in-transfer")
         && target.frozenRoundStarted(migrationId)) {
-      LOG.error("[{}] injected fault: target agent crashing after {} bytes", migrationId, bytes);
+      LOG.error("injected fault: target agent crashing after {} bytes", bytes);
       Runtime.getRuntime().halt(137);
     }
   }

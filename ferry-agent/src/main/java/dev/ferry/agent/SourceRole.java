@@ -68,7 +68,7 @@ public final class SourceRole {
     }
     pods.store().save(pod.withState("checkpointed", migrationId));
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("[{}] checkpointed pod {} in {} ms, {} bytes of images", migrationId, podName, ms, bytes);
+    LOG.info("checkpointed pod {} in {} ms, {} bytes of images", podName, ms, bytes);
     return Map.of("checkpointMs", ms, "imageBytes", bytes);
   }
 
@@ -119,7 +119,7 @@ public final class SourceRole {
       throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + e.getMessage());
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("[{}] sent {}: {} bytes in {} files in {} ms ({} MB/s)", migrationId, transferId, progress.bytes(),
+    LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s)", transferId, progress.bytes(),
         progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6));
     return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms);
   }
@@ -171,7 +171,7 @@ public final class SourceRole {
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     transfers.remove(migrationId);
     sent.remove(migrationId);
-    LOG.info("[{}] pod {} resumed on the source", migrationId, podName);
+    LOG.info("pod {} resumed on the source", podName);
   }
 
   /** After the commit point: the pod runs on the target, remove it here. Idempotent. */

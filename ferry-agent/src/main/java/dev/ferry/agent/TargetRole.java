@@ -97,7 +97,7 @@ public final class TargetRole {
       abort(migrationId, name);
       throw e;
     }
-    LOG.info("[{}] placeholder for pod {} ready", migrationId, name);
+    LOG.info("placeholder for pod {} ready", name);
     return Map.of("placeholder", name);
   }
 
@@ -157,7 +157,7 @@ public final class TargetRole {
     requireRunning(pod);
     net.unlock();
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("[{}] restored pod {} in {} ms", migrationId, podName, ms);
+    LOG.info("restored pod {} in {} ms", podName, ms);
     return Map.of("restoreMs", ms);
   }
 
@@ -178,7 +178,7 @@ public final class TargetRole {
       Files2.deleteTree(migrationsDir.resolve(migrationId));
     });
     faults.remove(migrationId);
-    LOG.info("[{}] pod {} committed on this host", migrationId, podName);
+    LOG.info("pod {} committed on this host", podName);
     return Map.of("committed", true);
   }
 
@@ -203,7 +203,7 @@ public final class TargetRole {
       }
       net.releaseIdentity();
       pods.destroy(podName, pod.spec());
-      LOG.info("[{}] placeholder of pod {} removed", migrationId, podName);
+      LOG.info("placeholder of pod {} removed", podName);
     }
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     faults.remove(migrationId);

@@ -121,7 +121,7 @@ final class ColdMigration {
         s.undo().apply();
         store.stepStatus(id, s.name(), "undone");
       } catch (Exception e) {
-        LOG.warn("[{}] undo of {} failed: {}", id, s.name(), e.getMessage());
+        LOG.warn("undo of {} failed: {}", s.name(), e.getMessage());
         problems.add("undo of " + s.name() + " on " + (resumesSource ? source.host() : target.host()) + ": " + e.getMessage());
         if (s.name().equals("take-identity") || s.name().equals("restore")) {
           targetMayHoldIdentity = true;
@@ -187,7 +187,8 @@ final class ColdMigration {
         JsonNode r = send.get(250, TimeUnit.MILLISECONDS);
         report.bytesTransferred = presyncBytes + r.path("bytes").asLong();
         report.frozenBytesTransferred = r.path("bytes").asLong();
-        progress.transfer(id, report.bytesTransferred, report.bytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
+        progress.transfer(id, report.frozenBytesTransferred,
+            report.frozenBytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
         break;
       } catch (TimeoutException e) {
         try {
@@ -242,7 +243,7 @@ final class ColdMigration {
         return;
       } catch (RuntimeException e) {
         last = e;
-        LOG.warn("[{}] cleanup attempt {} failed: {}", id, attempt, e.getMessage());
+        LOG.warn("cleanup attempt {} failed: {}", attempt, e.getMessage());
         sleep(500L * attempt);
       }
     }
@@ -259,7 +260,7 @@ final class ColdMigration {
     phaseStart = now();
     store.setPhase(id, phase);
     progress.phase(id, phase, what);
-    LOG.info("[{}] phase {}: {}", id, phase.displayName(), what);
+    LOG.info("phase {}: {}", phase.displayName(), what);
   }
 
   private void endPhase() {

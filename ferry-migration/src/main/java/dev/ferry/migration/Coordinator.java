@@ -163,7 +163,7 @@ public final class Coordinator {
     Throwable cause = e.getCause() != null && e instanceof ColdMigration.StepFailedException ? e.getCause() : e;
     String where = e instanceof ColdMigration.StepFailedException sf
         ? "phase " + sf.phase.displayName() + " (step " + sf.step + ")" : "an unknown step";
-    LOG.error("[{}] failed in {}: {}", id, where, cause.getMessage());
+    LOG.error("failed in {}: {}", where, cause.getMessage());
     ColdMigration.RollbackResult rb = m.rollback();
     report.totalMs = System.currentTimeMillis() - t0;
     String what;

@@ -139,7 +139,8 @@ public final class DemoRunner {
         r.tcpConnectionPreserved);
     out.printf("  downtime       %d ms (longest gap between two acknowledged writes)%n", r.downtimeMs);
     out.printf("  frozen         %s ms (checkpoint start -> target running), breakdown %s%n", r.frozenMs, r.frozenBreakdownMs);
-    out.printf("  moved          %s bytes, total %s ms%n", r.bytesTransferred, r.totalMs);
+    out.printf("  moved          %s bytes (%s of them while frozen), total %s ms%n", r.bytesTransferred,
+        r.frozenBytesTransferred, r.totalMs);
     r.phases.forEach(p -> out.printf("    %-13s %6d .. %6d ms%n", p.name(), p.startMs(), p.endMs()));
     if (r.error != null) {
       out.println("  error          " + r.error);

@@ -27,6 +27,10 @@ class ColdMigrationIT {
       Files.delete(report);
 
       long countAfter = t.waitForCount("counter", countBefore + 20); // it counts on, on host-b
+      // a file the app keeps rewriting inside its rootfs moved with it (it changed after the
+      // pre-copy round, so the frozen round carried it) and is still being written there
+      Path counterFile = t.lab.config().host("host-b").stateDir().resolve("pods/counter/bundles/app/rootfs/data/counter");
+      assertThat(Long.parseLong(Files.readString(counterFile).strip())).isGreaterThan(countBefore);
       TestLab.assertContiguousFromOne(t.counts("counter"));          // from where it stopped
       assertThat(countAfter).isGreaterThan(countBefore);
       assertThat(rep.outcome).isEqualTo("migrated");
