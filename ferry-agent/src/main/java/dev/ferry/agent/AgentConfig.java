@@ -11,7 +11,7 @@ import java.nio.file.Path;
  * @param stateDir where pods, bundles and checkpoint images live
  * @param socket Unix socket of the HTTP/JSON API
  * @param listenIp address on the lab network (API on {@link #apiPort}, images on {@link #dataPort})
- * @param apiPort TCP port of the same API, for other hosts
+ * @param apiPort TCP port of the same API, for other hosts; 0 for none (Unix socket only)
  * @param dataPort TCP port that receives checkpoint images from source agents
  * @param hostBridge bridge in the host namespace that pod interfaces join
  * @param memoryCapacityMiB memory pods may reserve here

@@ -29,8 +29,8 @@ public final class AgentDaemon {
     AgentApi api = new AgentApi(config, caps, pods, source, target);
     try (DataServer data = new DataServer(config.listenIp(), config.dataPort(), target);
         AgentServer server = new AgentServer(config, api)) {
-      LOG.info("agent {} ready: API on {} and {}:{}, images on {}:{}", config.host(), config.socket(),
-          config.listenIp(), config.apiPort(), config.listenIp(), config.dataPort());
+      LOG.info("agent {} ready: API on {}{}, images on {}:{}", config.host(), config.socket(),
+          config.apiPort() > 0 ? " and " + config.listenIp() + ":" + config.apiPort() : "", config.listenIp(), config.dataPort());
       new CountDownLatch(1).await();
     }
   }

@@ -20,7 +20,9 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * Serves {@link AgentApi} over HTTP on a Unix socket (for the local coordinator and CLI,
- * whatever network namespace they are in) and on TCP on the lab network (for other hosts).
+ * whatever network namespace they are in) and, if an API port is given, on TCP. The lab
+ * gives none: an unauthenticated control API must not be reachable from the network (mutual
+ * TLS between hosts is issue #5).
  */
 final class AgentServer implements AutoCloseable {
   /** Checkpoints and transfers of big pods take minutes: no short idle time-outs. */
@@ -35,7 +37,7 @@ final class AgentServer implements AutoCloseable {
     uds.setUnixDomainPath(config.socket());
     uds.setIdleTimeout(IDLE_TIMEOUT_MS);
     server.addConnector(uds);
-    if (config.listenIp() != null) {
+    if (config.listenIp() != null && config.apiPort() > 0) {
       ServerConnector tcp = new ServerConnector(server);
       tcp.setHost(config.listenIp());
       tcp.setPort(config.apiPort());

@@ -15,7 +15,7 @@ final class AgentCommand implements Callable<Integer> {
   @Option(names = "--state-dir", required = true) Path stateDir;
   @Option(names = "--socket", required = true) Path socket;
   @Option(names = "--listen", required = true) String listen;
-  @Option(names = "--api-port", defaultValue = "7070") int apiPort;
+  @Option(names = "--api-port", defaultValue = "0") int apiPort;
   @Option(names = "--data-port", defaultValue = "7071") int dataPort;
   @Option(names = "--bridge", defaultValue = "br0") String bridge;
   @Option(names = "--memory-mib", defaultValue = "8192") long memoryMiB;

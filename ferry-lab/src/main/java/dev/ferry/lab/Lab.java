@@ -108,7 +108,7 @@ public final class Lab {
     for (int i = 0; i < hosts.size(); i++) {
       String h = hosts.get(i);
       Path dir = run.resolve("hosts").resolve(h);
-      entries.add(new LabConfig.HostEntry(h, name + "-" + h, net + ".0." + (11 + i), dir.resolve("agent.sock"), 7070, 7071,
+      entries.add(new LabConfig.HostEntry(h, name + "-" + h, net + ".0." + (11 + i), dir.resolve("agent.sock"), 0, 7071,
           dir, memoryCapacityMiB));
     }
     return new LabConfig(name, name + "-net", net, entries, name + "-client", net + ".0.100", state, run);

@@ -33,7 +33,7 @@ public record LabConfig(
    * @param netns its network namespace
    * @param ip its address on the lab network
    * @param socket its agent's API socket
-   * @param apiPort its agent's API port on {@code ip}
+   * @param apiPort its agent's API port on {@code ip}, 0: the API is on the Unix socket only
    * @param dataPort its agent's image port on {@code ip}
    * @param stateDir its agent's state directory
    * @param memoryCapacityMiB memory pods may reserve on it

@@ -122,12 +122,14 @@ public final class Coordinator {
    */
   public MigrationReport migrate(MigrationOptions o, ProgressListener progress) {
     PodRecord pod = precheck(o);
+    if (!store.compareAndSetPodState(pod.name(), "running", "migrating")) {
+      throw new IllegalStateException("pod '" + pod.name() + "' is being migrated by another ferry process; see: ferry status");
+    }
     String id = newMigrationId();
     long t0 = System.currentTimeMillis();
     MDC.put("migration", id);
     store.insertMigration(new MigrationRecord(id, pod.name(), pod.host(), o.targetHost(), o.strategy(),
         MigrationPhase.PENDING, false, ProcessHandle.current().pid(), t0, t0, null, null));
-    store.setPodState(pod.name(), "migrating");
     MigrationReport report = newReport(id, pod, o);
     progress.phase(id, MigrationPhase.PENDING, "pre-checks passed, migration " + id + " recorded");
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {

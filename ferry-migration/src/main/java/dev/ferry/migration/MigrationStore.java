@@ -59,6 +59,18 @@ public final class MigrationStore implements AutoCloseable {
     update("UPDATE pods SET state=? WHERE name=?", state, name);
   }
 
+  /**
+   * Changes a pod's state only if it is {@code expected} now; false if another process got
+   * there first (e.g. two migrations of one pod started at once).
+   */
+  public synchronized boolean compareAndSetPodState(String name, String expected, String state) {
+    try (PreparedStatement ps = prepare("UPDATE pods SET state=? WHERE name=? AND state=?", state, name, expected)) {
+      return ps.executeUpdate() == 1;
+    } catch (SQLException e) {
+      throw new IllegalStateException("store: " + e.getMessage(), e);
+    }
+  }
+
   public synchronized void deletePod(String name) {
     update("DELETE FROM pods WHERE name=?", name);
   }

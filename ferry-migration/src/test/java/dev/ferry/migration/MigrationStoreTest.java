@@ -52,6 +52,16 @@ class MigrationStoreTest {
   }
 
   @Test
+  void onlyOneOfTwoConcurrentMigrationsClaimsThePod() {
+    try (MigrationStore s = new MigrationStore(dir)) {
+      s.insertPod(pod("a", "u1", "10.77.1.2", "host-a"));
+      assertThat(s.compareAndSetPodState("a", "running", "migrating")).isTrue();
+      assertThat(s.compareAndSetPodState("a", "running", "migrating")).isFalse();
+      assertThat(s.pod("a").orElseThrow().state()).isEqualTo("migrating");
+    }
+  }
+
+  @Test
   void macsAreLocallyAdministeredAndFollowTheIp() {
     assertThat(Coordinator.macFor("10.77.1.2")).isEqualTo("02:fe:0a:4d:01:02");
     assertThat(Coordinator.macFor("10.77.1.3")).isNotEqualTo(Coordinator.macFor("10.77.1.2"));
