@@ -31,7 +31,7 @@ import org.slf4j.MDC;
  * DELETE /v1/pods/NAME                            delete a pod
  * GET    /v1/cpuinfo                              CRIU cpuinfo image of this host (base64)
  * POST   /v1/cpuinfo/check         {image}        can images from that CPU restore here?
- * POST   /v1/migrations/ID/source/{presync|checkpoint|send|release|resume|finish}   {pod, target, faults}
+ * POST   /v1/migrations/ID/source/{presync|checkpoint|send|cancel|release|resume|finish}   {pod, target, faults}
  * GET    /v1/migrations/ID/progress               bytes sent so far
  * POST   /v1/migrations/ID/target/{prepare|identity|restore|commit|abort}  {pod, spec, faults}
  * </pre>
@@ -132,9 +132,12 @@ public final class AgentApi {
       case "source/checkpoint":
         return source.checkpoint(id, pod);
       case "source/presync":
-        return source.presync(id, pod, req.path("target").asText());
+        return source.presync(id, pod, req.path("target").asText(), bandwidth(req));
       case "source/send":
-        return source.send(id, pod, req.path("target").asText(), faults);
+        return source.send(id, pod, req.path("target").asText(), faults, bandwidth(req));
+      case "source/cancel":
+        source.cancelTransfer(id);
+        return Map.of("cancelled", true);
       case "source/release":
         source.releaseIdentity(id, pod);
         return Map.of("released", true);
@@ -159,6 +162,14 @@ public final class AgentApi {
       default:
         throw ApiException.notFound("no migration step " + key);
     }
+  }
+
+  private static long bandwidth(JsonNode req) {
+    long b = req.path("bandwidth").asLong(0);
+    if (b < 0) {
+      throw ApiException.badRequest("bandwidth must not be negative");
+    }
+    return b;
   }
 
   private String cpuinfoDump() {

@@ -31,6 +31,8 @@ public final class SourceRole {
   private final Map<String, TransferProgress> transfers = new ConcurrentHashMap<>();
   /** What the target holds from a migration's earlier round, to send only what changed since. */
   private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
+  /** Connections of transfers under way, so that a cancel can cut them. */
+  private final Map<String, Socket> sockets = new ConcurrentHashMap<>();
 
   public SourceRole(PodManager pods, Path stateDir) {
     this.pods = pods;
@@ -76,20 +78,21 @@ public final class SourceRole {
    * Pre-copy round: while the pod still runs, streams its bundles (rootfs and config) so that
    * the frozen round only carries the checkpoint images and the files changed since.
    */
-  public Map<String, Object> presync(String migrationId, String podName, String targetData) {
+  public Map<String, Object> presync(String migrationId, String podName, String targetData, long bandwidth) {
     LocalPod pod = pods.store().get(podName);
     List<TransferSource> sources = new ArrayList<>();
     for (ContainerSpec c : pod.spec().containers()) {
       sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
     }
-    return transfer(migrationId + TargetRole.PRESYNC, migrationId, sources, null, targetData, List.of());
+    return transfer(migrationId + TargetRole.PRESYNC, migrationId, sources, null, targetData, List.of(), bandwidth);
   }
 
   /**
    * Final round, pod frozen: streams the checkpoint images and the bundle files that changed
    * since the pre-copy round (all of them if there was none).
    */
-  public Map<String, Object> send(String migrationId, String podName, String targetData, List<String> faults) {
+  public Map<String, Object> send(String migrationId, String podName, String targetData, List<String> faults,
+      long bandwidth) {
     LocalPod pod = pods.store().get(podName);
     if (!"checkpointed".equals(pod.state()) || !migrationId.equals(pod.migrationId())) {
       throw ApiException.conflict("pod '" + podName + "' is not checkpointed for migration " + migrationId);
@@ -99,29 +102,44 @@ public final class SourceRole {
       sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
       sources.add(new TransferSource(images(migrationId, c.name()), "images/" + c.name()));
     }
-    return transfer(migrationId, migrationId, sources, sent.get(migrationId), targetData, faults);
+    return transfer(migrationId, migrationId, sources, sent.get(migrationId), targetData, faults, bandwidth);
   }
 
   private Map<String, Object> transfer(String transferId, String migrationId, List<TransferSource> sources,
-      Map<String, ImageSender.FileStamp> baseline, String targetData, List<String> faults) {
+      Map<String, ImageSender.FileStamp> baseline, String targetData, List<String> faults, long bandwidth) {
     String[] hp = targetData.split(":");
     TransferProgress progress = new TransferProgress();
     transfers.put(migrationId, progress);
     long t0 = System.nanoTime();
     try (Socket s = new Socket()) {
+      sockets.put(migrationId, s);
       s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
       s.setSoTimeout(120_000);
-      Map<String, ImageSender.FileStamp> now = new ImageSender(faults.contains("corrupt-image-in-transit"))
+      Map<String, ImageSender.FileStamp> now = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth)
           .send(transferId, sources, baseline, s.getOutputStream(), s.getInputStream(), progress);
       sent.put(migrationId, now);
     } catch (IOException e) {
       sent.remove(migrationId); // the target's copy is in doubt: next round sends everything
       throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + e.getMessage());
+    } finally {
+      sockets.remove(migrationId);
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s)", transferId, progress.bytes(),
         progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6));
     return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms);
+  }
+
+  /** Stops a migration's transfer at once by closing its connection (cancel). Idempotent. */
+  public void cancelTransfer(String migrationId) {
+    Socket s = sockets.remove(migrationId);
+    if (s != null) {
+      try {
+        s.close();
+      } catch (IOException e) {
+        // closed already
+      }
+    }
   }
 
   /** Bytes sent so far by the transfer of a migration. */

@@ -22,10 +22,24 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--demo-lab", defaultValue = "demo", description = "name of the demo's own lab (default: ${DEFAULT-VALUE})")
   String labName;
 
+  /** How much data Redis holds before the migration. */
+  @Option(names = "--data-mib", defaultValue = "0", description = "MiB of data to load into Redis first (default: none)")
+  long dataMiB;
+
+  /** Migration strategy. */
+  @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default)")
+  String strategy;
+
   @Override
   public Integer call() throws Exception {
     FerryCommand.requireRoot();
-    MigrationReport r = new DemoRunner(labName, System.out, List.of()).run();
+    if (dataMiB < 0 || dataMiB > 16384) {
+      throw new IllegalArgumentException("--data-mib " + dataMiB + " is out of range (0 .. 16384)");
+    }
+    if (!"cold".equals(strategy)) {
+      throw new IllegalArgumentException("strategy '" + strategy + "' is not available yet; use --strategy cold");
+    }
+    MigrationReport r = new DemoRunner(labName, System.out, List.of()).dataMiB(dataMiB).strategy(strategy).run();
     DemoRunner.printSummary(r, System.out);
     if (jsonReport != null) {
       Json.writeFile(jsonReport.toAbsolutePath(), r);

@@ -15,16 +15,21 @@ import picocli.CommandLine.ParentCommand;
 
 /** {@code ferry migrate NAME --to HOST}. */
 @Command(name = "migrate", mixinStandardHelpOptions = true,
-    description = "Moves a running pod to another host with its memory, processes, TCP connections, files and identity.")
+    description = "Moves a running pod to another host with its memory, processes, TCP connections, files and identity.",
+    subcommands = MigrateCommand.Cancel.class)
 final class MigrateCommand implements Callable<Integer> {
   @ParentCommand FerryCommand parent;
 
-  @Parameters(index = "0", description = "pod name")
+  @Parameters(index = "0", arity = "0..1", description = "pod name")
   String pod;
 
   /** Target host. */
-  @Option(names = "--to", required = true, description = "target host")
+  @Option(names = "--to", description = "target host (required)")
   String target;
+
+  /** Bandwidth cap, so that a mass migration does not starve production traffic. */
+  @Option(names = "--bandwidth", defaultValue = "0", description = "cap on the transfer rate in MB/s (default: no cap)")
+  long bandwidthMBps;
 
   /** Strategy. */
   @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default)")
@@ -40,11 +45,15 @@ final class MigrateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (pod == null || target == null) {
+      throw new IllegalArgumentException("usage: ferry migrate POD --to HOST (or: ferry migrate cancel ID)");
+    }
     try (LabSession s = LabSession.open(parent.lab)) {
       MigrationReport r;
       int code = 0;
       try {
-        r = s.coordinator.migrate(new MigrationOptions(pod, target, strategy, faults), new dev.ferry.cli.demo.DemoRunner.ConsoleProgressPrinter(System.out));
+        r = s.coordinator.migrate(new MigrationOptions(pod, target, strategy, faults, bandwidthMBps),
+            new dev.ferry.cli.demo.DemoRunner.ConsoleProgressPrinter(System.out));
       } catch (MigrationFailedException e) {
         r = e.report();
         System.err.println("ferry: migration failed: " + r.error);
@@ -58,6 +67,44 @@ final class MigrateCommand implements Callable<Integer> {
             r.sourceHost, r.targetHost, r.frozenMs, r.bytesTransferred, r.totalMs, r.ipAfter, r.uidAfter);
       }
       return code;
+    }
+  }
+
+  /** {@code ferry migrate cancel ID}. */
+  @Command(name = "cancel", mixinStandardHelpOptions = true,
+      description = "Cancels a migration before its commit point: the source keeps running, the target is cleaned up. "
+          + "Waits until the migration has rolled back.")
+  static final class Cancel implements Callable<Integer> {
+    @ParentCommand MigrateCommand migrate;
+
+    @Parameters(index = "0", description = "migration id (see: ferry status)")
+    String id;
+
+    @Override
+    public Integer call() throws InterruptedException {
+      try (LabSession s = LabSession.open(migrate.parent.lab)) {
+        var m = s.store.migration(id).orElseThrow(() -> new IllegalArgumentException("unknown migration '" + id + "'; see: ferry status"));
+        if (m.phase().isFinal()) {
+          throw new IllegalStateException("migration " + id + " has ended already (" + m.phase().displayName() + ")");
+        }
+        if (m.committed()) {
+          throw new IllegalStateException("migration " + id + " is past its commit point: the pod runs on " + m.target()
+              + "; it can no longer be cancelled (migrate it back instead)");
+        }
+        s.store.requestCancel(id);
+        System.out.println("cancel of " + id + " requested; waiting for it to roll back");
+        long deadline = System.currentTimeMillis() + 300_000;
+        while (System.currentTimeMillis() < deadline) {
+          var now = s.store.migration(id).orElseThrow();
+          if (now.phase().isFinal()) {
+            System.out.println("migration " + id + ": " + now.phase().displayName()
+                + (now.committed() ? " (it reached its commit point before the cancel)" : ""));
+            return now.phase() == dev.ferry.api.MigrationPhase.ROLLED_BACK ? 0 : 1;
+          }
+          Thread.sleep(200);
+        }
+        throw new IllegalStateException("migration " + id + " did not end within 300 s; see: ferry status " + id);
+      }
     }
   }
 }

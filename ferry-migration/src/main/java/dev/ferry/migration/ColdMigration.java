@@ -77,6 +77,9 @@ final class ColdMigration {
   /** Runs every step; throws the first failure after recording which step failed. */
   void runForward() throws Exception {
     for (Step s : steps()) {
+      if (store.cancelRequested(id)) {
+        throw new StepFailedException(s.name(), s.phase(), new CancelledException());
+      }
       enterPhase(s.phase(), s.name());
       store.stepStatus(id, s.name(), "started");
       try {
@@ -157,9 +160,10 @@ final class ColdMigration {
   }
 
   /** Copies the pod's files ahead while it still runs; the frozen round sends only changes. */
-  private void presync() {
+  private void presync() throws Exception {
     String dataAddress = target.info().address();
-    JsonNode r = source.step(id, "source", "presync", Map.of("pod", pod.name(), "target", dataAddress));
+    JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "presync",
+        Map.of("pod", pod.name(), "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000)), null);
     presyncBytes = r.path("bytes").asLong();
   }
 
@@ -180,28 +184,53 @@ final class ColdMigration {
   private void transfer() throws Exception {
     long start = now();
     String dataAddress = target.info().address();
-    CompletableFuture<JsonNode> send = CompletableFuture.supplyAsync(() ->
-        source.step(id, "source", "send", Map.of("pod", pod.name(), "target", dataAddress, "faults", options.faults())));
+    JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "send", Map.of("pod", pod.name(), "target",
+        dataAddress, "faults", options.faults(), "bandwidth", options.bandwidthMBps() * 1_000_000)), progress);
+    report.bytesTransferred = presyncBytes + r.path("bytes").asLong();
+    report.frozenBytesTransferred = r.path("bytes").asLong();
+    progress.transfer(id, report.frozenBytesTransferred,
+        report.frozenBytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
+    report.frozenBreakdownMs.put("transfer", now() - start);
+  }
+
+  /**
+   * Runs a transfer call, reporting progress every 250 ms and stopping the transfer at once
+   * (the source agent closes its connection) if the migration is cancelled meanwhile.
+   */
+  private JsonNode sendWatchingForCancel(java.util.function.Supplier<JsonNode> call, ProgressListener listener)
+      throws Exception {
+    CompletableFuture<JsonNode> send = CompletableFuture.supplyAsync(call);
+    boolean cancelled = false;
     while (true) {
       try {
-        JsonNode r = send.get(250, TimeUnit.MILLISECONDS);
-        report.bytesTransferred = presyncBytes + r.path("bytes").asLong();
-        report.frozenBytesTransferred = r.path("bytes").asLong();
-        progress.transfer(id, report.frozenBytesTransferred,
-            report.frozenBytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
-        break;
+        return send.get(250, TimeUnit.MILLISECONDS);
       } catch (TimeoutException e) {
-        try {
-          JsonNode p = source.progress(id);
-          progress.transfer(id, p.path("bytes").asLong(), p.path("bytesPerSecond").asDouble());
-        } catch (RuntimeException ignored) {
-          // progress is best effort
+        if (!cancelled && store.cancelRequested(id)) {
+          cancelled = true;
+          source.step(id, "source", "cancel", Map.of("pod", pod.name()));
+        }
+        if (listener != null) {
+          try {
+            JsonNode p = source.progress(id);
+            listener.transfer(id, p.path("bytes").asLong(), p.path("bytesPerSecond").asDouble());
+          } catch (RuntimeException ignored) {
+            // progress is best effort
+          }
         }
       } catch (ExecutionException e) {
+        if (cancelled) {
+          throw new CancelledException();
+        }
         throw e.getCause() instanceof Exception ex ? ex : e;
       }
     }
-    report.frozenBreakdownMs.put("transfer", now() - start);
+  }
+
+  /** The user cancelled the migration before its commit point. */
+  static final class CancelledException extends RuntimeException {
+    CancelledException() {
+      super("cancelled by the user (ferry migrate cancel)");
+    }
   }
 
   private void releaseIdentity() {

@@ -243,9 +243,8 @@ public final class Coordinator {
   public List<String> recover() {
     List<String> done = new ArrayList<>();
     for (MigrationRecord r : store.migrations()) {
-      if (r.phase().isFinal() || ProcessHandle.of(r.ownerPid()).map(ProcessHandle::isAlive).orElse(false)
-          && r.ownerPid() != ProcessHandle.current().pid()) {
-        continue;
+      if (r.phase().isFinal() || ProcessHandle.of(r.ownerPid()).map(ProcessHandle::isAlive).orElse(false)) {
+        continue; // ended, or driven right now by a live process (maybe this one)
       }
       MDC.put("migration", r.id());
       store.setOwner(r.id(), ProcessHandle.current().pid());

@@ -39,6 +39,7 @@ public final class MigrationStore implements AutoCloseable {
             + " source VARCHAR(64) NOT NULL, target VARCHAR(64) NOT NULL, strategy VARCHAR(16) NOT NULL,"
             + " phase VARCHAR(32) NOT NULL, committed BOOLEAN NOT NULL, owner_pid BIGINT NOT NULL,"
             + " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, error CLOB, report CLOB)");
+        s.execute("ALTER TABLE migrations ADD COLUMN IF NOT EXISTS cancel_requested BOOLEAN DEFAULT FALSE NOT NULL");
         s.execute("CREATE TABLE IF NOT EXISTS steps (migration_id VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"
             + " status VARCHAR(16) NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (migration_id, step))");
       }
@@ -103,6 +104,20 @@ public final class MigrationStore implements AutoCloseable {
 
   public synchronized void setPhase(String id, MigrationPhase phase) {
     update("UPDATE migrations SET phase=?, updated_at=? WHERE id=?", phase.name(), System.currentTimeMillis(), id);
+  }
+
+  /** Asks the process driving a migration to stop it and roll back (honoured before the commit point). */
+  public synchronized void requestCancel(String id) {
+    update("UPDATE migrations SET cancel_requested=TRUE WHERE id=?", id);
+  }
+
+  public synchronized boolean cancelRequested(String id) {
+    try (PreparedStatement ps = prepare("SELECT cancel_requested FROM migrations WHERE id=?", id);
+        ResultSet rs = ps.executeQuery()) {
+      return rs.next() && rs.getBoolean(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException("store: " + e.getMessage(), e);
+    }
   }
 
   public synchronized void setOwner(String id, long pid) {

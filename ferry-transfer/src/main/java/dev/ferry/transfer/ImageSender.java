@@ -23,13 +23,22 @@ import java.util.zip.CRC32C;
 /** Streams directory trees (a pod's bundles and checkpoint images) to an {@link ImageReceiver}. */
 public final class ImageSender {
   private final boolean corruptOneByte;
+  private final RateLimiter limiter;
 
   /**
    * @param corruptOneByte fault injection for tests: flip one byte of the first file after its
    *     checksum was taken, as a bad link or disk would
    */
   public ImageSender(boolean corruptOneByte) {
+    this(corruptOneByte, 0);
+  }
+
+  /**
+   * @param bandwidthBytesPerSecond cap on the payload rate; 0 for none
+   */
+  public ImageSender(boolean corruptOneByte, long bandwidthBytesPerSecond) {
     this.corruptOneByte = corruptOneByte;
+    this.limiter = bandwidthBytesPerSecond > 0 ? new RateLimiter(bandwidthBytesPerSecond) : null;
   }
 
   /** Size and times of a file when it was sent: unchanged files are not sent again. */
@@ -163,6 +172,9 @@ public final class ImageSender {
         if (!corrupted[0] && n > 0) {
           buf.array()[n / 2] ^= 0x5a; // after the checksum: the receiver must notice
           corrupted[0] = true;
+        }
+        if (limiter != null) {
+          limiter.acquire(n);
         }
         out.writeInt(n);
         out.write(buf.array(), 0, n);

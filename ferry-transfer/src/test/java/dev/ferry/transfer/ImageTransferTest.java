@@ -108,6 +108,39 @@ class ImageTransferTest {
   }
 
   @Test
+  void aBandwidthCapOf100MBpsIsHeldWithinTenPercent() throws Exception {
+    Path src = tmp.resolve("big");
+    Files.createDirectories(src);
+    byte[] chunk = new byte[1 << 20];
+    new Random(7).nextBytes(chunk);
+    try (var out = Files.newOutputStream(src.resolve("pages.img"))) {
+      for (int i = 0; i < 100; i++) {
+        out.write(chunk);
+      }
+    }
+    Path dst = tmp.resolve("dst");
+    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      CompletableFuture<String> rx = CompletableFuture.supplyAsync(() -> {
+        try (Socket s = server.accept()) {
+          return new ImageReceiver((id, inc) -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
+        TransferProgress p = new TransferProgress();
+        long t0 = System.nanoTime();
+        new ImageSender(false, 100_000_000).send("m-1", List.of(new TransferSource(src, "images")), c.getOutputStream(),
+            c.getInputStream(), p);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        rx.get(30, TimeUnit.SECONDS);
+        double mbps = p.bytes() / seconds / 1e6;
+        assertThat(mbps).as("MB/s under a 100 MB/s cap").isBetween(90.0, 110.0);
+      }
+    }
+  }
+
+  @Test
   void flippedByteIsDetectedWithFileAndOffset() throws Exception {
     Path src = sampleTree();
     CompletableFuture<String> r = transfer(src, tmp.resolve("dst"), true);

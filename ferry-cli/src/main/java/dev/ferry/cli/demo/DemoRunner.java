@@ -36,6 +36,20 @@ public final class DemoRunner {
   private final PrintStream out;
   private final List<String> faults;
   private AfterMigration afterMigration = (lab, coordinator, report) -> {};
+  private long dataMiB;
+  private String strategy = "cold";
+
+  /** Data to load into Redis before the migration (the client keeps writing during it). */
+  public DemoRunner dataMiB(long mib) {
+    this.dataMiB = mib;
+    return this;
+  }
+
+  /** Migration strategy. */
+  public DemoRunner strategy(String s) {
+    this.strategy = s;
+    return this;
+  }
 
   /** Looks at the lab after the migration and the client's read-back, before the lab goes down. */
   @FunctionalInterface
@@ -82,18 +96,22 @@ public final class DemoRunner {
       Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 8192);
       try (MigrationStore store = new MigrationStore(lab.config().stateDir())) {
         Coordinator coordinator = coordinator(lab, store);
-        PodRecord pod = coordinator.runPod("host-a", "redis", List.of(new ContainerSpec("redis", REDIS, List.of())), 1024);
+        PodRecord pod = coordinator.runPod("host-a", "redis", List.of(new ContainerSpec("redis", REDIS, List.of())),
+            Math.max(1024, dataMiB * 2 + 256));
         String ip = pod.spec().identity().ip();
         out.println("== redis pod on host-a: ip " + ip + ", uid " + pod.spec().identity().uid());
         Path control = lab.config().runDir().resolve("client");
-        client = startClient(lab, ip, control);
-        LoadResult before = waitFor(control, s -> s.connected && s.acked >= 500, 60, "the client to connect and write");
+        client = startClient(lab, ip, control, dataMiB);
+        if (dataMiB > 0) {
+          out.println("== loading " + dataMiB + " MiB of data into redis");
+        }
+        LoadResult before = waitFor(control, s -> s.connected && s.acked >= 500, 600, "the client to connect and write");
         out.println("== client connected from " + lab.config().clientIp() + ":" + before.localPort + ", writing keys");
         Thread.sleep(1000);
         out.println("== migrating the pod to host-b");
         MigrationReport report;
         try {
-          report = coordinator.migrate(new MigrationOptions("redis", "host-b", "cold", faults), new ConsoleProgressPrinter(out));
+          report = coordinator.migrate(new MigrationOptions("redis", "host-b", strategy, faults), new ConsoleProgressPrinter(out));
         } catch (MigrationFailedException e) {
           report = e.report();
           out.println("== migration failed: " + report.error);
