@@ -1,12 +1,8 @@
 package dev.ferry.cli;
 
-import dev.ferry.agent.AgentClient;
 import dev.ferry.lab.Lab;
-import dev.ferry.lab.LabConfig;
 import dev.ferry.migration.Coordinator;
-import dev.ferry.migration.HostDirectory;
 import dev.ferry.migration.MigrationStore;
-import java.util.List;
 
 /**
  * A lab with its embedded coordinator, opened for one command. Opening it also recovers
@@ -20,19 +16,7 @@ final class LabSession implements AutoCloseable {
   private LabSession(Lab lab) {
     this.lab = lab;
     this.store = new MigrationStore(lab.config().stateDir());
-    HostDirectory dir =
-        new HostDirectory() {
-          @Override
-          public List<String> hosts() {
-            return lab.config().hosts().stream().map(LabConfig.HostEntry::name).toList();
-          }
-
-          @Override
-          public AgentClient connect(String host) {
-            return lab.client(host);
-          }
-        };
-    this.coordinator = new Coordinator(store, dir, lab.config().networkPrefix() + ".1.", lab.config().prefixLength());
+    this.coordinator = LabHosts.coordinator(lab, store);
   }
 
   static LabSession open(String labName) {

@@ -1,13 +1,10 @@
 package dev.ferry.cli.demo;
 
-import dev.ferry.agent.AgentClient;
 import dev.ferry.api.ContainerSpec;
 import dev.ferry.api.Json;
 import dev.ferry.api.MigrationReport;
 import dev.ferry.lab.Lab;
-import dev.ferry.lab.LabConfig;
 import dev.ferry.migration.Coordinator;
-import dev.ferry.migration.HostDirectory;
 import dev.ferry.migration.MigrationFailedException;
 import dev.ferry.migration.MigrationOptions;
 import dev.ferry.migration.MigrationStore;
@@ -74,17 +71,7 @@ public final class DemoRunner {
 
   /** Opens the coordinator of a lab that is up. */
   public static Coordinator coordinator(Lab lab, MigrationStore store) {
-    return new Coordinator(store, new HostDirectory() {
-      @Override
-      public List<String> hosts() {
-        return lab.config().hosts().stream().map(LabConfig.HostEntry::name).toList();
-      }
-
-      @Override
-      public AgentClient connect(String host) {
-        return lab.client(host);
-      }
-    }, lab.config().networkPrefix() + ".1.", lab.config().prefixLength());
+    return dev.ferry.cli.LabHosts.coordinator(lab, store);
   }
 
   /** Runs the demo; the lab is taken down at the end, pass or fail. */
