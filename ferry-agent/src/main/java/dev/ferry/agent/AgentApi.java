@@ -33,7 +33,7 @@ import org.slf4j.MDC;
  * POST   /v1/cpuinfo/check         {image}        can images from that CPU restore here?
  * POST   /v1/migrations/ID/source/{presync|checkpoint|send|cancel|release|resume|finish}   {pod, target, faults}
  * GET    /v1/migrations/ID/progress               bytes sent so far
- * POST   /v1/migrations/ID/target/{prepare|identity|restore|commit|abort}  {pod, spec, faults}
+ * POST   /v1/migrations/ID/target/{prepare|identity|restore|commit|pages|abort}  {pod, spec, faults}
  * </pre>
  */
 public final class AgentApi {
@@ -114,12 +114,18 @@ public final class AgentApi {
     if (m.matches() && method.equals("POST")) {
       String id = Names.checkId(m.group(1));
       MDC.put("migration", id);
-      return migrationStep(id, m.group(2), m.group(3), Json.read(body.isBlank() ? "{}" : body, JsonNode.class));
+      try {
+        return migrationStep(id, m.group(2), m.group(3), Json.read(body.isBlank() ? "{}" : body, JsonNode.class));
+      } catch (RuntimeException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new ApiException(500, e.getMessage());
+      }
     }
     throw ApiException.notFound("no route " + method + " " + path);
   }
 
-  private Object migrationStep(String id, String role, String step, JsonNode req) {
+  private Object migrationStep(String id, String role, String step, JsonNode req) throws Exception {
     String pod = req.path("pod").asText(null);
     if (pod == null && req.has("spec")) {
       pod = req.path("spec").path("identity").path("name").asText(null);
@@ -130,7 +136,7 @@ public final class AgentApi {
     String key = role + "/" + step;
     switch (key) {
       case "source/checkpoint":
-        return source.checkpoint(id, pod);
+        return req.path("lazy").asBoolean(false) ? source.checkpointLazy(id, pod) : source.checkpoint(id, pod);
       case "source/presync":
         return source.presync(id, pod, req.path("target").asText(), bandwidth(req));
       case "source/send":
@@ -153,7 +159,9 @@ public final class AgentApi {
         target.takeIdentity(id, pod);
         return Map.of("identity", true);
       case "target/restore":
-        return target.restore(id, pod);
+        return target.restore(id, pod, req.hasNonNull("pageServer") ? req.path("pageServer").asText() : null);
+      case "target/pages":
+        return target.awaitPages(id, pod);
       case "target/commit":
         return target.commit(id, pod);
       case "target/abort":

@@ -23,7 +23,7 @@ public final class AgentDaemon {
     RuncRuntime runtime = new RuncRuntime(caps.criuPath(), caps.criuEnv());
     PodStore store = new PodStore(config.stateDir());
     PodManager pods = new PodManager(config, runtime, store);
-    SourceRole source = new SourceRole(pods, config.stateDir());
+    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp());
     TargetRole target = new TargetRole(pods, config.stateDir());
     target.removeLeftovers();
     AgentApi api = new AgentApi(config, caps, pods, source, target);

@@ -4,6 +4,7 @@ import dev.ferry.api.ContainerSpec;
 import dev.ferry.api.PodIdentity;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.PodNetwork;
+import dev.ferry.runtime.PostCopy;
 import dev.ferry.transfer.ImageSender;
 import dev.ferry.transfer.TransferProgress;
 import dev.ferry.transfer.TransferSource;
@@ -34,9 +35,15 @@ public final class SourceRole {
   /** Connections of transfers under way, so that a cancel can cut them. */
   private final Map<String, Socket> sockets = new ConcurrentHashMap<>();
 
-  public SourceRole(PodManager pods, Path stateDir) {
+  /** Lazy dumps serving pages to a target (post-copy), by migration. */
+  private final Map<String, PostCopy.LazyDump> lazyDumps = new ConcurrentHashMap<>();
+  private final String listenIp;
+
+  /** @param listenIp this host's address on the lab network, where page servers listen */
+  public SourceRole(PodManager pods, Path stateDir, String listenIp) {
     this.pods = pods;
     this.migrationsDir = stateDir.resolve("migrations");
+    this.listenIp = listenIp;
   }
 
   private Path images(String migrationId, String container) {
@@ -72,6 +79,44 @@ public final class SourceRole {
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("checkpointed pod {} in {} ms, {} bytes of images", podName, ms, bytes);
     return Map.of("checkpointMs", ms, "imageBytes", bytes);
+  }
+
+  /**
+   * Post-copy: freezes the pod and dumps all but its memory pages; the frozen tree stays and
+   * serves the pages to the target's page client until every one has gone.
+   */
+  public Map<String, Object> checkpointLazy(String migrationId, String podName) throws Exception {
+    LocalPod pod;
+    synchronized (pods) {
+      pod = pods.store().get(podName);
+      PostCopy.LazyDump running = lazyDumps.get(migrationId);
+      if ("checkpointed".equals(pod.state()) && migrationId.equals(pod.migrationId()) && running != null) {
+        return Map.of("already", true, "pageServer", running.pageServer());
+      }
+      if (!"running".equals(pod.state()) || pod.migrationId() != null) {
+        throw ApiException.conflict("pod '" + podName + "' is " + pod.state() + ", not running: cannot checkpoint");
+      }
+      if (pod.spec().containers().size() != 1) {
+        throw ApiException.badRequest("post-copy moves pods with one app container for now; pod '" + podName + "' has "
+            + pod.spec().containers().size() + "; use --strategy cold");
+      }
+      pods.store().save(pod.withState("checkpointing", migrationId));
+    }
+    ContainerSpec c = pod.spec().containers().get(0);
+    long t0 = System.nanoTime();
+    PostCopy.LazyDump dump = pods.runtime().checkpointLazy(pods.containerId(podName, c.name()), images(migrationId, c.name()),
+        work(migrationId, "dump", c.name()), listenIp, freePort());
+    lazyDumps.put(migrationId, dump);
+    pods.store().save(pod.withState("checkpointed", migrationId));
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    LOG.info("lazy dump of pod {} ready in {} ms, serving pages on {}", podName, ms, dump.pageServer());
+    return Map.of("checkpointMs", ms, "imageBytes", sizeOf(images(migrationId, c.name())), "pageServer", dump.pageServer());
+  }
+
+  private int freePort() throws IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(listenIp))) {
+      return s.getLocalPort();
+    }
   }
 
   /**
@@ -168,6 +213,16 @@ public final class SourceRole {
     if (pod == null || !migrationId.equals(pod.migrationId())) {
       return; // never touched by this migration, or resumed already
     }
+    PostCopy.LazyDump lazy = lazyDumps.remove(migrationId);
+    if (lazy != null && lazy.alive()) {
+      try {
+        int rc = lazy.cancel(); // CRIU thaws the tree where it stopped, connections included
+        LOG.info("lazy dump of pod {} cancelled (runc exit {}), tree thawed", podName, rc);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while cancelling the lazy dump", e);
+      }
+    }
     PodIdentity id = pod.spec().identity();
     PodNetwork net = pods.network(podName);
     if (!id.ip().equals(net.currentIp())) {
@@ -193,7 +248,12 @@ public final class SourceRole {
   }
 
   /** After the commit point: the pod runs on the target, remove it here. Idempotent. */
-  public synchronized void finish(String migrationId, String podName) {
+  public synchronized void finish(String migrationId, String podName) throws InterruptedException {
+    PostCopy.LazyDump lazy = lazyDumps.remove(migrationId);
+    if (lazy != null) {
+      int rc = lazy.awaitExit(java.time.Duration.ofMinutes(30)); // it ends once every page has gone
+      LOG.info("lazy dump of pod {} done serving pages (runc exit {})", podName, rc);
+    }
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod != null && migrationId.equals(pod.migrationId())) {
       pods.destroy(podName, pod.spec());

@@ -5,6 +5,7 @@ import dev.ferry.api.PodIdentity;
 import dev.ferry.api.PodSpec;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.PodNetwork;
+import dev.ferry.runtime.PostCopy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -125,8 +126,14 @@ public final class TargetRole {
     net.announce(id.ip());
   }
 
-  /** Restores the app containers into the placeholder sandbox from the received images. */
-  public Map<String, Object> restore(String migrationId, String podName) {
+  /** Page clients fetching a restored pod's memory from its source (post-copy), by migration. */
+  private final Map<String, PostCopy.PageClient> pageClients = new ConcurrentHashMap<>();
+
+  /**
+   * Restores the app containers into the placeholder sandbox from the received images; with a
+   * {@code pageServer} (post-copy) without their memory, which a page client then fetches.
+   */
+  public Map<String, Object> restore(String migrationId, String podName, String pageServer) throws Exception {
     LocalPod pod;
     synchronized (this) {
       pod = require(migrationId, podName);
@@ -148,8 +155,14 @@ public final class TargetRole {
       pods.configureApp(bundle, pod.spec(), c, pausePid);
       String cid = pods.containerId(podName, c.name());
       pods.runtime().destroy(cid);
-      pods.runtime().restore(cid, bundle, in.resolve("images").resolve(c.name()),
-          migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name()));
+      Path images = in.resolve("images").resolve(c.name());
+      Path work = migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name());
+      if (pageServer == null) {
+        pods.runtime().restore(cid, bundle, images, work);
+      } else {
+        pageClients.put(migrationId, pods.runtime().startPageClient(images, work, pageServer));
+        pods.runtime().restoreLazy(cid, bundle, images, work);
+      }
     }
     pods.store().save(pod.withState("restored", migrationId));
     // the restored tree runs: open the door now rather than one request later (the client's
@@ -173,13 +186,32 @@ public final class TargetRole {
     net.unlock();
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
     // off the frozen path: a second announcement, and the images are no longer needed
+    boolean pagesPending = pageClients.containsKey(migrationId);
     inBackground(() -> {
       net.announce(pod.spec().identity().ip());
-      Files2.deleteTree(migrationsDir.resolve(migrationId));
+      if (!pagesPending) {
+        Files2.deleteTree(migrationsDir.resolve(migrationId));
+      }
     });
     faults.remove(migrationId);
     LOG.info("pod {} committed on this host", podName);
     return Map.of("committed", true);
+  }
+
+  /**
+   * Post-copy: waits until the page client has fetched every page of the restored pod.
+   * Fails if it could not: the pod's memory is then incomplete.
+   */
+  public Map<String, Object> awaitPages(String migrationId, String podName) throws Exception {
+    PostCopy.PageClient client = pageClients.get(migrationId);
+    if (client == null) {
+      return Map.of("already", true);
+    }
+    long pages = client.awaitAllPages(java.time.Duration.ofMinutes(30));
+    pageClients.remove(migrationId);
+    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    LOG.info("all {} pages of pod {} arrived, {} ms after the page client started", pages, podName, client.elapsedMs());
+    return Map.of("pages", pages, "ms", client.elapsedMs());
   }
 
   private void requireRunning(LocalPod pod) {
@@ -193,6 +225,10 @@ public final class TargetRole {
 
   /** Removes the placeholder or the restored copy and every file of the migration. Idempotent. */
   public synchronized void abort(String migrationId, String podName) {
+    PostCopy.PageClient client = pageClients.remove(migrationId);
+    if (client != null) {
+      client.kill();
+    }
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod != null && migrationId.equals(pod.migrationId())) {
       PodNetwork net = pods.network(podName);

@@ -16,6 +16,11 @@ public enum MigrationPhase {
   RESTORING,
   /** Target proven running, network unlocked, neighbours told: the commit point. */
   CUTOVER,
+  /**
+   * Post-copy only: the pod runs on the target while its memory arrives from the frozen
+   * source; a failure of the source now loses the pod.
+   */
+  POSTCOPY,
   /** Source pod and temporary files removed. */
   CLEANUP,
   /** Done: the pod runs on the target only. */

@@ -35,6 +35,13 @@ public class MigrationReport {
   /** True when the client's single connection kept working through the migration. */
   public Boolean tcpConnectionPreserved;
   public List<PhaseTiming> phases = new ArrayList<>();
+  /** Post-copy: pages fetched by the target after the pod started there. */
+  public Long postcopyPages;
+  /**
+   * Post-copy: how long the pod depended on its source after the restore began (until the
+   * last page arrived); a source failure in this window loses the pod.
+   */
+  public Long atRiskMs;
   /** Why the migration failed or was rolled back, in words; null on success. */
   public String error;
   /** Where the frozen time went: checkpoint, transfer, restore, ... in ms. */

@@ -27,7 +27,7 @@ final class DemoCommand implements Callable<Integer> {
   long dataMiB;
 
   /** Migration strategy. */
-  @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default)")
+  @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default) or postcopy")
   String strategy;
 
   @Override
@@ -36,8 +36,9 @@ final class DemoCommand implements Callable<Integer> {
     if (dataMiB < 0 || dataMiB > 16384) {
       throw new IllegalArgumentException("--data-mib " + dataMiB + " is out of range (0 .. 16384)");
     }
-    if (!"cold".equals(strategy)) {
-      throw new IllegalArgumentException("strategy '" + strategy + "' is not available yet; use --strategy cold");
+    if (!dev.ferry.migration.Coordinator.STRATEGIES.contains(strategy)) {
+      throw new IllegalArgumentException("strategy '" + strategy + "' is not available; use one of "
+          + dev.ferry.migration.Coordinator.STRATEGIES);
     }
     MigrationReport r = new DemoRunner(labName, System.out, List.of()).dataMiB(dataMiB).strategy(strategy).run();
     DemoRunner.printSummary(r, System.out);

@@ -32,7 +32,8 @@ final class MigrateCommand implements Callable<Integer> {
   long bandwidthMBps;
 
   /** Strategy. */
-  @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default)")
+  @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default: stop and copy) or postcopy (restore at once, memory follows;"
+      + " the pod is lost if the source fails before all pages arrived)")
   String strategy;
 
   /** Where to write the report. */

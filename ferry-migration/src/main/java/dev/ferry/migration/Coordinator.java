@@ -29,6 +29,8 @@ import org.slf4j.MDC;
  */
 public final class Coordinator {
   private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
+  /** Strategies this coordinator can drive. */
+  public static final List<String> STRATEGIES = List.of("cold", "postcopy");
   private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer");
 
   private final MigrationStore store;
@@ -135,11 +137,16 @@ public final class Coordinator {
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
       report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
       report.runtime = "runc+criu-" + report.runtime;
-      ColdMigration m = new ColdMigration(id, pod, o, source, target, store, progress, report, t0);
+      MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0);
       try {
         m.runForward();
       } catch (Exception e) {
         return rolledBack(id, pod, o, m, e, report, t0, source);
+      }
+      try {
+        m.awaitPages();
+      } catch (MigrationRun.PodLostException e) {
+        return podLost(id, pod, o, e, report, t0, target);
       }
       try {
         m.cleanup();
@@ -160,13 +167,31 @@ public final class Coordinator {
     }
   }
 
-  private MigrationReport rolledBack(String id, PodRecord pod, MigrationOptions o, ColdMigration m, Exception e,
+  /** Post-copy failed after the commit point: the copy on the target is stopped, not left corrupt. */
+  private MigrationReport podLost(String id, PodRecord pod, MigrationOptions o, RuntimeException e, MigrationReport report,
+      long t0, AgentClient target) {
+    LOG.error("{}", e.getMessage());
+    try {
+      target.deletePod(pod.name());
+    } catch (RuntimeException ignored) {
+      // reported below
+    }
+    report.outcome = "failed";
+    report.error = e.getMessage() + "; the pod was stopped on " + o.targetHost() + " (it would run with zero-filled memory)";
+    report.totalMs = System.currentTimeMillis() - t0;
+    store.setPhase(id, MigrationPhase.FAILED);
+    store.setError(id, report.error);
+    store.setReport(id, Json.write(report));
+    throw new MigrationFailedException("migration " + id + " of pod " + pod.name() + ": " + report.error, report);
+  }
+
+  private MigrationReport rolledBack(String id, PodRecord pod, MigrationOptions o, MigrationRun m, Exception e,
       MigrationReport report, long t0, AgentClient source) {
-    Throwable cause = e.getCause() != null && e instanceof ColdMigration.StepFailedException ? e.getCause() : e;
-    String where = e instanceof ColdMigration.StepFailedException sf
+    Throwable cause = e.getCause() != null && e instanceof MigrationRun.StepFailedException ? e.getCause() : e;
+    String where = e instanceof MigrationRun.StepFailedException sf
         ? "phase " + sf.phase.displayName() + " (step " + sf.step + ")" : "an unknown step";
     LOG.error("failed in {}: {}", where, cause.getMessage());
-    ColdMigration.RollbackResult rb = m.rollback();
+    MigrationRun.RollbackResult rb = m.rollback();
     report.totalMs = System.currentTimeMillis() - t0;
     String what;
     if (rb.sourceResumed()) {
@@ -194,8 +219,11 @@ public final class Coordinator {
   private PodRecord precheck(MigrationOptions o) {
     PodRecord pod = requirePod(o.pod());
     requireHost(o.targetHost());
-    if (!"cold".equals(o.strategy())) {
-      throw new IllegalArgumentException("strategy '" + o.strategy() + "' is not available yet; use --strategy cold");
+    if (!STRATEGIES.contains(o.strategy())) {
+      throw new IllegalArgumentException("strategy '" + o.strategy() + "' is not available; use one of " + STRATEGIES);
+    }
+    if ("postcopy".equals(o.strategy()) && pod.spec().containers().size() != 1) {
+      throw new IllegalArgumentException("post-copy moves pods with one app container for now; use --strategy cold");
     }
     for (String f : o.faults()) {
       if (!KNOWN_FAULTS.contains(f)) {
@@ -218,6 +246,10 @@ public final class Coordinator {
         ti = target.info();
       } catch (AgentClient.AgentException e) {
         throw new IllegalStateException("target host " + o.targetHost() + " is not reachable: " + e.getMessage());
+      }
+      if ("postcopy".equals(o.strategy()) && !Boolean.TRUE.equals(ti.capabilities().get("userfaultfd"))) {
+        throw new IllegalStateException("target host " + o.targetHost() + " has no userfaultfd: post-copy is impossible there;"
+            + " use --strategy cold");
       }
       if (!Boolean.TRUE.equals(ti.capabilities().get("criuUsable"))) {
         throw new IllegalStateException("target host " + o.targetHost() + " cannot restore pods: " + ti.capabilities().get("unusableReason"));
@@ -255,7 +287,7 @@ public final class Coordinator {
       }
       MigrationReport report = new MigrationReport();
       try (AgentClient source = hosts.connect(r.source()); AgentClient target = hosts.connect(r.target())) {
-        ColdMigration m = new ColdMigration(r.id(), pod, new MigrationOptions(r.pod(), r.target(), r.strategy(), List.of()),
+        MigrationRun m = new MigrationRun(r.id(), pod, new MigrationOptions(r.pod(), r.target(), r.strategy(), List.of()),
             source, target, store, ProgressListener.NONE, report, r.createdAt());
         if (r.committed()) {
           m.cleanup();
@@ -263,7 +295,7 @@ public final class Coordinator {
           store.setPodState(r.pod(), "running");
           done.add(r.id() + ": was committed; finished (source copy removed)");
         } else {
-          ColdMigration.RollbackResult rb = m.rollback();
+          MigrationRun.RollbackResult rb = m.rollback();
           List<String> problems = rb.problems();
           if (rb.sourceResumed()) {
             store.setPhase(r.id(), MigrationPhase.ROLLED_BACK);

@@ -29,6 +29,18 @@ public interface ContainerRuntime {
   /** Restores a checkpointed container from {@code imageDir} into the given bundle, detached. */
   void restore(String id, Path bundle, Path imageDir, Path workDir);
 
+  /**
+   * Post-copy, source side: dumps all but the memory pages and keeps the frozen tree serving
+   * them on {@code listenIp:port}. Returns once the images are written and the server listens.
+   */
+  PostCopy.LazyDump checkpointLazy(String id, Path imageDir, Path workDir, String listenIp, int port) throws Exception;
+
+  /** Post-copy, target side: the page client that will fetch pages from {@code pageServer}. */
+  PostCopy.PageClient startPageClient(Path imageDir, Path workDir, String pageServer) throws Exception;
+
+  /** Post-copy, target side: restores without memory; pages come through the page client in {@code workDir}. */
+  void restoreLazy(String id, Path bundle, Path imageDir, Path workDir);
+
   /** Ids of containers this engine knows whose id starts with {@code prefix}. */
   List<String> list(String prefix);
 

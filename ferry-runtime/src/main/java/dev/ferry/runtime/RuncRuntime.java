@@ -88,6 +88,35 @@ public final class RuncRuntime implements ContainerRuntime {
     }
   }
 
+  /**
+   * Restores with lazy pages: the tree runs as soon as it is rebuilt, its memory arriving
+   * through the page client whose socket is in {@code workDir}.
+   */
+  @Override
+  public void restoreLazy(String id, Path bundle, Path imageDir, Path workDir) {
+    List<String> cmd =
+        List.of("runc", "--criu", criu, "restore", "-d", "--lazy-pages", "--tcp-established",
+            "--image-path", imageDir.toString(), "--work-path", workDir.toString(),
+            "--bundle", bundle.toString(), id);
+    try {
+      detached(cmd, workDir.resolve("runc-restore.log"));
+    } catch (CommandFailedException e) {
+      throw new CheckpointException("lazy restore of " + id, e.result(), CriuLog.explain(workDir.resolve("restore.log")));
+    }
+  }
+
+  @Override
+  public PostCopy.LazyDump checkpointLazy(String id, Path imageDir, Path workDir, String listenIp, int port)
+      throws Exception {
+    PostCopy.ensurePipeSize();
+    return PostCopy.startDump(criu, criuEnv, id, imageDir, workDir, listenIp, port, Duration.ofMinutes(10));
+  }
+
+  @Override
+  public PostCopy.PageClient startPageClient(Path imageDir, Path workDir, String pageServer) throws Exception {
+    return PostCopy.startPageClient(criu, criuEnv, imageDir, workDir, pageServer, Duration.ofSeconds(30));
+  }
+
   @Override
   public List<String> list(String prefix) {
     List<String> ids = new ArrayList<>();

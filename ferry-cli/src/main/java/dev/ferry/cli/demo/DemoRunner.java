@@ -146,6 +146,10 @@ public final class DemoRunner {
     out.printf("  frozen         %s ms (checkpoint start -> target running), breakdown %s%n", r.frozenMs, r.frozenBreakdownMs);
     out.printf("  moved          %s bytes (%s of them while frozen), total %s ms%n", r.bytesTransferred,
         r.frozenBytesTransferred, r.totalMs);
+    if (r.atRiskMs != null) {
+      out.printf("  post-copy      %d pages fetched after the restore; the pod depended on its source for %d ms%n",
+          r.postcopyPages, r.atRiskMs);
+    }
     r.phases.forEach(p -> out.printf("    %-13s %6d .. %6d ms%n", p.name(), p.startMs(), p.endMs()));
     if (r.error != null) {
       out.println("  error          " + r.error);

@@ -17,14 +17,19 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Cold migration (stop and copy) as a table of steps, each with its undo. The order follows
- * the talk's engine flow: placeholder on the target, freeze and dump, transfer, the source
- * lets go of the identity, the target takes it behind a network lock, restore, then the
- * commit point (target proven running, lock opened). Before the commit point any failure
- * rolls back and the source resumes; after it, only forward.
+ * One migration as a table of steps, each with its undo. The order follows the talk's engine
+ * flow: placeholder on the target, pre-copy of the pod's files, freeze and dump, transfer, the
+ * source lets go of the identity, the target takes it behind a network lock, restore, then
+ * the commit point (target proven running). Before the commit point any failure rolls back
+ * and the source resumes; after it, only forward.
+ *
+ * <p>Strategies: "cold" dumps everything while frozen; "postcopy" dumps all but the memory
+ * pages, restores at once and lets the target fetch the pages from the still-frozen source
+ * afterwards (the pod is at risk until the last page arrived: if the source dies then, the
+ * pod is lost; post-copy is opt-in for that reason).
  */
-final class ColdMigration {
-  private static final Logger LOG = LoggerFactory.getLogger(ColdMigration.class);
+final class MigrationRun {
+  private static final Logger LOG = LoggerFactory.getLogger(MigrationRun.class);
 
   /** One step: what it does and how to undo it. Both must be idempotent. */
   record Step(String name, MigrationPhase phase, Action run, Action undo) {}
@@ -45,10 +50,12 @@ final class ColdMigration {
   private final long t0;
   private long frozenStart;
   private long presyncBytes;
+  private String pageServer;
+  private long restoreStart;
   private MigrationPhase currentPhase;
   private long phaseStart;
 
-  ColdMigration(String id, PodRecord pod, MigrationOptions options, AgentClient source, AgentClient target,
+  MigrationRun(String id, PodRecord pod, MigrationOptions options, AgentClient source, AgentClient target,
       MigrationStore store, ProgressListener progress, MigrationReport report, long t0) {
     this.id = id;
     this.pod = pod;
@@ -66,11 +73,11 @@ final class ColdMigration {
     return List.of(
         new Step("prepare-target", MigrationPhase.PREPARING, this::prepareTarget, this::abortTarget),
         new Step("presync", MigrationPhase.PRECOPY, this::presync, nothing),
-        new Step("checkpoint", MigrationPhase.DUMPING, this::checkpoint, this::resumeSource),
+        new Step(postCopy() ? "checkpoint-lazy" : "checkpoint", MigrationPhase.DUMPING, this::checkpoint, this::resumeSource),
         new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing),
         new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, this::resumeSource),
         new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, this::abortTarget),
-        new Step("restore", MigrationPhase.RESTORING, this::restore, this::abortTarget),
+        new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore, this::abortTarget),
         new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
   }
 
@@ -113,7 +120,7 @@ final class ColdMigration {
       if (st == null || st.equals("undone")) {
         continue;
       }
-      boolean resumesSource = s.undo() != null && (s.name().equals("release-identity") || s.name().equals("checkpoint"));
+      boolean resumesSource = s.name().equals("release-identity") || s.name().startsWith("checkpoint");
       if (resumesSource && targetMayHoldIdentity) {
         problems.add("source not resumed: target " + target.host() + " did not confirm it let go of "
             + pod.spec().identity().ip());
@@ -126,7 +133,7 @@ final class ColdMigration {
       } catch (Exception e) {
         LOG.warn("undo of {} failed: {}", s.name(), e.getMessage());
         problems.add("undo of " + s.name() + " on " + (resumesSource ? source.host() : target.host()) + ": " + e.getMessage());
-        if (s.name().equals("take-identity") || s.name().equals("restore")) {
+        if (s.name().equals("take-identity") || s.name().startsWith("restore")) {
           targetMayHoldIdentity = true;
         }
         if (resumesSource) {
@@ -171,9 +178,14 @@ final class ColdMigration {
     target.step(id, "target", "abort", Map.of("pod", pod.name()));
   }
 
+  boolean postCopy() {
+    return "postcopy".equals(options.strategy());
+  }
+
   private void checkpoint() {
     frozenStart = now();
-    JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name()));
+    JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", postCopy()));
+    pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
   }
 
@@ -247,7 +259,15 @@ final class ColdMigration {
 
   private void restore() {
     long start = now();
-    target.step(id, "target", "restore", Map.of("pod", pod.name()));
+    restoreStart = start;
+    Map<String, Object> body = new java.util.HashMap<>(Map.of("pod", pod.name()));
+    if (postCopy()) {
+      if (pageServer == null) {
+        throw new IllegalStateException("the source's page server is unknown; cannot restore lazily");
+      }
+      body.put("pageServer", pageServer);
+    }
+    target.step(id, "target", "restore", body);
     report.frozenBreakdownMs.put("restore", now() - start);
   }
 
@@ -257,6 +277,39 @@ final class ColdMigration {
     report.frozenMs = now() - frozenStart;
     report.frozenBreakdownMs.put("commit", now() - start);
     store.commit(id, pod.name(), options.targetHost());
+  }
+
+  /**
+   * Post-copy, after the commit point: waits until every page has arrived on the target.
+   * Only then is the pod safe from a failure of its source.
+   *
+   * @throws PodLostException when pages could not be fetched: the pod's memory is incomplete
+   */
+  void awaitPages() {
+    if (!postCopy()) {
+      return;
+    }
+    enterPhase(MigrationPhase.POSTCOPY, "pod runs on " + options.targetHost() + ", memory still arriving from "
+        + pod.name() + "'s source");
+    store.stepStatus(id, "pages", "started");
+    try {
+      JsonNode r = target.step(id, "target", "pages", Map.of("pod", pod.name()));
+      report.postcopyPages = r.path("pages").asLong();
+      report.atRiskMs = now() - restoreStart;
+      store.stepStatus(id, "pages", "done");
+    } catch (RuntimeException e) {
+      report.atRiskMs = now() - restoreStart;
+      throw new PodLostException("post-copy failed after the commit point, the pod's memory is incomplete: " + e.getMessage());
+    } finally {
+      endPhase();
+    }
+  }
+
+  /** Post-copy failed after the commit point. */
+  static final class PodLostException extends RuntimeException {
+    PodLostException(String message) {
+      super(message);
+    }
   }
 
   /** Removes the source copy after the commit point; retried, never rolled back. */

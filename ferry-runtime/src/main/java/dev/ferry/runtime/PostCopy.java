@@ -1,0 +1,229 @@
+package dev.ferry.runtime;
+
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Post-copy with CRIU's lazy pages over userfaultfd: the source dumps everything but the
+ * memory pages and keeps its frozen tree to serve them; the target restores at once and a
+ * page client ({@code criu lazy-pages}) fetches pages on demand and in the background.
+ *
+ * <p>Two things learned on this kernel: the dump side needs {@code fs.pipe-max-size} of at
+ * least 4 MiB (CRIU asks for a 3.2 MiB pipe; without CAP_SYS_RESOURCE the default 1 MiB cap
+ * makes it fail with "page-pipe: splice: -1: Bad file descriptor"); and the dump side's exit
+ * code does not prove the pages arrived (a page client killed half-way leaves it "finished
+ * successfully" and the restored memory zero-filled), so success is read from the page
+ * client's own count.
+ */
+public final class PostCopy {
+  private static final Path PIPE_MAX = Path.of("/proc/sys/fs/pipe-max-size");
+  private static final long PIPE_NEEDED = 4 << 20;
+  private static final Pattern TRANSFERRED = Pattern.compile("UFFD transferred pages: \\((\\d+)/(\\d+)\\)");
+
+  private PostCopy() {}
+
+  /** Raises fs.pipe-max-size to what CRIU's page server needs; returns the value before. */
+  public static long ensurePipeSize() {
+    try {
+      long now = Long.parseLong(Files.readString(PIPE_MAX).strip());
+      if (now < PIPE_NEEDED) {
+        Files.writeString(PIPE_MAX, Long.toString(PIPE_NEEDED));
+      }
+      return now;
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot raise fs.pipe-max-size to " + PIPE_NEEDED + " (post-copy needs it): " + e.getMessage());
+    }
+  }
+
+  /** A lazy dump under way on the source: the tree is frozen and serves its pages until done. */
+  public static final class LazyDump {
+    private final Process runc;
+    private final Path workDir;
+    private final String listenIp;
+    private final int port;
+
+    private LazyDump(Process runc, Path workDir, String listenIp, int port) {
+      this.runc = runc;
+      this.workDir = workDir;
+      this.listenIp = listenIp;
+      this.port = port;
+    }
+
+    /** Where the target's page client connects. */
+    public String pageServer() {
+      return listenIp + ":" + port;
+    }
+
+    public boolean alive() {
+      return runc.isAlive();
+    }
+
+    /** Waits for runc to finish (all pages served, or failed); returns its exit code. */
+    public int awaitExit(Duration timeout) throws InterruptedException {
+      if (!runc.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new IllegalStateException("lazy dump still serving pages after " + timeout.toSeconds() + " s");
+      }
+      return runc.exitValue();
+    }
+
+    /**
+     * Gives up before any page client connected: a connection that closes at once makes
+     * CRIU's page server fail, and a failed dump resumes the frozen tree where it was, TCP
+     * connections included. Returns runc's exit code (non-zero is expected).
+     */
+    public int cancel() throws InterruptedException {
+      if (runc.isAlive()) {
+        try (Socket s = new Socket()) {
+          s.connect(new InetSocketAddress(listenIp, port), 2000);
+        } catch (IOException e) {
+          // not listening any more: runc is ending anyway
+        }
+      }
+      if (!runc.waitFor(30, TimeUnit.SECONDS)) {
+        runc.destroyForcibly();
+        runc.waitFor(10, TimeUnit.SECONDS);
+      }
+      return runc.exitValue();
+    }
+
+    public String explain() {
+      return CriuLog.explain(workDir.resolve("dump.log"));
+    }
+  }
+
+  /**
+   * Starts {@code runc checkpoint --lazy-pages} and returns once CRIU has written the images
+   * (all but the pages) and its page server listens on {@code listenIp:port}.
+   */
+  public static LazyDump startDump(String criu, Map<String, String> env, String id, Path imageDir, Path workDir,
+      String listenIp, int port, Duration timeout) throws IOException, InterruptedException {
+    Files.createDirectories(imageDir);
+    Files.createDirectories(workDir);
+    // runc reports "images written, page server ready" on an inherited descriptor: a FIFO
+    // stands in for it, since Java cannot hand a child an extra descriptor
+    Path fifo = workDir.resolve("status.fifo");
+    Files.deleteIfExists(fifo);
+    Exec.checked("mkfifo", "-m", "600", fifo.toString());
+    List<String> cmd = new ArrayList<>(List.of("sh", "-c", "exec \"$@\" 3>\"$FERRY_STATUS_FIFO\"", "sh",
+        "runc", "--criu", criu, "checkpoint", "--lazy-pages", "--page-server", listenIp + ":" + port, "--status-fd", "3",
+        "--tcp-established", "--image-path", imageDir.toString(), "--work-path", workDir.toString(), id));
+    ProcessBuilder pb = new ProcessBuilder(cmd);
+    pb.environment().putAll(env);
+    pb.environment().put("FERRY_STATUS_FIFO", fifo.toString());
+    pb.redirectInput(new File("/dev/null"));
+    pb.redirectOutput(workDir.resolve("runc-checkpoint.log").toFile());
+    pb.redirectErrorStream(true);
+    Process p = pb.start();
+    CompletableFuture<Integer> ready = CompletableFuture.supplyAsync(() -> {
+      try (InputStream in = new FileInputStream(fifo.toFile())) {
+        return in.read();
+      } catch (IOException e) {
+        return -1;
+      }
+    });
+    int b;
+    try {
+      b = ready.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (Exception e) {
+      p.destroyForcibly();
+      throw new IOException("lazy dump of " + id + " not ready after " + timeout.toSeconds() + " s");
+    }
+    if (b != 0) {
+      p.waitFor(30, TimeUnit.SECONDS);
+      String said = Files.readString(workDir.resolve("runc-checkpoint.log")).strip();
+      throw new CheckpointException("lazy checkpoint of " + id,
+          new Exec.Result(cmd, p.isAlive() ? -1 : p.exitValue(), "", said), CriuLog.explain(workDir.resolve("dump.log")));
+    }
+    return new LazyDump(p, workDir, listenIp, port);
+  }
+
+  /** The target's page client: fetches pages from the source's page server into the restored tree. */
+  public static final class PageClient {
+    private final Process criu;
+    private final Path workDir;
+    private final long started = System.nanoTime();
+
+    private PageClient(Process criu, Path workDir) {
+      this.criu = criu;
+      this.workDir = workDir;
+    }
+
+    public boolean alive() {
+      return criu.isAlive();
+    }
+
+    public void kill() {
+      criu.destroyForcibly();
+    }
+
+    /** How long it has run, ms. */
+    public long elapsedMs() {
+      return (System.nanoTime() - started) / 1_000_000;
+    }
+
+    /**
+     * Waits until every page has arrived; returns the number of pages. Fails if the client
+     * exited with an error or transferred fewer pages than the tree has.
+     */
+    public long awaitAllPages(Duration timeout) throws InterruptedException, IOException {
+      if (!criu.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new IOException("pages still arriving after " + timeout.toSeconds() + " s");
+      }
+      Path log = workDir.resolve("lazy.log");
+      String text = Files.exists(log) ? Files.readString(log) : "";
+      Matcher m = TRANSFERRED.matcher(text);
+      long got = -1;
+      long total = -1;
+      while (m.find()) {
+        got = Long.parseLong(m.group(1));
+        total = Long.parseLong(m.group(2));
+      }
+      if (criu.exitValue() != 0 || got < 0 || got != total) {
+        throw new IOException("post-copy page transfer incomplete (exit " + criu.exitValue() + ", pages " + got + "/" + total
+            + "): " + CriuLog.explain(log));
+      }
+      return total;
+    }
+  }
+
+  /** Starts the page client and waits for its socket, which the lazy restore connects to. */
+  public static PageClient startPageClient(String criu, Map<String, String> env, Path imageDir, Path workDir,
+      String pageServer, Duration timeout) throws IOException, InterruptedException {
+    Files.createDirectories(workDir);
+    String[] hp = pageServer.split(":");
+    ProcessBuilder pb = new ProcessBuilder(criu, "lazy-pages", "--page-server", "--address", hp[0], "--port", hp[1],
+        "-D", imageDir.toString(), "-W", workDir.toString(), "-o", "lazy.log", "-v4");
+    pb.environment().putAll(env);
+    pb.redirectInput(new File("/dev/null"));
+    pb.redirectOutput(workDir.resolve("lazy-pages.out").toFile());
+    pb.redirectErrorStream(true);
+    Process p = pb.start();
+    Path socket = workDir.resolve("lazy-pages.socket");
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!Files.exists(socket)) {
+      if (!p.isAlive()) {
+        throw new IOException("criu lazy-pages exited at start: " + CriuLog.explain(workDir.resolve("lazy.log")));
+      }
+      if (System.nanoTime() > deadline) {
+        p.destroyForcibly();
+        throw new IOException("criu lazy-pages not ready after " + timeout.toSeconds() + " s");
+      }
+      Thread.sleep(5);
+    }
+    return new PageClient(p, workDir);
+  }
+}
