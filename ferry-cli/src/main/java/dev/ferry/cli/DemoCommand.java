@@ -26,6 +26,10 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--data-mib", defaultValue = "0", description = "MiB of data to load into Redis first (default: none)")
   long dataMiB;
 
+  /** Faults to inject (tests, debugging). */
+  @Option(names = "--inject-fault", hidden = true)
+  List<String> faults = new java.util.ArrayList<>();
+
   /** Migration strategy. */
   @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default) or postcopy")
   String strategy;
@@ -40,7 +44,7 @@ final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("strategy '" + strategy + "' is not available; use one of "
           + dev.ferry.migration.Coordinator.STRATEGIES);
     }
-    MigrationReport r = new DemoRunner(labName, System.out, List.of()).dataMiB(dataMiB).strategy(strategy).run();
+    MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy).run();
     DemoRunner.printSummary(r, System.out);
     if (jsonReport != null) {
       Json.writeFile(jsonReport.toAbsolutePath(), r);

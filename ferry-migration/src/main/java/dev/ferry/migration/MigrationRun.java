@@ -295,6 +295,8 @@ final class MigrationRun {
     try {
       JsonNode r = target.step(id, "target", "pages", Map.of("pod", pod.name()));
       report.postcopyPages = r.path("pages").asLong();
+      report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred)
+          + report.postcopyPages * 4096; // CRIU's page client moves whole 4 KiB pages
       report.atRiskMs = now() - restoreStart;
       store.stepStatus(id, "pages", "done");
     } catch (RuntimeException e) {

@@ -81,14 +81,21 @@ public final class PostCopy {
     }
 
     /**
-     * Gives up before any page client connected: a connection that closes at once makes
-     * CRIU's page server fail, and a failed dump resumes the frozen tree where it was, TCP
-     * connections included. Returns runc's exit code (non-zero is expected).
+     * Gives up before any page client connected. A request CRIU's page server does not know
+     * makes the lazy dump fail, and a failed dump thaws the tree where it was, TCP connections
+     * included. (A connection that just closes would not do: CRIU takes that for "all pages
+     * sent" and destroys the tree.) Returns runc's exit code (non-zero is expected).
      */
     public int cancel() throws InterruptedException {
       if (runc.isAlive()) {
         try (Socket s = new Socket()) {
           s.connect(new InetSocketAddress(listenIp, port), 2000);
+          // struct page_server_iov {u32 cmd; u32 nr_pages; u64 vaddr; u64 dst_id;}, little-endian
+          java.nio.ByteBuffer bogus = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+          bogus.putInt(0x7777).putInt(0).putLong(0).putLong(0);
+          s.getOutputStream().write(bogus.array());
+          s.getOutputStream().flush();
+          // closing right after it is what makes CRIU give up (found by trying)
         } catch (IOException e) {
           // not listening any more: runc is ending anyway
         }

@@ -82,7 +82,7 @@ public final class LoadClient {
     long deadline = System.currentTimeMillis() + 30_000;
     while (true) {
       try {
-        RespConnection c = new RespConnection(ip, port, 60_000);
+        RespConnection c = new RespConnection(ip, port, 20_000); // longer than any freeze we expect
         c.call("PING");
         return c;
       } catch (IOException e) {

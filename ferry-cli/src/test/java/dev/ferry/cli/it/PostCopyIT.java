@@ -1,0 +1,73 @@
+package dev.ferry.cli.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.api.MigrationPhase;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.cli.demo.DemoRunner;
+import dev.ferry.runtime.Netns;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Post-copy (CRIU lazy pages over userfaultfd) with Redis under a steady write load. */
+class PostCopyIT {
+  private static String labName() {
+    return "t" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+  }
+
+  private static void assumePostCopy() {
+    TestLab.assumeHostReady();
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        dev.ferry.runtime.CapabilityProbe.probe(dev.ferry.runtime.CriuBinary.locate()).userfaultfd(),
+        "this kernel has no userfaultfd: post-copy is impossible here");
+  }
+
+  @Test
+  void redisMovesWithItsMemoryFollowingAfterTheRestore() throws Exception {
+    assumePostCopy();
+    String lab = labName();
+    MigrationReport r = new DemoRunner(lab, System.out, List.of()).strategy("postcopy").dataMiB(64)
+        .afterMigration((l, c, rep) -> {
+          assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-b");
+          assertThat(Netns.exists(lab + "-host-a-redis")).as("source sandbox removed").isFalse();
+        })
+        .run();
+    DemoRunner.printSummary(r, System.out);
+    assertThat(r.outcome).isEqualTo("migrated");
+    assertThat(r.strategy).isEqualTo("postcopy");
+    assertThat(r.writesLost).isZero();
+    assertThat(r.writesAcked).isGreaterThan(100);
+    assertThat(r.tcpConnectionPreserved).isTrue();
+    assertThat(r.ipAfter).isEqualTo(r.ipBefore);
+    assertThat(r.uidAfter).isEqualTo(r.uidBefore);
+    // 64 MiB of data came after the restore, as pages, not in the frozen transfer
+    assertThat(r.postcopyPages).isGreaterThan(64L * 256);
+    assertThat(r.frozenBytesTransferred).isLessThan(16L << 20);
+    assertThat(r.atRiskMs).isPositive();
+    assertThat(r.phases).extracting(p -> p.name()).contains("Postcopy");
+    TestLab.assertNothingLeft(lab);
+  }
+
+  @Test
+  void targetKilledBeforeTheRestoreThawsTheFrozenSourceWithItsData() throws Exception {
+    assumePostCopy();
+    String lab = labName();
+    MigrationReport r = new DemoRunner(lab, System.out, List.of("target-agent-crash-in-transfer")).strategy("postcopy")
+        .afterMigration((l, c, rep) -> {
+          assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-a");
+          assertThat(c.migrations()).singleElement().satisfies(m -> assertThat(m.phase()).isEqualTo(MigrationPhase.ROLLED_BACK));
+          try (var a = l.client("host-a")) {
+            assertThat(a.pod("redis").running()).isTrue();
+          }
+        })
+        .run();
+    assertThat(r.outcome).isEqualTo("rolled-back");
+    assertThat(r.ipAfter).isEqualTo(r.ipBefore);
+    // every acknowledged write is there (read back over a new connection if need be). The
+    // client's established connection does not survive this rollback: CRIU thaws a tree whose
+    // lazy dump failed with its TCP sockets unusable (known limit, see README)
+    assertThat(r.writesAcked).isGreaterThan(100);
+    assertThat(r.writesLost).isZero();
+    TestLab.assertNothingLeft(lab);
+  }
+}
