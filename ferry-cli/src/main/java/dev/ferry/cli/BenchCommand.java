@@ -34,8 +34,8 @@ import picocli.CommandLine.Option;
  * of the image directory, {@code runc restore}.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = "Benchmarks cold migration of Redis against plain runc checkpoint / copy / restore (prints a table, "
-        + "writes JSON and Markdown).")
+    description = "Benchmarks cold and post-copy migration of Redis against plain runc checkpoint / copy / restore "
+        + "(prints a table, writes JSON and Markdown).")
 final class BenchCommand implements Callable<Integer> {
   /** Data sizes to load into Redis. */
   @Option(names = "--sizes", split = ",", defaultValue = "64,256,1024", description = "Redis data sizes in MiB (default: ${DEFAULT-VALUE})")
@@ -54,8 +54,10 @@ final class BenchCommand implements Callable<Integer> {
   String labName;
 
   /** One measurement. */
-  public record Sample(String caseName, long dataMiB, int run, long frozenMs, long downtimeMs, long bytes, long lost,
-      boolean connectionPreserved, Map<String, Long> breakdownMs) {}
+  public record Sample(String caseName, long dataMiB, int run, long frozenMs, long downtimeMs, long totalMs, long bytes,
+      long lost, boolean connectionPreserved, Map<String, Long> breakdownMs) {}
+
+  private static final List<String> CASES = List.of("ferry-cold", "ferry-postcopy", "runc-baseline");
 
   @Override
   public Integer call() throws Exception {
@@ -107,7 +109,7 @@ final class BenchCommand implements Callable<Integer> {
       Thread.sleep(500);
       MigrationReport r = coordinator.migrate(new MigrationOptions("redis", "host-b", "cold", List.of()), ProgressListener.NONE);
       LoadResult l1 = stopClient(client, c1);
-      out.add(new Sample("ferry-cold", size, run, r.frozenMs, l1.maxGapMs, r.bytesTransferred, l1.lost,
+      out.add(new Sample("ferry-cold", size, run, r.frozenMs, l1.maxGapMs, r.totalMs, r.bytesTransferred, l1.lost,
           l1.connectionPreserved, r.frozenBreakdownMs));
       System.out.printf("   ferry-cold     frozen %5d ms, client gap %5d ms, %6.1f MiB moved, lost %d%n", r.frozenMs,
           l1.maxGapMs, r.bytesTransferred / 1048576.0, l1.lost);
@@ -136,9 +138,24 @@ final class BenchCommand implements Callable<Integer> {
       br.put("checkpoint", (t1 - t0) / 1_000_000);
       br.put("copy", (t2 - t1) / 1_000_000);
       br.put("restore", (t3 - t2) / 1_000_000);
-      out.add(new Sample("runc-baseline", size, run, (t3 - t0) / 1_000_000, l2.maxGapMs, bytes, l2.lost, l2.connectionPreserved, br));
+      out.add(new Sample("runc-baseline", size, run, (t3 - t0) / 1_000_000, l2.maxGapMs, (t3 - t0) / 1_000_000, bytes, l2.lost,
+          l2.connectionPreserved, br));
       System.out.printf("   runc-baseline  frozen %5d ms, client gap %5d ms, %6.1f MiB moved, lost %d%n", (t3 - t0) / 1_000_000,
           l2.maxGapMs, bytes / 1048576.0, l2.lost);
+
+      // 3. Ferry post-copy back to host-a, same data, a fresh client
+      Path c3 = work.resolve("client-postcopy");
+      client = DemoRunner.startClient(lab, ip, c3, 0);
+      DemoRunner.waitFor(c3, s -> s.connected && s.acked >= 200, 60, "the client to reconnect");
+      Thread.sleep(500);
+      MigrationReport p = coordinator.migrate(new MigrationOptions("redis", "host-a", "postcopy", List.of()), ProgressListener.NONE);
+      LoadResult l3 = stopClient(client, c3);
+      Map<String, Long> pb = new LinkedHashMap<>(p.frozenBreakdownMs);
+      pb.put("atRisk", p.atRiskMs);
+      out.add(new Sample("ferry-postcopy", size, run, p.frozenMs, l3.maxGapMs, p.totalMs, p.bytesTransferred, l3.lost,
+          l3.connectionPreserved, pb));
+      System.out.printf("   ferry-postcopy frozen %5d ms, client gap %5d ms, %6.1f MiB moved, lost %d, at risk %d ms%n", p.frozenMs,
+          l3.maxGapMs, p.bytesTransferred / 1048576.0, l3.lost, p.atRiskMs);
     } finally {
       coordinator.deletePod("redis");
       Files2.deleteTree(work);
@@ -167,11 +184,12 @@ final class BenchCommand implements Callable<Integer> {
     for (long size : sizes) {
       Map<String, Object> row = new LinkedHashMap<>();
       row.put("dataMiB", size);
-      for (String c : List.of("ferry-cold", "runc-baseline")) {
+      for (String c : CASES) {
         List<Sample> ss = samples.stream().filter(s -> s.dataMiB() == size && s.caseName().equals(c)).toList();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("frozenMsMedian", median(ss.stream().map(Sample::frozenMs).toList()));
         m.put("downtimeMsMedian", median(ss.stream().map(Sample::downtimeMs).toList()));
+        m.put("totalMsMedian", median(ss.stream().map(Sample::totalMs).toList()));
         m.put("bytesMedian", median(ss.stream().map(Sample::bytes).toList()));
         m.put("writesLost", ss.stream().mapToLong(Sample::lost).sum());
         m.put("runs", ss.size());
@@ -181,8 +199,11 @@ final class BenchCommand implements Callable<Integer> {
       Map<String, Object> f = (Map<String, Object>) row.get("ferry-cold");
       @SuppressWarnings("unchecked")
       Map<String, Object> b = (Map<String, Object>) row.get("runc-baseline");
+      @SuppressWarnings("unchecked")
+      Map<String, Object> pc = (Map<String, Object>) row.get("ferry-postcopy");
       row.put("frozenRatio", ratio((Long) f.get("frozenMsMedian"), (Long) b.get("frozenMsMedian")));
       row.put("downtimeRatio", ratio((Long) f.get("downtimeMsMedian"), (Long) b.get("downtimeMsMedian")));
+      row.put("postcopyDowntimeVsCold", ratio((Long) pc.get("downtimeMsMedian"), (Long) f.get("downtimeMsMedian")));
       rows.add(row);
     }
     Map<String, Object> out = new LinkedHashMap<>();
@@ -202,19 +223,23 @@ final class BenchCommand implements Callable<Integer> {
   @SuppressWarnings("unchecked")
   private static String markdown(Map<String, Object> out) {
     StringBuilder b = new StringBuilder();
-    b.append("# Cold migration of Redis: Ferry vs plain runc checkpoint / copy / restore\n\n");
+    b.append("# Migration of Redis: Ferry cold and post-copy vs plain runc checkpoint / copy / restore\n\n");
     b.append("Medians of ").append(out.get("runsPerCase")).append(" runs per case, CRIU ").append(out.get("criuVersion"))
         .append(", ").append(out.get("cpus")).append(" CPUs. Ferry moves the pod between two lab hosts (identity, IP, "
-            + "TCP connection); the baseline checkpoints, copies the image directory and restores on the same host.\n\n");
-    b.append("| data MiB | case | frozen ms | client gap ms | MiB moved | writes lost |\n|---:|---|---:|---:|---:|---:|\n");
+            + "TCP connection); the baseline checkpoints, copies the image directory and restores on the same host. "
+            + "Post-copy's MiB moved include the pages fetched after the restore.\n\n");
+    b.append("| data MiB | case | frozen ms | client gap ms | total ms | MiB moved | writes lost |\n"
+        + "|---:|---|---:|---:|---:|---:|---:|\n");
     for (Map<String, Object> row : (List<Map<String, Object>>) out.get("summary")) {
-      for (String c : List.of("ferry-cold", "runc-baseline")) {
+      for (String c : CASES) {
         Map<String, Object> m = (Map<String, Object>) row.get(c);
-        b.append(String.format("| %s | %s | %s | %s | %.1f | %s |%n", row.get("dataMiB"), c, m.get("frozenMsMedian"),
-            m.get("downtimeMsMedian"), ((Long) m.get("bytesMedian")) / 1048576.0, m.get("writesLost")));
+        b.append(String.format("| %s | %s | %s | %s | %s | %.1f | %s |%n", row.get("dataMiB"), c, m.get("frozenMsMedian"),
+            m.get("downtimeMsMedian"), m.get("totalMsMedian"), ((Long) m.get("bytesMedian")) / 1048576.0, m.get("writesLost")));
       }
-      b.append(String.format("| %s | ratio ferry/baseline | %s | %s | | |%n", row.get("dataMiB"), row.get("frozenRatio"),
+      b.append(String.format("| %s | ratio cold/baseline | %s | %s | | | |%n", row.get("dataMiB"), row.get("frozenRatio"),
           row.get("downtimeRatio")));
+      b.append(String.format("| %s | ratio post-copy/cold (client gap) | | %s | | | |%n", row.get("dataMiB"),
+          row.get("postcopyDowntimeVsCold")));
     }
     return b.toString();
   }
