@@ -146,7 +146,7 @@ public final class Coordinator {
       try {
         m.awaitPages();
       } catch (MigrationRun.PodLostException e) {
-        return podLost(id, pod, o, e, report, t0, target);
+        return podLost(id, pod, o, e, report, t0, source, target);
       }
       try {
         m.cleanup();
@@ -169,15 +169,19 @@ public final class Coordinator {
 
   /** Post-copy failed after the commit point: the copy on the target is stopped, not left corrupt. */
   private MigrationReport podLost(String id, PodRecord pod, MigrationOptions o, RuntimeException e, MigrationReport report,
-      long t0, AgentClient target) {
+      long t0, AgentClient source, AgentClient target) {
     LOG.error("{}", e.getMessage());
-    try {
-      target.deletePod(pod.name());
-    } catch (RuntimeException ignored) {
-      // reported below
+    for (Runnable r : List.<Runnable>of(() -> target.step(id, "target", "abort", java.util.Map.of("pod", pod.name())),
+        () -> target.deletePod(pod.name()), () -> source.step(id, "source", "finish", java.util.Map.of("pod", pod.name())))) {
+      try {
+        r.run();
+      } catch (RuntimeException ignored) {
+        // best effort: what is left is what the error below says
+      }
     }
+    store.deletePod(pod.name()); // the pod is gone: its identity is free again
     report.outcome = "failed";
-    report.error = e.getMessage() + "; the pod was stopped on " + o.targetHost() + " (it would run with zero-filled memory)";
+    report.error = e.getMessage() + "; the pod was stopped and removed (it would run with zero-filled memory), its identity released";
     report.totalMs = System.currentTimeMillis() - t0;
     store.setPhase(id, MigrationPhase.FAILED);
     store.setError(id, report.error);
