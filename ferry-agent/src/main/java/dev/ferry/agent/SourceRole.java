@@ -232,6 +232,11 @@ public final class SourceRole {
     for (ContainerSpec c : pod.spec().containers()) {
       String cid = pods.containerId(podName, c.name());
       if (!pods.runtime().state(cid).running()) {
+        if (lazy != null) {
+          // a lazy dump never wrote the memory pages: there is nothing to restore from
+          throw new IllegalStateException("pod " + podName + " did not come back from its cancelled lazy dump and its"
+              + " memory was never written to disk: it cannot be restored on the source; it is lost");
+        }
         pods.runtime().destroy(cid);
         pods.runtime().restore(cid, pods.store().bundle(podName, c.name()), images(migrationId, c.name()),
             work(migrationId, "resume-" + System.nanoTime(), c.name()));

@@ -40,7 +40,8 @@ public final class MigrationStore implements AutoCloseable {
             + " phase VARCHAR(32) NOT NULL, committed BOOLEAN NOT NULL, owner_pid BIGINT NOT NULL,"
             + " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, error CLOB, report CLOB)");
         s.execute("ALTER TABLE migrations ADD COLUMN IF NOT EXISTS cancel_requested BOOLEAN DEFAULT FALSE NOT NULL");
-        s.execute("CREATE TABLE IF NOT EXISTS steps (migration_id VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"
+        s.execute("CREATE TABLE IF NOT EXISTS steps (seq BIGINT GENERATED ALWAYS AS IDENTITY,"
+            + " migration_id VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"
             + " status VARCHAR(16) NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (migration_id, step))");
       }
     } catch (SQLException e) {
@@ -171,14 +172,22 @@ public final class MigrationStore implements AutoCloseable {
   // ---- steps ----
 
   public synchronized void stepStatus(String migrationId, String step, String status) {
-    update("MERGE INTO steps (migration_id, step, status, at) KEY (migration_id, step) VALUES (?,?,?,?)",
-        migrationId, step, status, System.currentTimeMillis());
+    long now = System.currentTimeMillis();
+    try (PreparedStatement ps = prepare("UPDATE steps SET status=?, at=? WHERE migration_id=? AND step=?", status, now,
+        migrationId, step)) {
+      if (ps.executeUpdate() == 1) {
+        return;
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("store: " + e.getMessage(), e);
+    }
+    update("INSERT INTO steps (migration_id, step, status, at) VALUES (?,?,?,?)", migrationId, step, status, now);
   }
 
   /** Step name to status ("started", "done", "undone"), in the order they were first started. */
   public synchronized Map<String, String> steps(String migrationId) {
     Map<String, String> m = new LinkedHashMap<>();
-    try (PreparedStatement ps = db.prepareStatement("SELECT step, status FROM steps WHERE migration_id=? ORDER BY at")) {
+    try (PreparedStatement ps = db.prepareStatement("SELECT step, status FROM steps WHERE migration_id=? ORDER BY seq")) {
       ps.setString(1, migrationId);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {

@@ -144,8 +144,10 @@ public final class RuncRuntime implements ContainerRuntime {
       pb.redirectErrorStream(true);
       Process p = pb.start();
       if (!p.waitFor(CRIU_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+        // CRIU runs as runc's child: a stuck one must not outlive the attempt
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
         p.destroyForcibly();
-        throw new CommandFailedException(new Exec.Result(cmd, 124, "", "timed out"));
+        throw new CommandFailedException(new Exec.Result(cmd, 124, "", "timed out after " + CRIU_TIMEOUT.toMinutes() + " min"));
       }
       if (p.exitValue() != 0) {
         throw new CommandFailedException(new Exec.Result(cmd, p.exitValue(), "", Files.readString(log)));
