@@ -90,6 +90,7 @@ public final class Lab {
     Lab lab = new Lab(cfg);
     Json.writeFile(cfg.stateDir().resolve("lab.json"), cfg);
     try {
+      lab.mountRunDir();
       lab.createNetwork();
       lab.startAgents();
     } catch (RuntimeException e) {
@@ -112,6 +113,22 @@ public final class Lab {
           dir, memoryCapacityMiB));
     }
     return new LabConfig(name, name + "-net", net, entries, name + "-client", net + ".0.100", state, run);
+  }
+
+  /**
+   * The agents' working directories (bundles, checkpoint images) live in a tmpfs of the
+   * lab's: images of a pod's whole memory must not fill the machine's disk, restores read
+   * them at memory speed, and they are readable by root only. Idempotent.
+   */
+  private void mountRunDir() {
+    try {
+      Files.createDirectories(config.runDir());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    if (Files2.mountsUnder(config.runDir()).stream().noneMatch(m -> m.equals(config.runDir().toString()))) {
+      Exec.checked("mount", "-t", "tmpfs", "-o", "mode=0700,size=75%", "ferry-" + config.name(), config.runDir().toString());
+    }
   }
 
   private void createNetwork() {

@@ -71,6 +71,7 @@ public final class Exec {
       LOG.debug("exec {}", command);
       Process p = pb.start();
       if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
         p.destroyForcibly();
         p.waitFor(5, TimeUnit.SECONDS);
         return new Result(command, 124, read(out), read(err) + "\n(killed after " + timeout.toSeconds() + " s)");
