@@ -70,7 +70,7 @@ class BadInputIT {
 
   @Test
   void unsupportedStrategy() throws Exception {
-    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--strategy", "teleport"), "not available yet");
+    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--strategy", "teleport"), "strategy 'teleport' is not available; use one of [cold, postcopy]");
   }
 
   @Test
@@ -79,7 +79,7 @@ class BadInputIT {
     assertRefused(List.of("run", "--host", "host-b", "ok", "--", "no-such-program-here"), "not found on PATH");
     assertRefused(List.of("run", "--host", "host-q", "ok", "--", "sleep", "9"), "unknown host 'host-q'");
     assertRefused(List.of("run", "--host", "host-b", "counter", "--", "sleep", "9"), "exists already");
-    assertRefused(List.of("migrate", "counter"), "Missing required option: '--to");
+    assertRefused(List.of("migrate", "counter"), "usage: ferry migrate POD --to HOST");
     assertThat(t.store.pods()).hasSize(1);
   }
 
