@@ -136,12 +136,34 @@ public final class PodManager {
     List<PodStatus.ContainerState> cs = new ArrayList<>();
     String name = p.name();
     var pause = runtime.state(containerId(name, PAUSE));
-    cs.add(new PodStatus.ContainerState(PAUSE, pause.id(), pause.status(), pause.pid()));
+    cs.add(new PodStatus.ContainerState(PAUSE, pause.id(), pause.status(), pause.pid(), rss(pause.pid())));
     for (ContainerSpec c : p.spec().containers()) {
       var s = runtime.state(containerId(name, c.name()));
-      cs.add(new PodStatus.ContainerState(c.name(), s.id(), s.status(), s.pid()));
+      cs.add(new PodStatus.ContainerState(c.name(), s.id(), s.status(), s.pid(), rss(s.pid())));
     }
     return new PodStatus(p.spec(), config.host(), p.state(), cs);
+  }
+
+  /** Resident memory of a process and its descendants, from /proc (0 if gone). */
+  static long rss(long pid) {
+    if (pid <= 0) {
+      return 0;
+    }
+    return ProcessHandle.of(pid).map(p -> java.util.stream.Stream.concat(java.util.stream.Stream.of(p), p.descendants())
+        .mapToLong(h -> vmRss(h.pid())).sum()).orElse(0L);
+  }
+
+  private static long vmRss(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+        if (line.startsWith("VmRSS:")) {
+          return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      // the process ended meanwhile
+    }
+    return 0;
   }
 
   /** The tail of a container's log (its stdout and stderr), at most {@code maxBytes}. */

@@ -11,7 +11,18 @@ public class MigrationReport {
   public String migrationId;
   /** "migrated", "rolled-back" or "failed". */
   public String outcome;
+  /** The strategy that ran: "cold" or "postcopy". */
   public String strategy;
+  /** What was asked for: "auto", "cold" or "postcopy". */
+  public String strategyRequested;
+  /** Why this strategy (auto), in words. */
+  public String strategyReason;
+  /** Frozen window predicted before the migration; compare with {@link #frozenMs}. */
+  public Long predictedFrozenMs;
+  /** The freeze budget given (auto), or null. */
+  public Long maxFreezeMs;
+  /** Resident memory of the pod's app containers when the migration began. */
+  public Long podMemoryBytes;
   public String runtime;
   public String pod;
   public String sourceHost;

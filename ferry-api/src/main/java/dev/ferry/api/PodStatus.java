@@ -11,8 +11,16 @@ import java.util.List;
  * @param containers state of each container, sandbox first
  */
 public record PodStatus(PodSpec spec, String host, String state, List<ContainerState> containers) {
-  /** One runc container: id, runc status ("running", "stopped", "missing") and pid. */
-  public record ContainerState(String name, String id, String status, long pid) {}
+  /**
+   * One runc container: id, runc status ("running", "stopped", "missing"), pid, and the
+   * resident memory of its processes (what a checkpoint has to move).
+   */
+  public record ContainerState(String name, String id, String status, long pid, long rssBytes) {}
+
+  /** Resident memory of the app containers (the sandbox's pause process is negligible). */
+  public long appRssBytes() {
+    return containers.stream().skip(1).mapToLong(ContainerState::rssBytes).sum();
+  }
 
   public boolean running() {
     return "running".equals(state)

@@ -31,8 +31,17 @@ final class DemoCommand implements Callable<Integer> {
   List<String> faults = new java.util.ArrayList<>();
 
   /** Migration strategy. */
-  @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default) or postcopy")
+  @Option(names = "--strategy", defaultValue = "auto",
+      description = "migration strategy: auto (default), cold or postcopy (see ferry migrate --help)")
   String strategy;
+
+  /** Freeze budget for auto. */
+  @Option(names = "--max-freeze", defaultValue = "0", description = "freeze budget in ms for --strategy auto (default: none)")
+  long maxFreezeMs;
+
+  /** Lets auto choose post-copy. */
+  @Option(names = "--allow-postcopy", description = "let --strategy auto choose post-copy to keep the budget")
+  boolean allowPostcopy;
 
   @Override
   public Integer call() throws Exception {
@@ -44,7 +53,8 @@ final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("strategy '" + strategy + "' is not available; use one of "
           + dev.ferry.migration.Coordinator.STRATEGIES);
     }
-    MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy).run();
+    MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy)
+        .budget(maxFreezeMs, allowPostcopy).run();
     DemoRunner.printSummary(r, System.out);
     if (jsonReport != null) {
       Json.writeFile(jsonReport.toAbsolutePath(), r);

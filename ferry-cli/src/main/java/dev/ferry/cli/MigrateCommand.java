@@ -32,9 +32,23 @@ final class MigrateCommand implements Callable<Integer> {
   long bandwidthMBps;
 
   /** Strategy. */
-  @Option(names = "--strategy", defaultValue = "cold", description = "migration strategy: cold (default: stop and copy) or postcopy (restore at once, memory follows;"
-      + " the pod is lost if the source fails before all pages arrived)")
+  @Option(names = "--strategy", defaultValue = "auto", description = "auto (default: chosen from the pod's memory and"
+      + " --max-freeze), cold (stop and copy) or postcopy (restore at once, memory follows; the pod is lost if the source"
+      + " fails before all pages arrived)")
   String strategy;
+
+  /** Freeze budget for auto. */
+  @Option(names = "--max-freeze", defaultValue = "0", description = "freeze budget in ms for --strategy auto (default: none)")
+  long maxFreezeMs;
+
+  /** Lets auto choose post-copy. */
+  @Option(names = "--allow-postcopy", description = "let --strategy auto choose post-copy to keep the budget")
+  boolean allowPostcopy;
+
+  /** Policy when no strategy keeps the budget. */
+  @Option(names = "--on-budget-miss", defaultValue = "proceed",
+      description = "when no allowed strategy keeps --max-freeze: proceed (default, and say so) or abort")
+  String onBudgetMiss;
 
   /** Where to write the report. */
   @Option(names = "--json-report", description = "write the migration report (JSON) to this file")
@@ -53,7 +67,8 @@ final class MigrateCommand implements Callable<Integer> {
       MigrationReport r;
       int code = 0;
       try {
-        r = s.coordinator.migrate(new MigrationOptions(pod, target, strategy, faults, bandwidthMBps),
+        r = s.coordinator.migrate(new MigrationOptions(pod, target, strategy, faults, bandwidthMBps, maxFreezeMs,
+                allowPostcopy, onBudgetMiss),
             new dev.ferry.cli.demo.DemoRunner.ConsoleProgressPrinter(System.out));
       } catch (MigrationFailedException e) {
         r = e.report();
@@ -64,8 +79,9 @@ final class MigrateCommand implements Callable<Integer> {
         Json.writeFile(jsonReport.toAbsolutePath(), r);
       }
       if (code == 0) {
-        System.out.printf("migrated %s from %s to %s: frozen %d ms, %d bytes moved, total %d ms; ip %s, uid %s%n", r.pod,
-            r.sourceHost, r.targetHost, r.frozenMs, r.bytesTransferred, r.totalMs, r.ipAfter, r.uidAfter);
+        System.out.printf("migrated %s from %s to %s (%s): frozen %d ms (predicted %d), %d bytes moved, total %d ms; ip %s,"
+            + " uid %s%n", r.pod, r.sourceHost, r.targetHost, r.strategy, r.frozenMs, r.predictedFrozenMs, r.bytesTransferred,
+            r.totalMs, r.ipAfter, r.uidAfter);
       }
       return code;
     }

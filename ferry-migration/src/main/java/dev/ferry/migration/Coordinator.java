@@ -30,7 +30,7 @@ import org.slf4j.MDC;
 public final class Coordinator {
   private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
   /** Strategies this coordinator can drive. */
-  public static final List<String> STRATEGIES = List.of("cold", "postcopy");
+  public static final List<String> STRATEGIES = List.of("auto", "cold", "postcopy");
   private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer");
 
   private final MigrationStore store;
@@ -122,8 +122,10 @@ public final class Coordinator {
    * a bad request changes nothing. Returns the report of a successful migration; throws
    * {@link MigrationFailedException} (with the report) when it was rolled back or failed.
    */
-  public MigrationReport migrate(MigrationOptions o, ProgressListener progress) {
-    PodRecord pod = precheck(o);
+  public MigrationReport migrate(MigrationOptions requested, ProgressListener progress) {
+    PodRecord pod = precheck(requested);
+    Plan plan = plan(requested, pod);
+    MigrationOptions o = requested.withStrategy(plan.choice().strategy());
     if (!store.compareAndSetPodState(pod.name(), "running", "migrating")) {
       throw new IllegalStateException("pod '" + pod.name() + "' is being migrated by another ferry process; see: ferry status");
     }
@@ -133,7 +135,15 @@ public final class Coordinator {
     store.insertMigration(new MigrationRecord(id, pod.name(), pod.host(), o.targetHost(), o.strategy(),
         MigrationPhase.PENDING, false, ProcessHandle.current().pid(), t0, t0, null, null));
     MigrationReport report = newReport(id, pod, o);
-    progress.phase(id, MigrationPhase.PENDING, "pre-checks passed, migration " + id + " recorded");
+    report.strategyRequested = requested.strategy();
+    report.strategyReason = plan.choice().reason();
+    report.predictedFrozenMs = plan.choice().predictedFrozenMs();
+    report.maxFreezeMs = requested.maxFreezeMs() > 0 ? requested.maxFreezeMs() : null;
+    report.podMemoryBytes = plan.memoryBytes();
+    if (!plan.choice().budgetMet()) {
+      LOG.warn("{}", plan.choice().reason());
+    }
+    progress.phase(id, MigrationPhase.PENDING, "pre-checks passed, migration " + id + " recorded; " + plan.choice().reason());
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
       report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
       report.runtime = "runc+criu-" + report.runtime;
@@ -217,6 +227,26 @@ public final class Coordinator {
     m.reportJson();
     throw new MigrationFailedException("migration " + id + " of pod " + pod.name() + " to " + o.targetHost() + " " + report.error,
         report);
+  }
+
+  /** What will run, and why. */
+  private record Plan(StrategyChooser.Choice choice, long memoryBytes) {}
+
+  /** Resolves "auto" (and predicts the freeze of an explicit strategy, for the report). */
+  private Plan plan(MigrationOptions o, PodRecord pod) {
+    long memory;
+    boolean uffd;
+    try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
+      memory = source.pod(pod.name()).appRssBytes();
+      // post-copy needs userfaultfd on the target and (for now) one app container
+      uffd = Boolean.TRUE.equals(target.info().capabilities().get("userfaultfd")) && pod.spec().containers().size() == 1;
+    }
+    if ("auto".equals(o.strategy())) {
+      return new Plan(StrategyChooser.choose(memory, o.maxFreezeMs(), o.allowPostcopy(), uffd, o.onBudgetMiss()), memory);
+    }
+    long predicted = "postcopy".equals(o.strategy()) ? StrategyChooser.predictPostcopyMs(memory)
+        : StrategyChooser.predictColdMs(memory);
+    return new Plan(new StrategyChooser.Choice(o.strategy(), predicted, o.strategy() + " as asked", true), memory);
   }
 
   /** Checks everything that can be checked without changing anything. */

@@ -10,10 +10,23 @@ import java.util.List;
  * @param strategy only "cold" (stop and copy) for now
  * @param faults faults to inject (tests): "corrupt-image-in-transit", "target-agent-crash-in-transfer"
  * @param bandwidthMBps cap on the transfer rate in MB/s (10^6 bytes), 0 for none
+ * @param maxFreezeMs freeze budget for --strategy auto, 0 for none
+ * @param allowPostcopy whether auto may choose post-copy (the pod is at risk until its pages arrived)
+ * @param onBudgetMiss what auto does when no allowed strategy keeps the budget: "proceed" or "abort"
  */
-public record MigrationOptions(String pod, String targetHost, String strategy, List<String> faults, long bandwidthMBps) {
+public record MigrationOptions(String pod, String targetHost, String strategy, List<String> faults, long bandwidthMBps,
+    long maxFreezeMs, boolean allowPostcopy, String onBudgetMiss) {
   public MigrationOptions(String pod, String targetHost, String strategy, List<String> faults) {
     this(pod, targetHost, strategy, faults, 0);
+  }
+
+  public MigrationOptions(String pod, String targetHost, String strategy, List<String> faults, long bandwidthMBps) {
+    this(pod, targetHost, strategy, faults, bandwidthMBps, 0, false, "proceed");
+  }
+
+  /** The same options with a concrete strategy (what auto chose). */
+  public MigrationOptions withStrategy(String s) {
+    return new MigrationOptions(pod, targetHost, s, faults, bandwidthMBps, maxFreezeMs, allowPostcopy, onBudgetMiss);
   }
 
   public MigrationOptions {
@@ -22,5 +35,12 @@ public record MigrationOptions(String pod, String targetHost, String strategy, L
     }
     faults = faults == null ? List.of() : List.copyOf(faults);
     strategy = strategy == null ? "cold" : strategy;
+    onBudgetMiss = onBudgetMiss == null ? "proceed" : onBudgetMiss;
+    if (!onBudgetMiss.equals("proceed") && !onBudgetMiss.equals("abort")) {
+      throw new IllegalArgumentException("--on-budget-miss must be 'proceed' or 'abort', not '" + onBudgetMiss + "'");
+    }
+    if (maxFreezeMs < 0 || maxFreezeMs > 3_600_000) {
+      throw new IllegalArgumentException("--max-freeze " + maxFreezeMs + " ms is out of range (0 = none .. 3600000)");
+    }
   }
 }

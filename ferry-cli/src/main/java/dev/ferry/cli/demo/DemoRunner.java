@@ -48,6 +48,16 @@ public final class DemoRunner {
     return this;
   }
 
+  private long maxFreezeMs;
+  private boolean allowPostcopy;
+
+  /** Freeze budget and post-copy permission for --strategy auto. */
+  public DemoRunner budget(long maxFreeze, boolean allowPostcopy) {
+    this.maxFreezeMs = maxFreeze;
+    this.allowPostcopy = allowPostcopy;
+    return this;
+  }
+
   /** Looks at the lab after the migration and the client's read-back, before the lab goes down. */
   @FunctionalInterface
   public interface AfterMigration {
@@ -98,7 +108,8 @@ public final class DemoRunner {
         out.println("== migrating the pod to host-b");
         MigrationReport report;
         try {
-          report = coordinator.migrate(new MigrationOptions("redis", "host-b", strategy, faults), new ConsoleProgressPrinter(out));
+          report = coordinator.migrate(new MigrationOptions("redis", "host-b", strategy, faults, 0, maxFreezeMs, allowPostcopy,
+              "proceed"), new ConsoleProgressPrinter(out));
         } catch (MigrationFailedException e) {
           report = e.report();
           out.println("== migration failed: " + report.error);
@@ -143,7 +154,11 @@ public final class DemoRunner {
     out.printf("  client         %d writes acknowledged, %d lost, one TCP connection kept: %s%n", r.writesAcked, r.writesLost,
         r.tcpConnectionPreserved);
     out.printf("  downtime       %d ms (longest gap between two acknowledged writes)%n", r.downtimeMs);
-    out.printf("  frozen         %s ms (checkpoint start -> target running), breakdown %s%n", r.frozenMs, r.frozenBreakdownMs);
+    out.printf("  frozen         %s ms (checkpoint start -> target running; predicted %s ms), breakdown %s%n", r.frozenMs,
+        r.predictedFrozenMs, r.frozenBreakdownMs);
+    if (r.strategyReason != null) {
+      out.printf("  strategy       %s, asked %s: %s%n", r.strategy, r.strategyRequested, r.strategyReason);
+    }
     out.printf("  moved          %s bytes (%s of them while frozen), total %s ms%n", r.bytesTransferred,
         r.frozenBytesTransferred, r.totalMs);
     if (r.atRiskMs != null) {

@@ -74,6 +74,13 @@ class BadInputIT {
   }
 
   @Test
+  void aFreezeBudgetNoStrategyCanKeepIsRefusedBeforeAnythingFreezes() throws Exception {
+    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--max-freeze", "1", "--on-budget-miss", "abort"),
+        "no allowed strategy keeps the 1 ms freeze budget");
+    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--on-budget-miss", "maybe"), "must be 'proceed' or 'abort'");
+  }
+
+  @Test
   void hostileNamesAndMissingPrograms() throws Exception {
     assertRefused(List.of("run", "--host", "host-b", "../x", "--", "sleep", "9"), "invalid");
     assertRefused(List.of("run", "--host", "host-b", "ok", "--", "no-such-program-here"), "not found on PATH");

@@ -1,0 +1,44 @@
+package dev.ferry.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import org.junit.jupiter.api.Test;
+
+class StrategyChooserTest {
+  private static final long MIB = 1 << 20;
+
+  @Test
+  void smallPodsGoColdWithinTheBudget() {
+    var c = StrategyChooser.choose(64 * MIB, 1000, true, true, "proceed");
+    assertThat(c.strategy()).isEqualTo("cold");
+    assertThat(c.budgetMet()).isTrue();
+    assertThat(c.predictedFrozenMs()).isLessThanOrEqualTo(1000);
+  }
+
+  @Test
+  void bigPodsGoPostcopyOnlyWhenAllowedAndPossible() {
+    assertThat(StrategyChooser.choose(1024 * MIB, 1000, true, true, "proceed").strategy()).isEqualTo("postcopy");
+    var notAllowed = StrategyChooser.choose(1024 * MIB, 1000, false, true, "proceed");
+    assertThat(notAllowed.strategy()).isEqualTo("cold");
+    assertThat(notAllowed.budgetMet()).isFalse();
+    assertThat(notAllowed.reason()).contains("--allow-postcopy").contains("going ahead with cold");
+    assertThat(StrategyChooser.choose(1024 * MIB, 1000, true, false, "proceed").reason()).contains("lacks userfaultfd");
+  }
+
+  @Test
+  void aBudgetNothingKeepsIsRefusedUnderTheAbortPolicy() {
+    assertThatThrownBy(() -> StrategyChooser.choose(1024 * MIB, 100, true, true, "abort"))
+        .hasMessageContaining("no allowed strategy keeps the 100 ms freeze budget").hasMessageContaining("refused");
+  }
+
+  @Test
+  void predictionsGrowWithMemoryForColdAndBarelyForPostcopy() {
+    long cold256 = StrategyChooser.predictColdMs(256 * MIB);
+    long cold1g = StrategyChooser.predictColdMs(1024 * MIB);
+    long post256 = StrategyChooser.predictPostcopyMs(256 * MIB);
+    long post1g = StrategyChooser.predictPostcopyMs(1024 * MIB);
+    assertThat(cold1g).isGreaterThan(3 * cold256 / 2);
+    assertThat(post1g).isLessThan(2 * post256);
+  }
+}
