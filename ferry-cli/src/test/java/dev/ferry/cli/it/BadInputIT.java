@@ -70,7 +70,7 @@ class BadInputIT {
 
   @Test
   void unsupportedStrategy() throws Exception {
-    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--strategy", "teleport"), "strategy 'teleport' is not available; use one of [cold, postcopy]");
+    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--strategy", "teleport"), "strategy 'teleport' is not available; use one of [auto, cold, postcopy]");
   }
 
   @Test
