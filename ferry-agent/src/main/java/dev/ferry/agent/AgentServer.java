@@ -3,7 +3,6 @@ package dev.ferry.agent;
 import dev.ferry.api.Json;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import org.eclipse.jetty.http.HttpHeader;
