@@ -45,7 +45,7 @@ final class DataServer implements AutoCloseable {
   private void handle(Socket s) {
     String[] migration = {null};
     try (s) {
-      s.setSoTimeout(120_000);
+      s.setSoTimeout(30_000); // a sender gone silent (cut link) frees the placeholder in 30 s
       TransferProgress progress = new TransferProgress();
       ImageReceiver receiver =
           new ImageReceiver(

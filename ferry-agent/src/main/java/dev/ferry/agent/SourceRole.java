@@ -34,6 +34,8 @@ public final class SourceRole {
   private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
   /** Connections of transfers under way, so that a cancel can cut them. */
   private final Map<String, Socket> sockets = new ConcurrentHashMap<>();
+  /** A transfer with no progress for this long is given up (a cut link, a hung peer). */
+  static final int STALL_MS = 15_000;
 
   /** Lazy dumps serving pages to a target (post-copy), by migration. */
   private final Map<String, PostCopy.LazyDump> lazyDumps = new ConcurrentHashMap<>();
@@ -156,23 +158,60 @@ public final class SourceRole {
     TransferProgress progress = new TransferProgress();
     transfers.put(migrationId, progress);
     long t0 = System.nanoTime();
+    Thread watchdog = null;
     try (Socket s = new Socket()) {
       sockets.put(migrationId, s);
       s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
-      s.setSoTimeout(120_000);
+      s.setSoTimeout(STALL_MS);
+      watchdog = stallWatchdog(s, progress, transferId);
       Map<String, ImageSender.FileStamp> now = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth)
           .send(transferId, sources, baseline, s.getOutputStream(), s.getInputStream(), progress);
       sent.put(migrationId, now);
     } catch (IOException e) {
       sent.remove(migrationId); // the target's copy is in doubt: next round sends everything
-      throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + e.getMessage());
+      String why = "Socket closed".equals(e.getMessage())
+          ? "cut after no progress for " + STALL_MS / 1000 + " s (link down or peer hung), or cancelled" : e.getMessage();
+      throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + why);
     } finally {
       sockets.remove(migrationId);
+      if (watchdog != null) {
+        watchdog.interrupt();
+      }
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s)", transferId, progress.bytes(),
         progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6));
     return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms);
+  }
+
+  /**
+   * A cut link does not fail a blocked write for many minutes (TCP keeps retransmitting):
+   * a transfer that makes no progress for {@link #STALL_MS} is cut here instead.
+   */
+  private static Thread stallWatchdog(Socket s, TransferProgress progress, String transferId) {
+    Thread t = new Thread(() -> {
+      long last = -1;
+      long since = System.nanoTime();
+      try {
+        while (!s.isClosed() && !progress.finished()) {
+          Thread.sleep(500);
+          long now = progress.bytes();
+          if (now != last) {
+            last = now;
+            since = System.nanoTime();
+          } else if ((System.nanoTime() - since) / 1_000_000 > STALL_MS) {
+            LOG.warn("transfer {} stalled: no progress for {} s, cutting it", transferId, STALL_MS / 1000);
+            s.close();
+            return;
+          }
+        }
+      } catch (InterruptedException | IOException e) {
+        // transfer over
+      }
+    }, "ferry-stall-watchdog");
+    t.setDaemon(true);
+    t.start();
+    return t;
   }
 
   /** Stops a migration's transfer at once by closing its connection (cancel). Idempotent. */
