@@ -220,6 +220,7 @@ public final class Coordinator {
       report.outcome = "failed";
       what = "rollback incomplete (" + String.join("; ", problems) + "); recovery retries when the hosts answer"
           + " (any ferry command on this lab runs it)";
+      store.setOwner(id, 0); // nobody drives it any more: the next recovery, in any process, takes it
     }
     report.error = "failed in " + where + ": " + cause.getMessage() + "\n" + what;
     store.setError(id, report.error);
