@@ -8,13 +8,14 @@ package dev.ferry.migration;
  * decides between going ahead and refusing.
  */
 public final class StrategyChooser {
-  // Rates of this machine kind, from bench/results/cold-migration.json (medians, 1 GiB):
-  // CRIU writes images at ~1.2 GB/s, the lab link carries ~0.85 GB/s, CRIU restores ~1.1 GB/s.
-  private static final double DUMP_BYTES_PER_MS = 1.2e6;
-  private static final double TRANSFER_BYTES_PER_MS = 0.85e6;
-  private static final double RESTORE_BYTES_PER_MS = 1.1e6;
-  /** Fixed cost of a cold migration's frozen window (CRIU start-up, network hand-over). */
-  private static final long COLD_FIXED_MS = 400;
+  // Fitted to this machine kind's measurements (bench/results/cold-migration.json and demo
+  // runs, by resident memory: 17 MB -> ~720 ms, ~100 MB -> ~1020 ms, ~1.4 GB -> ~4030 ms):
+  // CRIU writes images at ~1.3 GB/s, the lab link carries ~1 GB/s, CRIU restores ~1.3 GB/s.
+  private static final double DUMP_BYTES_PER_MS = 1.3e6;
+  private static final double TRANSFER_BYTES_PER_MS = 1.0e6;
+  private static final double RESTORE_BYTES_PER_MS = 1.3e6;
+  /** Fixed cost of a cold migration's frozen window (CRIU and runc start-up, network hand-over). */
+  private static final long COLD_FIXED_MS = 650;
   /** Post-copy's frozen window: lazy dump and restore without pages, ~0.1 ms per MB of page tables. */
   private static final long POSTCOPY_FIXED_MS = 650;
   private static final double POSTCOPY_BYTES_PER_MS = 10e6;
