@@ -51,6 +51,8 @@ final class MigrationRun {
   private long frozenStart;
   private long presyncBytes;
   private String pageServer;
+  /** Where the target agent receives images; asked for once, not inside the frozen window. */
+  private String targetData;
   private long restoreStart;
   private MigrationPhase currentPhase;
   private long phaseStart;
@@ -168,10 +170,17 @@ final class MigrationRun {
 
   /** Copies the pod's files ahead while it still runs; the frozen round sends only changes. */
   private void presync() throws Exception {
-    String dataAddress = target.info().address();
+    String dataAddress = targetData();
     JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "presync",
         Map.of("pod", pod.name(), "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000)), null);
     presyncBytes = r.path("bytes").asLong();
+  }
+
+  private String targetData() {
+    if (targetData == null) {
+      targetData = target.info().address();
+    }
+    return targetData;
   }
 
   private void abortTarget() {
@@ -195,7 +204,7 @@ final class MigrationRun {
 
   private void transfer() throws Exception {
     long start = now();
-    String dataAddress = target.info().address();
+    String dataAddress = targetData();
     JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "send", Map.of("pod", pod.name(), "target",
         dataAddress, "faults", options.faults(), "bandwidth", options.bandwidthMBps() * 1_000_000)), progress);
     report.bytesTransferred = presyncBytes + r.path("bytes").asLong();
