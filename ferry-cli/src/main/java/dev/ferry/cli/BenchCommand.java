@@ -24,7 +24,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -73,7 +72,7 @@ final class BenchCommand implements Callable<Integer> {
     try {
       Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 16384);
       try (MigrationStore store = new MigrationStore(lab.config().stateDir())) {
-        Coordinator coordinator = DemoRunner.coordinator(lab, store);
+        Coordinator coordinator = LabHosts.coordinator(lab, store);
         for (long size : sizes) {
           for (int run = 1; run <= runs; run++) {
             System.out.printf("== %d MiB, run %d/%d%n", size, run, runs);
@@ -165,12 +164,7 @@ final class BenchCommand implements Callable<Integer> {
 
   private static LoadResult stopClient(Process client, Path control) throws Exception {
     Thread.sleep(500);
-    Files.createFile(control.resolve("stop"));
-    if (!client.waitFor(300, TimeUnit.SECONDS)) {
-      client.destroyForcibly();
-      throw new IllegalStateException("client did not finish");
-    }
-    return Json.readFile(control.resolve("result.json"), LoadResult.class);
+    return DemoRunner.stopClient(client, control, 300);
   }
 
   private static long median(List<Long> v) {

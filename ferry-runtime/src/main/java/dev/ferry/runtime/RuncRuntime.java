@@ -77,15 +77,7 @@ public final class RuncRuntime implements ContainerRuntime {
   @Override
   public void restore(String id, Path bundle, Path imageDir, Path workDir) {
     mkdirs(workDir);
-    List<String> cmd =
-        List.of("runc", "--criu", criu, "restore", "-d", "--tcp-established",
-            "--image-path", imageDir.toString(), "--work-path", workDir.toString(),
-            "--bundle", bundle.toString(), id);
-    try {
-      detached(cmd, workDir.resolve("runc-restore.log"));
-    } catch (CommandFailedException e) {
-      throw new CheckpointException("restore of " + id, e.result(), CriuLog.explain(workDir.resolve("restore.log")));
-    }
+    restore(id, bundle, imageDir, workDir, false);
   }
 
   /**
@@ -94,14 +86,21 @@ public final class RuncRuntime implements ContainerRuntime {
    */
   @Override
   public void restoreLazy(String id, Path bundle, Path imageDir, Path workDir) {
-    List<String> cmd =
-        List.of("runc", "--criu", criu, "restore", "-d", "--lazy-pages", "--tcp-established",
-            "--image-path", imageDir.toString(), "--work-path", workDir.toString(),
-            "--bundle", bundle.toString(), id);
+    restore(id, bundle, imageDir, workDir, true);
+  }
+
+  private void restore(String id, Path bundle, Path imageDir, Path workDir, boolean lazy) {
+    List<String> cmd = new java.util.ArrayList<>(List.of("runc", "--criu", criu, "restore", "-d"));
+    if (lazy) {
+      cmd.add("--lazy-pages");
+    }
+    cmd.addAll(List.of("--tcp-established", "--image-path", imageDir.toString(), "--work-path", workDir.toString(),
+        "--bundle", bundle.toString(), id));
     try {
       detached(cmd, workDir.resolve("runc-restore.log"));
     } catch (CommandFailedException e) {
-      throw new CheckpointException("lazy restore of " + id, e.result(), CriuLog.explain(workDir.resolve("restore.log")));
+      throw new CheckpointException((lazy ? "lazy restore of " : "restore of ") + id, e.result(),
+          CriuLog.explain(workDir.resolve("restore.log")));
     }
   }
 

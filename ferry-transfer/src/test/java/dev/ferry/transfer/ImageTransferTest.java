@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -35,8 +36,16 @@ class ImageTransferTest {
     return src;
   }
 
-  /** Runs one transfer over a real loopback TCP connection; returns the receiver's outcome. */
-  private CompletableFuture<String> transfer(Path src, Path dst, boolean corrupt) throws Exception {
+  /** What one transfer over a real loopback connection did. */
+  private record Outcome(CompletableFuture<String> received, Map<String, ImageSender.FileStamp> sent, double senderSeconds) {}
+
+  /**
+   * Sends {@code src} as "bundles/app" (or as {@code as}) to a receiver landing in {@code dst},
+   * over a real loopback TCP connection. A send that fails completes {@code received}
+   * exceptionally with the sender's error.
+   */
+  private Outcome loopback(ImageSender sender, Path src, String as, Path dst, Map<String, ImageSender.FileStamp> baseline,
+      TransferProgress progress) throws Exception {
     try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
         try (Socket s = server.accept()) {
@@ -45,17 +54,29 @@ class ImageTransferTest {
           throw new RuntimeException(e);
         }
       });
+      Map<String, ImageSender.FileStamp> sent = null;
+      long t0 = System.nanoTime();
       try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
-        try {
-          new ImageSender(corrupt).send("m-1", List.of(new TransferSource(src, "bundles/app")), c.getOutputStream(),
-              c.getInputStream(), new TransferProgress());
-        } catch (IOException e) {
-          received.completeExceptionally(e);
-        }
+        sent = sender.send("m-1", List.of(new TransferSource(src, as)), baseline, c.getOutputStream(), c.getInputStream(),
+            progress);
+      } catch (IOException e) {
+        received.completeExceptionally(e);
       }
+      double seconds = (System.nanoTime() - t0) / 1e9;
       received.exceptionally(e -> null).get(30, TimeUnit.SECONDS);
-      return received;
+      return new Outcome(received, sent, seconds);
     }
+  }
+
+  private CompletableFuture<String> transfer(Path src, Path dst, boolean corrupt) throws Exception {
+    return loopback(new ImageSender(corrupt), src, "bundles/app", dst, null, new TransferProgress()).received();
+  }
+
+  private Map<String, ImageSender.FileStamp> roundTrip(Path src, Path dst, Map<String, ImageSender.FileStamp> baseline,
+      TransferProgress progress) throws Exception {
+    Outcome o = loopback(new ImageSender(false), src, "bundles/app", dst, baseline, progress);
+    o.received().get();
+    return o.sent();
   }
 
   @Test
@@ -88,25 +109,6 @@ class ImageTransferTest {
         .isEqualTo(Files.readAllBytes(src.resolve("rootfs/bin/app")));
   }
 
-  private java.util.Map<String, ImageSender.FileStamp> roundTrip(Path src, Path dst,
-      java.util.Map<String, ImageSender.FileStamp> baseline, TransferProgress progress) throws Exception {
-    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      CompletableFuture<String> rx = CompletableFuture.supplyAsync(() -> {
-        try (Socket s = server.accept()) {
-          return new ImageReceiver((id, inc) -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
-        } catch (IOException e) {
-          throw new RuntimeException(e);
-        }
-      });
-      try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
-        var next = new ImageSender(false).send("m-1", List.of(new TransferSource(src, "bundles/app")), baseline,
-            c.getOutputStream(), c.getInputStream(), progress);
-        rx.get(30, TimeUnit.SECONDS);
-        return next;
-      }
-    }
-  }
-
   @Test
   void aBandwidthCapOf100MBpsIsHeldWithinTenPercent() throws Exception {
     Path src = tmp.resolve("big");
@@ -118,26 +120,11 @@ class ImageTransferTest {
         out.write(chunk);
       }
     }
-    Path dst = tmp.resolve("dst");
-    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      CompletableFuture<String> rx = CompletableFuture.supplyAsync(() -> {
-        try (Socket s = server.accept()) {
-          return new ImageReceiver((id, inc) -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(), b -> {});
-        } catch (IOException e) {
-          throw new RuntimeException(e);
-        }
-      });
-      try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
-        TransferProgress p = new TransferProgress();
-        long t0 = System.nanoTime();
-        new ImageSender(false, 100_000_000).send("m-1", List.of(new TransferSource(src, "images")), c.getOutputStream(),
-            c.getInputStream(), p);
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        rx.get(30, TimeUnit.SECONDS);
-        double mbps = p.bytes() / seconds / 1e6;
-        assertThat(mbps).as("MB/s under a 100 MB/s cap").isBetween(90.0, 110.0);
-      }
-    }
+    TransferProgress p = new TransferProgress();
+    Outcome o = loopback(new ImageSender(false, 100_000_000), src, "images", tmp.resolve("dst"), null, p);
+    o.received().get();
+    double mbps = p.bytes() / o.senderSeconds() / 1e6;
+    assertThat(mbps).as("MB/s under a 100 MB/s cap").isBetween(90.0, 110.0);
   }
 
   @Test

@@ -2,6 +2,7 @@ package dev.ferry.cli.demo;
 
 import dev.ferry.api.ContainerSpec;
 import dev.ferry.api.Json;
+import dev.ferry.cli.LabHosts;
 import dev.ferry.api.MigrationReport;
 import dev.ferry.lab.Lab;
 import dev.ferry.migration.Coordinator;
@@ -79,11 +80,6 @@ public final class DemoRunner {
     return this;
   }
 
-  /** Opens the coordinator of a lab that is up. */
-  public static Coordinator coordinator(Lab lab, MigrationStore store) {
-    return dev.ferry.cli.LabHosts.coordinator(lab, store);
-  }
-
   /** Runs the demo; the lab is taken down at the end, pass or fail. */
   public MigrationReport run() throws Exception {
     Lab.down(labName); // a previous demo that was killed may have left its lab
@@ -92,7 +88,7 @@ public final class DemoRunner {
       out.println("== bringing up lab '" + labName + "': host-a, host-b and a client, in network namespaces");
       Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 8192);
       try (MigrationStore store = new MigrationStore(lab.config().stateDir())) {
-        Coordinator coordinator = coordinator(lab, store);
+        Coordinator coordinator = LabHosts.coordinator(lab, store);
         PodRecord pod = coordinator.runPod("host-a", "redis", List.of(new ContainerSpec("redis", REDIS, List.of())),
             Math.max(1024, dataMiB * 2 + 256));
         String ip = pod.spec().identity().ip();
@@ -115,11 +111,7 @@ public final class DemoRunner {
           out.println("== migration failed: " + report.error);
         }
         Thread.sleep(1000);
-        Files.createFile(control.resolve("stop"));
-        if (!client.waitFor(180, TimeUnit.SECONDS)) {
-          throw new IllegalStateException("the client did not finish verifying within 180 s");
-        }
-        LoadResult r = Json.readFile(control.resolve("result.json"), LoadResult.class);
+        LoadResult r = stopClient(client, control, 180);
         report.writesAcked = r.acked;
         report.writesLost = r.lost;
         report.downtimeMs = r.maxGapMs;
@@ -189,6 +181,20 @@ public final class DemoRunner {
     pb.redirectOutput(control.resolve("client.log").toFile());
     pb.redirectErrorStream(true);
     return pb.start();
+  }
+
+  /**
+   * Tells the load client to stop, waits while it reads every acknowledged key back, and
+   * returns what it found.
+   */
+  public static LoadResult stopClient(Process client, Path control, int timeoutSeconds) throws IOException,
+      InterruptedException {
+    Files.createFile(control.resolve("stop"));
+    if (!client.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+      client.destroyForcibly();
+      throw new IllegalStateException("the client did not finish verifying within " + timeoutSeconds + " s");
+    }
+    return Json.readFile(control.resolve("result.json"), LoadResult.class);
   }
 
   /** Waits until the client's status satisfies {@code ok}. */

@@ -3,10 +3,9 @@ package dev.ferry.cli.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.api.MigrationPhase;
-import dev.ferry.migration.MigrationFailedException;
+import dev.ferry.api.MigrationReport;
 import dev.ferry.migration.MigrationOptions;
 import dev.ferry.migration.MigrationRecord;
-import dev.ferry.migration.ProgressListener;
 import dev.ferry.runtime.Netns;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -20,19 +19,14 @@ class CancelIT {
     try (TestLab t = TestLab.up()) {
       t.runCounter("counter", "host-a");
       // capped at 1 MB/s, the pre-copy of the pod's files (a few MB) takes seconds: time to cancel
-      CompletableFuture<Object> migration = CompletableFuture.supplyAsync(() -> {
-        try {
-          return t.coordinator.migrate(new MigrationOptions("counter", "host-b", "cold", List.of(), 1), ProgressListener.NONE);
-        } catch (MigrationFailedException e) {
-          return e.report();
-        }
-      });
-      MigrationRecord m = waitForPhase(t, MigrationPhase.PRECOPY);
+      CompletableFuture<MigrationReport> migration =
+          t.migrateInBackground(new MigrationOptions("counter", "host-b", "cold", List.of(), 1));
+      MigrationRecord m = t.waitForPhase(MigrationPhase.PRECOPY, 30);
       long before = t.counts("counter").size();
       TestLab.CliResult r = t.cli("migrate", "cancel", m.id());
       assertThat(r.code()).as(r.err()).isZero();
       assertThat(r.out()).contains("RolledBack");
-      var report = (dev.ferry.api.MigrationReport) migration.get(60, TimeUnit.SECONDS);
+      MigrationReport report = migration.get(60, TimeUnit.SECONDS);
       assertThat(report.outcome).isEqualTo("rolled-back");
       assertThat(report.error).contains("cancelled by the user");
       assertThat(t.store.pod("counter").orElseThrow().host()).isEqualTo("host-a");
@@ -45,17 +39,5 @@ class CancelIT {
       assertThat(again.code()).isNotZero();
       assertThat(again.err()).contains("has ended already");
     }
-  }
-
-  private static MigrationRecord waitForPhase(TestLab t, MigrationPhase phase) throws InterruptedException {
-    long deadline = System.currentTimeMillis() + 30_000;
-    while (System.currentTimeMillis() < deadline) {
-      var ms = t.store.migrations();
-      if (!ms.isEmpty() && ms.get(0).phase() == phase) {
-        return ms.get(0);
-      }
-      Thread.sleep(20);
-    }
-    throw new AssertionError("migration never reached " + phase + ": " + t.store.migrations());
   }
 }

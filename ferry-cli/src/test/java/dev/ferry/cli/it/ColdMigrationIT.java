@@ -58,7 +58,7 @@ class ColdMigrationIT {
   @Test
   void redisKeepsEveryAcknowledgedWriteItsIpUidAndTcpConnection() throws Exception {
     TestLab.assumeHostReady();
-    String lab = "t" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+    String lab = TestLab.newName();
     MigrationReport r = new DemoRunner(lab, System.out, List.of())
         .afterMigration((l, c, rep) -> {
           assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-b");

@@ -17,14 +17,10 @@ import org.junit.jupiter.api.Test;
  * its client's TCP connection.
  */
 class MigrationFailureIT {
-  private static String labName() {
-    return "t" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
-  }
-
   @Test
   void targetAgentKilledDuringTransferLeavesSourceRunning() throws Exception {
     TestLab.assumeHostReady();
-    String lab = labName();
+    String lab = TestLab.newName();
     MigrationReport r = new DemoRunner(lab, System.out, List.of("target-agent-crash-in-transfer"))
         .afterMigration((l, c, rep) -> {
           var host = l.config().host("host-b");
@@ -56,7 +52,7 @@ class MigrationFailureIT {
   @Test
   void corruptedImageIsRefusedBeforeRestoreAndSourceKeepsRunning() throws Exception {
     TestLab.assumeHostReady();
-    String lab = labName();
+    String lab = TestLab.newName();
     MigrationReport r = new DemoRunner(lab, System.out, List.of("corrupt-image-in-transit"))
         .afterMigration((l, c, rep) -> {
           String targetLog = Files.readString(l.config().host("host-b").logFile());

@@ -11,21 +11,16 @@ import org.junit.jupiter.api.Test;
 
 /** Post-copy (CRIU lazy pages over userfaultfd) with Redis under a steady write load. */
 class PostCopyIT {
-  private static String labName() {
-    return "t" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
-  }
-
   private static void assumePostCopy() {
     TestLab.assumeHostReady();
-    org.junit.jupiter.api.Assumptions.assumeTrue(
-        dev.ferry.runtime.CapabilityProbe.probe(dev.ferry.runtime.CriuBinary.locate()).userfaultfd(),
+    org.junit.jupiter.api.Assumptions.assumeTrue(TestLab.capabilities().userfaultfd(),
         "this kernel has no userfaultfd: post-copy is impossible here");
   }
 
   @Test
   void redisMovesWithItsMemoryFollowingAfterTheRestore() throws Exception {
     assumePostCopy();
-    String lab = labName();
+    String lab = TestLab.newName();
     MigrationReport r = new DemoRunner(lab, System.out, List.of()).strategy("postcopy").dataMiB(64)
         .afterMigration((l, c, rep) -> {
           assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-b");
@@ -51,7 +46,7 @@ class PostCopyIT {
   @Test
   void targetKilledBeforeTheRestoreThawsTheFrozenSourceWithItsData() throws Exception {
     assumePostCopy();
-    String lab = labName();
+    String lab = TestLab.newName();
     MigrationReport r = new DemoRunner(lab, System.out, List.of("target-agent-crash-in-transfer")).strategy("postcopy")
         .afterMigration((l, c, rep) -> {
           assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-a");

@@ -2,19 +2,13 @@ package dev.ferry.cli.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ferry.api.ContainerSpec;
-import dev.ferry.api.Json;
 import dev.ferry.api.MigrationPhase;
 import dev.ferry.api.MigrationReport;
 import dev.ferry.cli.demo.DemoRunner;
 import dev.ferry.cli.demo.LoadResult;
 import dev.ferry.lab.Lab;
-import dev.ferry.migration.MigrationFailedException;
 import dev.ferry.migration.MigrationOptions;
-import dev.ferry.migration.ProgressListener;
 import dev.ferry.runtime.Netns;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -30,18 +24,10 @@ class SourceAgentCrashIT {
   @Test
   void sourceAgentKilledWhileFrozenIsRecoveredOnceItIsBack() throws Exception {
     try (TestLab t = TestLab.up()) {
-      var pod = t.coordinator.runPod("host-a", "redis", List.of(new ContainerSpec("redis", DemoRunner.REDIS, List.of())), 512);
-      Path control = t.lab.config().runDir().resolve("client");
-      Process client = DemoRunner.startClient(t.lab, pod.spec().identity().ip(), control, 32);
-      DemoRunner.waitFor(control, s -> s.connected && s.acked >= 200, 120, "redis to load 32 MiB");
-      CompletableFuture<MigrationReport> migration = CompletableFuture.supplyAsync(() -> {
-        try {
-          return t.coordinator.migrate(new MigrationOptions("redis", "host-b", "cold", List.of(), 10), ProgressListener.NONE);
-        } catch (MigrationFailedException e) {
-          return e.report();
-        }
-      });
-      waitForPhase(t, MigrationPhase.TRANSFERRING);
+      TestLab.RedisUnderLoad redis = t.runRedisUnderLoad(32);
+      CompletableFuture<MigrationReport> migration =
+          t.migrateInBackground(new MigrationOptions("redis", "host-b", "cold", List.of(), 10));
+      t.waitForPhase(MigrationPhase.TRANSFERRING, 60);
       var hostA = t.lab.config().host("host-a");
       ProcessHandle agent = ProcessHandle.of(t.lab.agentPid(hostA).orElseThrow()).orElseThrow();
       agent.destroyForcibly();
@@ -62,23 +48,9 @@ class SourceAgentCrashIT {
         assertThat(a.pod("redis").running()).isTrue();
       }
       Thread.sleep(1000);
-      Files.createFile(control.resolve("stop"));
-      assertThat(client.waitFor(120, TimeUnit.SECONDS)).isTrue();
-      LoadResult l = Json.readFile(control.resolve("result.json"), LoadResult.class);
+      LoadResult l = DemoRunner.stopClient(redis.client(), redis.control(), 120);
       assertThat(l.acked).isGreaterThan(100);
       assertThat(l.lost).as("every acknowledged write is in the recovered pod").isZero();
     }
-  }
-
-  private static void waitForPhase(TestLab t, MigrationPhase phase) throws InterruptedException {
-    long deadline = System.currentTimeMillis() + 60_000;
-    while (System.currentTimeMillis() < deadline) {
-      var ms = t.store.migrations();
-      if (!ms.isEmpty() && ms.get(0).phase() == phase) {
-        return;
-      }
-      Thread.sleep(20);
-    }
-    throw new AssertionError("migration never reached " + phase + ": " + t.store.migrations());
   }
 }

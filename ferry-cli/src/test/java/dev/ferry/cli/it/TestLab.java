@@ -4,12 +4,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ferry.api.ContainerSpec;
+import dev.ferry.api.MigrationPhase;
+import dev.ferry.api.MigrationReport;
 import dev.ferry.cli.Main;
 import dev.ferry.cli.demo.DemoRunner;
 import dev.ferry.lab.Lab;
 import dev.ferry.migration.Coordinator;
+import dev.ferry.migration.MigrationFailedException;
+import dev.ferry.migration.MigrationOptions;
+import dev.ferry.migration.MigrationRecord;
 import dev.ferry.migration.MigrationStore;
 import dev.ferry.migration.PodRecord;
+import dev.ferry.migration.ProgressListener;
 import dev.ferry.runtime.CapabilityProbe;
 import dev.ferry.runtime.CriuBinary;
 import dev.ferry.runtime.Exec;
@@ -22,6 +28,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 
 /** A real lab (namespaces, agents, runc, CRIU) for one test class; checks nothing leaked. */
@@ -32,19 +39,29 @@ final class TestLab implements AutoCloseable {
 
   private static HostCapabilities caps;
 
-  final String name = "t" + Integer.toString(ThreadLocalRandom.current().nextInt(1 << 24, 1 << 28), 36);
+  final String name = newName();
   Lab lab;
   MigrationStore store;
   Coordinator coordinator;
+
+  /** A fresh lab name: short, no '-', unlikely to meet another test's. */
+  static String newName() {
+    return "t" + Integer.toString(ThreadLocalRandom.current().nextInt(1 << 24, 1 << 28), 36);
+  }
 
   /** Skips (with the reason) where this host cannot run the integration tests. */
   static void assumeHostReady() {
     assumeTrue("root".equals(System.getProperty("user.name")), "integration tests need root (namespaces, runc, CRIU)");
     assumeTrue(Exec.run("runc", "--version").ok(), "runc is not installed; run scripts/setup-host.sh");
+    assumeTrue(capabilities().criuUsable(), "CRIU cannot checkpoint here: " + capabilities().unusableReason());
+  }
+
+  /** What this host can do, probed once for all tests. */
+  static synchronized HostCapabilities capabilities() {
     if (caps == null) {
       caps = CapabilityProbe.probe(CriuBinary.locate());
     }
-    assumeTrue(caps.criuUsable(), "CRIU cannot checkpoint here: " + caps.unusableReason());
+    return caps;
   }
 
   static TestLab up() {
@@ -52,8 +69,44 @@ final class TestLab implements AutoCloseable {
     TestLab t = new TestLab();
     t.lab = Lab.up(t.name, List.of("host-a", "host-b"), 4096);
     t.store = new MigrationStore(t.lab.config().stateDir());
-    t.coordinator = DemoRunner.coordinator(t.lab, t.store);
+    t.coordinator = dev.ferry.cli.LabHosts.coordinator(t.lab, t.store);
     return t;
+  }
+
+  /** A Redis pod on host-a with the load client writing to it (and {@code populateMiB} loaded first). */
+  record RedisUnderLoad(PodRecord pod, Process client, Path control) {}
+
+  RedisUnderLoad runRedisUnderLoad(long populateMiB) throws Exception {
+    PodRecord pod = coordinator.runPod("host-a", "redis",
+        List.of(new ContainerSpec("redis", DemoRunner.REDIS, List.of())), 512);
+    Path control = lab.config().runDir().resolve("client");
+    Process client = DemoRunner.startClient(lab, pod.spec().identity().ip(), control, populateMiB);
+    DemoRunner.waitFor(control, s -> s.connected && s.acked >= 200, 120, "redis to load " + populateMiB + " MiB");
+    return new RedisUnderLoad(pod, client, control);
+  }
+
+  /** Starts a migration in another thread; its report comes back whether it succeeded or not. */
+  CompletableFuture<MigrationReport> migrateInBackground(MigrationOptions options) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return coordinator.migrate(options, ProgressListener.NONE);
+      } catch (MigrationFailedException e) {
+        return e.report();
+      }
+    });
+  }
+
+  /** Waits until the lab's (only) migration is in {@code phase}. */
+  MigrationRecord waitForPhase(MigrationPhase phase, int seconds) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + seconds * 1000L;
+    while (System.currentTimeMillis() < deadline) {
+      var ms = store.migrations();
+      if (!ms.isEmpty() && ms.get(0).phase() == phase) {
+        return ms.get(0);
+      }
+      Thread.sleep(20);
+    }
+    throw new AssertionError("migration never reached " + phase + ": " + store.migrations());
   }
 
   PodRecord runCounter(String pod, String host) throws Exception {
