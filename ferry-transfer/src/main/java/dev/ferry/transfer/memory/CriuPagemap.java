@@ -1,0 +1,101 @@
+package dev.ferry.transfer.memory;
+
+import com.google.protobuf.CodedInputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * CRIU's {@code pagemap-PID.img}: which virtual pages of a process its {@code pages-N.img}
+ * holds, in order. The file is an image magic followed by length-prefixed protobuf messages:
+ * a {@code pagemap_head} (field 1: pages_id, the N of pages-N.img) and then one
+ * {@code pagemap_entry} per run (1: vaddr, 2: nr_pages, 3: in_parent, 4: flags).
+ */
+public record CriuPagemap(int pagesId, List<Entry> entries) {
+  static final int IMG_COMMON_MAGIC = 0x54564319;
+  static final int IMG_SERVICE_MAGIC = 0x55105940;
+  static final int PAGEMAP_MAGIC = 0x56084025;
+  /** pagemap_entry flags (criu/include/pagemap.h). */
+  public static final int PE_PARENT = 1;
+  public static final int PE_LAZY = 2;
+  public static final int PE_PRESENT = 4;
+
+  /** A run of pages; {@link #inPagesFile()} says whether its contents are in pages-N.img. */
+  public record Entry(long vaddr, int nrPages, boolean inParent, int flags) {
+    public boolean inPagesFile() {
+      if (flags != 0) {
+        return (flags & PE_PRESENT) != 0;
+      }
+      return !inParent; // images from before the flags field
+    }
+  }
+
+  /** The pid in a {@code pagemap-PID.img} file name, or -1 for other files. */
+  public static long pidOf(Path file) {
+    String n = file.getFileName().toString();
+    if (!n.startsWith("pagemap-") || !n.endsWith(".img")) {
+      return -1;
+    }
+    String mid = n.substring("pagemap-".length(), n.length() - ".img".length());
+    return mid.chars().allMatch(Character::isDigit) && !mid.isEmpty() ? Long.parseLong(mid) : -1;
+  }
+
+  public static CriuPagemap read(Path file) throws IOException {
+    ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+    int magic = b.getInt();
+    if (magic == IMG_COMMON_MAGIC || magic == IMG_SERVICE_MAGIC) {
+      magic = b.getInt();
+    }
+    if (magic != PAGEMAP_MAGIC) {
+      throw new IOException(file + " is not a CRIU pagemap image (magic 0x" + Integer.toHexString(magic) + ")");
+    }
+    int pagesId = -1;
+    List<Entry> entries = new ArrayList<>();
+    boolean head = true;
+    while (b.remaining() >= 4) {
+      int len = b.getInt();
+      if (len < 0 || len > b.remaining()) {
+        throw new IOException(file + ": truncated entry at offset " + (b.position() - 4));
+      }
+      CodedInputStream in = CodedInputStream.newInstance(b.array(), b.position(), len);
+      b.position(b.position() + len);
+      long vaddr = 0;
+      int nr = 0;
+      int flags = 0;
+      boolean inParent = false;
+      for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
+        switch (tag >>> 3) {
+          case 1 -> {
+            if (head) {
+              pagesId = in.readUInt32();
+            } else {
+              vaddr = in.readUInt64();
+            }
+          }
+          case 2 -> nr = in.readUInt32();
+          case 3 -> inParent = in.readBool();
+          case 4 -> flags = in.readUInt32();
+          default -> in.skipField(tag);
+        }
+      }
+      if (head) {
+        head = false;
+      } else {
+        entries.add(new Entry(vaddr, nr, inParent, flags));
+      }
+    }
+    if (pagesId < 0) {
+      throw new IOException(file + " has no pagemap head");
+    }
+    return new CriuPagemap(pagesId, List.copyOf(entries));
+  }
+
+  /** Name of the pages image this pagemap points at. */
+  public String pagesFileName() {
+    return "pages-" + pagesId + ".img";
+  }
+}
