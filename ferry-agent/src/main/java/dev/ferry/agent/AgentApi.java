@@ -139,6 +139,11 @@ public final class AgentApi {
         return req.path("lazy").asBoolean(false) ? source.checkpointLazy(id, pod) : source.checkpoint(id, pod);
       case "source/presync":
         return source.presync(id, pod, req.path("target").asText(), bandwidth(req));
+      case "source/memround":
+        return source.memoryRound(id, pod, req.path("target").asText(), bandwidth(req), req.path("round").asInt(1));
+      case "source/forget":
+        source.forgetPrecopy(id, pod);
+        return Map.of("forgotten", true);
       case "source/send":
         return source.send(id, pod, req.path("target").asText(), faults, bandwidth(req));
       case "source/cancel":
@@ -159,7 +164,8 @@ public final class AgentApi {
         target.takeIdentity(id, pod);
         return Map.of("identity", true);
       case "target/restore":
-        return target.restore(id, pod, req.hasNonNull("pageServer") ? req.path("pageServer").asText() : null);
+        return target.restore(id, pod, req.hasNonNull("pageServer") ? req.path("pageServer").asText() : null,
+            req.path("lazyLocal").asBoolean(false));
       case "target/pages":
         return target.awaitPages(id, pod);
       case "target/commit":

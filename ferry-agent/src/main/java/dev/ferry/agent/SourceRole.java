@@ -5,9 +5,11 @@ import dev.ferry.api.PodIdentity;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.PodNetwork;
 import dev.ferry.runtime.PostCopy;
+import dev.ferry.runtime.ProcessMemory;
 import dev.ferry.transfer.ImageSender;
 import dev.ferry.transfer.TransferProgress;
 import dev.ferry.transfer.TransferSource;
+import dev.ferry.transfer.memory.SourcePages;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -36,6 +38,9 @@ public final class SourceRole {
   private final Map<String, Socket> sockets = new ConcurrentHashMap<>();
   /** A transfer with no progress for this long is given up (a cut link, a hung peer). */
   static final int STALL_MS = 15_000;
+
+  /** Memory pre-copy state (what the target holds), by migration and container. */
+  private final Map<String, Map<String, SourcePages>> precopies = new ConcurrentHashMap<>();
 
   /** Lazy dumps serving pages to a target (post-copy), by migration. */
   private final Map<String, PostCopy.LazyDump> lazyDumps = new ConcurrentHashMap<>();
@@ -131,7 +136,62 @@ public final class SourceRole {
     for (ContainerSpec c : pod.spec().containers()) {
       sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
     }
-    return transfer(migrationId + TargetRole.PRESYNC, migrationId, sources, null, targetData, List.of(), bandwidth);
+    return transfer(migrationId + TargetRole.PRESYNC, migrationId, sources, null, targetData, List.of(), bandwidth, true);
+  }
+
+  /**
+   * Memory pre-copy round, pod running: reads every private page of the pod's processes,
+   * and ships those whose contents changed since the previous round (all of them in round 1).
+   * No kernel dirty tracking is needed; see {@link SourcePages}.
+   */
+  public Map<String, Object> memoryRound(String migrationId, String podName, String targetData, long bandwidth,
+      int round) throws IOException {
+    LocalPod pod = pods.store().get(podName);
+    if (!"running".equals(pod.state())) {
+      throw ApiException.conflict("pod '" + podName + "' is " + pod.state() + ", not running: no memory to pre-copy");
+    }
+    Map<String, SourcePages> byContainer = precopies.computeIfAbsent(migrationId, k -> new ConcurrentHashMap<>());
+    Path stage = migrationsDir.resolve(migrationId).resolve("mem-stage");
+    Files2.deleteTree(stage);
+    long t0 = System.nanoTime();
+    List<SourcePages.RoundFile> files = new ArrayList<>();
+    long scanned = 0;
+    long changed = 0;
+    for (ContainerSpec c : pod.spec().containers()) {
+      SourcePages pages = byContainer.computeIfAbsent(c.name(), k -> new SourcePages());
+      long init = pods.runtime().state(pods.containerId(podName, c.name())).pid();
+      if (init <= 0) {
+        throw ApiException.conflict("container " + c.name() + " of pod " + podName + " is not running");
+      }
+      for (long pid : ProcessMemory.processesLike(init)) {
+        long nsPid = ProcessMemory.nsPid(pid);
+        SourcePages.RoundFile f = pages.openRound(nsPid,
+            stage.resolve(c.name()).resolve("round-" + round).resolve(nsPid + ".pages"));
+        try (f) {
+          ProcessMemory.scan(pid, f::pages);
+        }
+        files.add(f);
+        scanned += f.stats().scannedPages();
+        changed += f.stats().changedPages();
+      }
+    }
+    long scanMs = (System.nanoTime() - t0) / 1_000_000;
+    Map<String, Object> sentNow;
+    try {
+      sentNow = transfer(migrationId + TargetRole.PRESYNC, migrationId, List.of(new TransferSource(stage, "mem")),
+          Map.of(), targetData, List.of(), bandwidth, false);
+    } catch (RuntimeException e) {
+      precopies.remove(migrationId); // what the target holds is in doubt now
+      throw e;
+    } finally {
+      Files2.deleteTree(stage);
+    }
+    files.forEach(SourcePages.RoundFile::commit);
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    LOG.info("memory round {} of pod {}: {} of {} pages changed, {} bytes sent in {} ms (scan {} ms)", round, podName,
+        changed, scanned, sentNow.get("bytes"), ms, scanMs);
+    return Map.of("round", round, "scannedPages", scanned, "changedPages", changed, "bytes", sentNow.get("bytes"),
+        "scanMs", scanMs, "roundMs", ms);
   }
 
   /**
@@ -145,15 +205,38 @@ public final class SourceRole {
       throw ApiException.conflict("pod '" + podName + "' is not checkpointed for migration " + migrationId);
     }
     List<TransferSource> sources = new ArrayList<>();
+    long t0 = System.nanoTime();
+    long keptPages = 0;
+    long literalPages = 0;
+    Map<String, SourcePages> precopied = precopies.getOrDefault(migrationId, Map.of());
     for (ContainerSpec c : pod.spec().containers()) {
       sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
-      sources.add(new TransferSource(images(migrationId, c.name()), "images/" + c.name()));
+      SourcePages pages = precopied.get(c.name());
+      java.util.Set<String> skip = java.util.Set.of();
+      if (pages != null && pages.hasRounds()) {
+        try {
+          SourcePages.Recipes r = pages.writeRecipes(images(migrationId, c.name()));
+          skip = r.replacedImages();
+          literalPages += r.stats().changedPages();
+          keptPages += r.stats().scannedPages() - r.stats().changedPages();
+        } catch (IOException e) {
+          throw new UncheckedIOException("pre-copy recipe for container " + c.name() + ": " + e.getMessage(), e);
+        }
+      }
+      sources.add(new TransferSource(images(migrationId, c.name()), "images/" + c.name(), skip));
     }
-    return transfer(migrationId, migrationId, sources, sent.get(migrationId), targetData, faults, bandwidth);
+    long recipeMs = (System.nanoTime() - t0) / 1_000_000;
+    Map<String, Object> r = new java.util.HashMap<>(
+        transfer(migrationId, migrationId, sources, sent.get(migrationId), targetData, faults, bandwidth, true));
+    r.put("recipeMs", recipeMs);
+    r.put("keptPages", keptPages);
+    r.put("literalPages", literalPages);
+    return r;
   }
 
   private Map<String, Object> transfer(String transferId, String migrationId, List<TransferSource> sources,
-      Map<String, ImageSender.FileStamp> baseline, String targetData, List<String> faults, long bandwidth) {
+      Map<String, ImageSender.FileStamp> baseline, String targetData, List<String> faults, long bandwidth,
+      boolean keepBaseline) {
     String[] hp = targetData.split(":");
     TransferProgress progress = new TransferProgress();
     transfers.put(migrationId, progress);
@@ -166,9 +249,12 @@ public final class SourceRole {
       watchdog = stallWatchdog(s, progress, transferId);
       Map<String, ImageSender.FileStamp> now = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth)
           .send(transferId, sources, baseline, s.getOutputStream(), s.getInputStream(), progress);
-      sent.put(migrationId, now);
+      if (keepBaseline) {
+        sent.put(migrationId, now);
+      }
     } catch (IOException e) {
       sent.remove(migrationId); // the target's copy is in doubt: next round sends everything
+      precopies.remove(migrationId);
       String why = "Socket closed".equals(e.getMessage())
           ? "cut after no progress for " + STALL_MS / 1000 + " s (link down or peer hung), or cancelled" : e.getMessage();
       throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + why);
@@ -244,6 +330,20 @@ public final class SourceRole {
   }
 
   /**
+   * The undo of memory pre-copy rounds: forgets what the target held and removes the round
+   * files. The pod itself was never touched by them. Idempotent.
+   */
+  public synchronized void forgetPrecopy(String migrationId, String podName) {
+    precopies.remove(migrationId);
+    LocalPod pod = pods.store().find(podName).orElse(null);
+    if (pod == null || !migrationId.equals(pod.migrationId())) {
+      Files2.deleteTree(migrationsDir.resolve(migrationId));
+    } else {
+      Files2.deleteTree(migrationsDir.resolve(migrationId).resolve("mem-stage"));
+    }
+  }
+
+  /**
    * The undo of everything above: takes the identity back, restores the app from its own
    * checkpoint where it is gone, removes CRIU's leftover network lock, and tells neighbours.
    */
@@ -288,6 +388,7 @@ public final class SourceRole {
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     transfers.remove(migrationId);
     sent.remove(migrationId);
+    precopies.remove(migrationId);
     LOG.info("pod {} resumed on the source", podName);
   }
 
@@ -305,6 +406,7 @@ public final class SourceRole {
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     transfers.remove(migrationId);
     sent.remove(migrationId);
+    precopies.remove(migrationId);
   }
 
   private static void requireMigration(LocalPod pod, String migrationId) {

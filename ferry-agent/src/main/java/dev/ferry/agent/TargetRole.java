@@ -6,6 +6,7 @@ import dev.ferry.api.PodSpec;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.PodNetwork;
 import dev.ferry.runtime.PostCopy;
+import dev.ferry.transfer.memory.TargetPages;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -133,7 +134,8 @@ public final class TargetRole {
    * Restores the app containers into the placeholder sandbox from the received images; with a
    * {@code pageServer} (post-copy) without their memory, which a page client then fetches.
    */
-  public Map<String, Object> restore(String migrationId, String podName, String pageServer) throws Exception {
+  public Map<String, Object> restore(String migrationId, String podName, String pageServer, boolean lazyLocal)
+      throws Exception {
     LocalPod pod;
     synchronized (this) {
       pod = require(migrationId, podName);
@@ -145,6 +147,7 @@ public final class TargetRole {
       }
     }
     long t0 = System.nanoTime();
+    long rebuildMs = 0;
     long pausePid = pods.startSandbox(pod.spec());
     PodNetwork net = pods.network(podName);
     net.unlockOutput();
@@ -156,8 +159,16 @@ public final class TargetRole {
       String cid = pods.containerId(podName, c.name());
       pods.runtime().destroy(cid);
       Path images = in.resolve("images").resolve(c.name());
+      long r0 = System.nanoTime();
+      TargetPages.Rebuilt rebuilt = TargetPages.rebuild(in.resolve("mem").resolve(c.name()), images);
+      if (rebuilt.images() > 0) {
+        rebuildMs += (System.nanoTime() - r0) / 1_000_000;
+        LOG.info("rebuilt {} pages image(s) of {}: {} pages kept from pre-copy, {} sent frozen", rebuilt.images(),
+            c.name(), rebuilt.keptPages(), rebuilt.literalPages());
+        Files2.deleteTree(in.resolve("mem").resolve(c.name()));
+      }
       Path work = migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name());
-      if (pageServer == null) {
+      if (pageServer == null && !lazyLocal) {
         pods.runtime().restore(cid, bundle, images, work);
       } else {
         pageClients.put(migrationId, pods.runtime().startPageClient(images, work, pageServer));
@@ -171,7 +182,7 @@ public final class TargetRole {
     net.unlock();
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("restored pod {} in {} ms", podName, ms);
-    return Map.of("restoreMs", ms);
+    return Map.of("restoreMs", ms, "rebuildMs", rebuildMs);
   }
 
   /** Proves the pod runs, opens its network and makes it an ordinary pod of this host. */

@@ -41,6 +41,15 @@ public class MigrationReport {
   /** Bytes moved while the pod was frozen. */
   public Long frozenBytesTransferred;
   public int precopyRounds;
+  /** Bytes sent by each memory pre-copy round, in order. */
+  public List<Long> precopyRoundBytes = new ArrayList<>();
+  /** Why the pre-copy rounds stopped (converged, stopped shrinking, round limit). */
+  public String precopyStopReason;
+  /** How fast the pod changed its memory during pre-copy, measured by the last round. */
+  public Long dirtyBytesPerSecond;
+  /** Pre-copy: pages of the frozen dump sent while frozen, and pages the target already held. */
+  public Long frozenPagesSent;
+  public Long frozenPagesKept;
   public Long writesAcked;
   public Long writesLost;
   /** True when the client's single connection kept working through the migration. */
@@ -53,6 +62,13 @@ public class MigrationReport {
    * last page arrived); a source failure in this window loses the pod.
    */
   public Long atRiskMs;
+  /**
+   * How the target restored memory: "eager" (all pages before the pod runs), "lazy-local"
+   * (from local images, copied in behind the running pod) or "lazy-remote" (post-copy).
+   */
+  public String restoreMode;
+  /** Lazy restores: from the restore's start until every page was in place. */
+  public Long memoryFillMs;
   /** Why the migration failed or was rolled back, in words; null on success. */
   public String error;
   /** Where the frozen time went: checkpoint, transfer, restore, ... in ms. */

@@ -32,7 +32,7 @@ final class DemoCommand implements Callable<Integer> {
 
   /** Migration strategy. */
   @Option(names = "--strategy", defaultValue = "auto",
-      description = "migration strategy: auto (default), cold or postcopy (see ferry migrate --help)")
+      description = "migration strategy: auto (default), cold, precopy or postcopy (see ferry migrate --help)")
   String strategy;
 
   /** Freeze budget for auto. */

@@ -33,7 +33,8 @@ final class MigrateCommand implements Callable<Integer> {
 
   /** Strategy. */
   @Option(names = "--strategy", defaultValue = "auto", description = "auto (default: chosen from the pod's memory and"
-      + " --max-freeze), cold (stop and copy) or postcopy (restore at once, memory follows; the pod is lost if the source"
+      + " --max-freeze), cold (stop and copy), precopy (memory copied in rounds while the pod runs, then only what changed),"
+      + " or postcopy (restore at once, memory follows; the pod is lost if the source"
       + " fails before all pages arrived)")
   String strategy;
 

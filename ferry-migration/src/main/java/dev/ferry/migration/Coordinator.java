@@ -30,7 +30,7 @@ import org.slf4j.MDC;
 public final class Coordinator {
   private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
   /** Strategies this coordinator can drive. */
-  public static final List<String> STRATEGIES = List.of("auto", "cold", "postcopy");
+  public static final List<String> STRATEGIES = List.of("auto", "cold", "precopy", "postcopy");
   private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer");
 
   private final MigrationStore store;
@@ -245,8 +245,11 @@ public final class Coordinator {
     if ("auto".equals(o.strategy())) {
       return new Plan(StrategyChooser.choose(memory, o.maxFreezeMs(), o.allowPostcopy(), uffd, o.onBudgetMiss()), memory);
     }
-    long predicted = "postcopy".equals(o.strategy()) ? StrategyChooser.predictPostcopyMs(memory)
-        : StrategyChooser.predictColdMs(memory);
+    long predicted = switch (o.strategy()) {
+      case "postcopy", "hybrid" -> StrategyChooser.predictPostcopyMs(memory);
+      case "precopy" -> StrategyChooser.predictPrecopyMs(memory, memory / 50);
+      default -> StrategyChooser.predictColdMs(memory);
+    };
     return new Plan(new StrategyChooser.Choice(o.strategy(), predicted, o.strategy() + " as asked", true), memory);
   }
 

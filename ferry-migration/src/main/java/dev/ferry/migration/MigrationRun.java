@@ -54,6 +54,11 @@ final class MigrationRun {
   /** Where the target agent receives images; asked for once, not inside the frozen window. */
   private String targetData;
   private long restoreStart;
+  /**
+   * Restore lazily from the target's local images (cold, pre-copy): the tree runs as soon as
+   * it is rebuilt and its memory is copied in behind it, out of the frozen window.
+   */
+  private boolean lazyLocal;
   private MigrationPhase currentPhase;
   private long phaseStart;
 
@@ -72,15 +77,26 @@ final class MigrationRun {
 
   List<Step> steps() {
     Action nothing = () -> {};
-    return List.of(
-        new Step("prepare-target", MigrationPhase.PREPARING, this::prepareTarget, this::abortTarget),
-        new Step("presync", MigrationPhase.PRECOPY, this::presync, nothing),
-        new Step(postCopy() ? "checkpoint-lazy" : "checkpoint", MigrationPhase.DUMPING, this::checkpoint, this::resumeSource),
-        new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing),
-        new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, this::resumeSource),
-        new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, this::abortTarget),
-        new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore, this::abortTarget),
-        new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
+    List<Step> steps = new ArrayList<>();
+    steps.add(new Step("prepare-target", MigrationPhase.PREPARING, this::prepareTarget, this::abortTarget));
+    steps.add(new Step("presync", MigrationPhase.PRECOPY, this::presync, nothing));
+    if (memoryPrecopy()) {
+      steps.add(new Step("precopy-memory", MigrationPhase.PRECOPY, this::precopyMemory, this::forgetPrecopy));
+    }
+    steps.add(new Step(postCopy() ? "checkpoint-lazy" : "checkpoint", MigrationPhase.DUMPING, this::checkpoint,
+        this::resumeSource));
+    steps.add(new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing));
+    steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, this::resumeSource));
+    steps.add(new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, this::abortTarget));
+    steps.add(new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore,
+        this::abortTarget));
+    steps.add(new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
+    return List.copyOf(steps);
+  }
+
+  /** Whether memory is copied in rounds while the pod runs ("precopy", and "hybrid" before its post-copy). */
+  boolean memoryPrecopy() {
+    return "precopy".equals(options.strategy()) || "hybrid".equals(options.strategy());
   }
 
   /** Runs every step; throws the first failure after recording which step failed. */
@@ -166,6 +182,8 @@ final class MigrationRun {
 
   private void prepareTarget() {
     target.step(id, "target", "prepare", Map.of("spec", pod.spec(), "faults", options.faults()));
+    lazyLocal = !postCopy() && !"1".equals(System.getenv("FERRY_EAGER_RESTORE"))
+        && Boolean.TRUE.equals(target.info().capabilities().get("userfaultfd"));
   }
 
   /** Copies the pod's files ahead while it still runs; the frozen round sends only changes. */
@@ -174,6 +192,49 @@ final class MigrationRun {
     JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "presync",
         Map.of("pod", pod.name(), "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000)), null);
     presyncBytes = r.path("bytes").asLong();
+  }
+
+  /**
+   * Memory pre-copy: rounds while the pod runs, each shipping the pages changed since the
+   * previous one, until what is left is small, stops shrinking, or the round limit is reached.
+   */
+  private void precopyMemory() throws Exception {
+    String dataAddress = targetData();
+    PrecopyPolicy policy = new PrecopyPolicy(podMemoryBytes(), options.maxFreezeMs());
+    long lastStart = 0;
+    for (int round = 1; ; round++) {
+      int k = round;
+      long start = now();
+      JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "memround", Map.of("pod", pod.name(),
+          "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000, "round", k)), progress);
+      long bytes = r.path("bytes").asLong();
+      long changed = r.path("changedPages").asLong() * 4096;
+      long ms = Math.max(1, now() - start);
+      // pages changed since the previous round, over the time since it began
+      double dirtyRate = round == 1 ? 0 : changed / Math.max(1e-3, (start - lastStart) / 1000.0);
+      lastStart = start;
+      report.precopyRounds = round;
+      report.precopyRoundBytes.add(bytes);
+      report.bytesTransferred = presyncBytes + report.precopyRoundBytes.stream().mapToLong(Long::longValue).sum();
+      PrecopyPolicy.Decision d = policy.afterRound(round, changed, bytes * 1000.0 / ms, dirtyRate);
+      report.dirtyBytesPerSecond = Math.round(dirtyRate);
+      report.predictedFrozenMs = d.predictedFrozenMs();
+      progress.round(id, new ProgressListener.Round(round, bytes, bytes * 1000.0 / ms, dirtyRate, d.predictedFrozenMs()));
+      LOG.info("pre-copy round {}: {} bytes in {} ms, {} bytes changed since the previous round; {}", round, bytes, ms,
+          changed, d.reason());
+      if (d.stop()) {
+        report.precopyStopReason = d.reason();
+        return;
+      }
+    }
+  }
+
+  private long podMemoryBytes() {
+    return report.podMemoryBytes == null ? 0 : report.podMemoryBytes;
+  }
+
+  private void forgetPrecopy() {
+    source.step(id, "source", "forget", Map.of("pod", pod.name()));
   }
 
   private String targetData() {
@@ -207,8 +268,14 @@ final class MigrationRun {
     String dataAddress = targetData();
     JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "send", Map.of("pod", pod.name(), "target",
         dataAddress, "faults", options.faults(), "bandwidth", options.bandwidthMBps() * 1_000_000)), progress);
-    report.bytesTransferred = presyncBytes + r.path("bytes").asLong();
+    long earlier = presyncBytes + report.precopyRoundBytes.stream().mapToLong(Long::longValue).sum();
+    report.bytesTransferred = earlier + r.path("bytes").asLong();
     report.frozenBytesTransferred = r.path("bytes").asLong();
+    if (r.has("recipeMs") && memoryPrecopy()) {
+      report.frozenBreakdownMs.put("precopyRecipe", r.path("recipeMs").asLong());
+      report.frozenPagesSent = r.path("literalPages").asLong();
+      report.frozenPagesKept = r.path("keptPages").asLong();
+    }
     progress.transfer(id, report.frozenBytesTransferred,
         report.frozenBytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
     report.frozenBreakdownMs.put("transfer", now() - start);
@@ -276,8 +343,13 @@ final class MigrationRun {
       }
       body.put("pageServer", pageServer);
     }
-    target.step(id, "target", "restore", body);
-    report.frozenBreakdownMs.put("restore", now() - start);
+    body.put("lazyLocal", lazyLocal);
+    report.restoreMode = postCopy() ? "lazy-remote" : lazyLocal ? "lazy-local" : "eager";
+    JsonNode r = target.step(id, "target", "restore", body);
+    if (r.path("rebuildMs").asLong() > 0) {
+      report.frozenBreakdownMs.put("rebuildImages", r.path("rebuildMs").asLong());
+    }
+    report.frozenBreakdownMs.put("restore", now() - start - r.path("rebuildMs").asLong());
   }
 
   private void commit() {
@@ -295,6 +367,10 @@ final class MigrationRun {
    * @throws PodLostException when pages could not be fetched: the pod's memory is incomplete
    */
   void awaitPages() {
+    if (lazyLocal) {
+      awaitLocalPages();
+      return;
+    }
     if (!postCopy()) {
       return;
     }
@@ -311,6 +387,27 @@ final class MigrationRun {
     } catch (RuntimeException e) {
       report.atRiskMs = now() - restoreStart;
       throw new PodLostException("post-copy failed after the commit point, the pod's memory is incomplete: " + e.getMessage());
+    } finally {
+      endPhase();
+    }
+  }
+
+  /**
+   * Lazy restore from local images: waits until the target copied every page in. The pod does
+   * not depend on its source meanwhile; the source copy is only removed after this.
+   */
+  private void awaitLocalPages() {
+    enterPhase(MigrationPhase.POSTCOPY, "pod runs on " + options.targetHost() + ", memory filling in from its local images");
+    store.stepStatus(id, "pages", "started");
+    try {
+      JsonNode r = target.step(id, "target", "pages", Map.of("pod", pod.name()));
+      report.memoryFillMs = now() - restoreStart;
+      store.stepStatus(id, "pages", "done");
+      LOG.info("all {} pages of pod {} in place {} ms after the restore began", r.path("pages").asLong(), pod.name(),
+          report.memoryFillMs);
+    } catch (RuntimeException e) {
+      throw new PodLostException("filling the restored memory from local images failed after the commit point: "
+          + e.getMessage());
     } finally {
       endPhase();
     }

@@ -37,6 +37,19 @@ public final class StrategyChooser {
         + memoryBytes / RESTORE_BYTES_PER_MS);
   }
 
+  /** Pre-copy: the final dump still writes all memory; only what changed since the last round crosses. */
+  private static final double RECIPE_BYTES_PER_MS = 3e6;
+  private static final double REBUILD_BYTES_PER_MS = 3e6;
+
+  /**
+   * Pre-copy's frozen window for a pod holding {@code memoryBytes} of which {@code leftBytes}
+   * changed since the last round: dump everything, compare, send what changed, rebuild, restore.
+   */
+  public static long predictPrecopyMs(long memoryBytes, long leftBytes) {
+    return COLD_FIXED_MS + Math.round(memoryBytes / DUMP_BYTES_PER_MS + memoryBytes / RECIPE_BYTES_PER_MS
+        + leftBytes / TRANSFER_BYTES_PER_MS + memoryBytes / REBUILD_BYTES_PER_MS + memoryBytes / RESTORE_BYTES_PER_MS);
+  }
+
   public static long predictPostcopyMs(long memoryBytes) {
     return POSTCOPY_FIXED_MS + Math.round(memoryBytes / POSTCOPY_BYTES_PER_MS);
   }

@@ -35,7 +35,10 @@ public interface ContainerRuntime {
    */
   PostCopy.LazyDump checkpointLazy(String id, Path imageDir, Path workDir, String listenIp, int port) throws Exception;
 
-  /** Post-copy, target side: the page client that will fetch pages from {@code pageServer}. */
+  /**
+   * Target side of a lazy restore: the page client that will fill the restored memory, from
+   * {@code pageServer} (post-copy), or from the local images when it is null.
+   */
   PostCopy.PageClient startPageClient(Path imageDir, Path workDir, String pageServer) throws Exception;
 
   /** Post-copy, target side: restores without memory; pages come through the page client in {@code workDir}. */

@@ -209,13 +209,23 @@ public final class PostCopy {
     }
   }
 
-  /** Starts the page client and waits for its socket, which the lazy restore connects to. */
+  /**
+   * Starts the page client and waits for its socket, which the lazy restore connects to. With
+   * a {@code pageServer} it fetches pages from there (post-copy); without, from the local
+   * images, which takes the filling of memory out of the frozen window: the restored tree runs
+   * as soon as it is rebuilt, and its pages are copied in behind it (faults first).
+   */
   public static PageClient startPageClient(String criu, Map<String, String> env, Path imageDir, Path workDir,
       String pageServer, Duration timeout) throws IOException, InterruptedException {
     Files.createDirectories(workDir);
-    String[] hp = pageServer.split(":");
-    ProcessBuilder pb = new ProcessBuilder(criu, "lazy-pages", "--page-server", "--address", hp[0], "--port", hp[1],
-        "-D", imageDir.toString(), "-W", workDir.toString(), "-o", "lazy.log", "-v4");
+    List<String> cmd = new ArrayList<>(List.of(criu, "lazy-pages"));
+    if (pageServer != null) {
+      String[] hp = pageServer.split(":");
+      cmd.addAll(List.of("--page-server", "--address", hp[0], "--port", hp[1]));
+    }
+    // -v4: the count of pages copied, which proves completion, is a debug line
+    cmd.addAll(List.of("-D", imageDir.toString(), "-W", workDir.toString(), "-o", "lazy.log", "-v4"));
+    ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().putAll(env);
     pb.redirectInput(new File("/dev/null"));
     pb.redirectOutput(workDir.resolve("lazy-pages.out").toFile());

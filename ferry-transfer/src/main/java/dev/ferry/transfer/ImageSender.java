@@ -99,6 +99,9 @@ public final class ImageSender {
       try (Stream<Path> walk = Files.walk(src.dir())) {
         for (Path p : (Iterable<Path>) walk.sorted()::iterator) {
           String rel = src.as() + (p.equals(src.dir()) ? "" : "/" + src.dir().relativize(p));
+          if (!p.equals(src.dir()) && src.skip().contains(src.dir().relativize(p).toString())) {
+            continue;
+          }
           if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
             FileStamp stamp = stamp(p);
             now.put(rel, stamp);

@@ -153,6 +153,16 @@ public final class DemoRunner {
     }
     out.printf("  moved          %s bytes (%s of them while frozen), total %s ms%n", r.bytesTransferred,
         r.frozenBytesTransferred, r.totalMs);
+    if (r.precopyRounds > 0) {
+      out.printf("  pre-copy       %d rounds, bytes per round %s, dirty rate %.1f MB/s; stopped: %s%n", r.precopyRounds,
+          r.precopyRoundBytes, r.dirtyBytesPerSecond == null ? 0 : r.dirtyBytesPerSecond / 1e6, r.precopyStopReason);
+      out.printf("                 frozen round sent %s pages, %s pages kept from the rounds%n", r.frozenPagesSent,
+          r.frozenPagesKept);
+    }
+    if (r.restoreMode != null) {
+      out.printf("  restore        %s%s%n", r.restoreMode, r.memoryFillMs == null ? ""
+          : ", every page in place " + r.memoryFillMs + " ms after the restore began");
+    }
     if (r.atRiskMs != null) {
       out.printf("  post-copy      %d pages fetched after the restore; the pod depended on its source for %d ms%n",
           r.postcopyPages, r.atRiskMs);
@@ -233,6 +243,13 @@ public final class DemoRunner {
     @Override
     public void phase(String migrationId, dev.ferry.api.MigrationPhase phase, String what) {
       out.printf("   [%6d ms] %-13s %s%n", System.currentTimeMillis() - t0, phase.displayName(), what);
+    }
+
+    @Override
+    public void round(String migrationId, Round r) {
+      out.printf("   [%6d ms] %-13s round %d: %.1f MiB sent at %.0f MiB/s, dirty rate %.1f MiB/s, frozen window if"
+          + " frozen now ~%d ms%n", System.currentTimeMillis() - t0, "Pre-copy", r.round(), r.bytes() / 1048576.0,
+          r.bytesPerSecond() / 1048576.0, r.dirtyBytesPerSecond() / 1048576.0, r.predictedFrozenMs());
     }
 
     @Override

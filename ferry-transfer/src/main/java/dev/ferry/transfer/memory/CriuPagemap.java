@@ -13,7 +13,10 @@ import java.util.List;
  * CRIU's {@code pagemap-PID.img}: which virtual pages of a process its {@code pages-N.img}
  * holds, in order. The file is an image magic followed by length-prefixed protobuf messages:
  * a {@code pagemap_head} (field 1: pages_id, the N of pages-N.img) and then one
- * {@code pagemap_entry} per run (1: vaddr, 2: nr_pages, 3: in_parent, 4: flags).
+ * {@code pagemap_entry} per run (1: vaddr, 2: compat_nr_pages (0 since CRIU 4), 3: in_parent,
+ * 4: flags, 5: nr_pages). Only entries with {@link #PE_PRESENT} take space in pages-N.img, in
+ * entry order; a missing flags field means present. The PID in the name is the pid inside the
+ * container's pid namespace.
  */
 public record CriuPagemap(int pagesId, List<Entry> entries) {
   static final int IMG_COMMON_MAGIC = 0x54564319;
@@ -27,10 +30,7 @@ public record CriuPagemap(int pagesId, List<Entry> entries) {
   /** A run of pages; {@link #inPagesFile()} says whether its contents are in pages-N.img. */
   public record Entry(long vaddr, int nrPages, boolean inParent, int flags) {
     public boolean inPagesFile() {
-      if (flags != 0) {
-        return (flags & PE_PRESENT) != 0;
-      }
-      return !inParent; // images from before the flags field
+      return (flags & PE_PRESENT) != 0;
     }
   }
 
@@ -64,8 +64,9 @@ public record CriuPagemap(int pagesId, List<Entry> entries) {
       CodedInputStream in = CodedInputStream.newInstance(b.array(), b.position(), len);
       b.position(b.position() + len);
       long vaddr = 0;
-      int nr = 0;
-      int flags = 0;
+      long compatNr = 0;
+      long nr = -1;
+      int flags = -1;
       boolean inParent = false;
       for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
         switch (tag >>> 3) {
@@ -76,16 +77,26 @@ public record CriuPagemap(int pagesId, List<Entry> entries) {
               vaddr = in.readUInt64();
             }
           }
-          case 2 -> nr = in.readUInt32();
+          case 2 -> compatNr = in.readUInt32() & 0xffffffffL;
           case 3 -> inParent = in.readBool();
           case 4 -> flags = in.readUInt32();
+          case 5 -> nr = in.readUInt64();
           default -> in.skipField(tag);
         }
       }
       if (head) {
         head = false;
       } else {
-        entries.add(new Entry(vaddr, nr, inParent, flags));
+        // as CRIU reads older images: no flags means present, in_parent means parent
+        int f = flags < 0 ? PE_PRESENT : flags;
+        if (inParent) {
+          f |= PE_PARENT;
+        }
+        long pages = nr >= 0 ? nr : compatNr;
+        if (pages > Integer.MAX_VALUE) {
+          throw new IOException(file + ": entry at 0x" + Long.toHexString(vaddr) + " claims " + pages + " pages");
+        }
+        entries.add(new Entry(vaddr, (int) pages, inParent, f));
       }
     }
     if (pagesId < 0) {

@@ -84,8 +84,9 @@ class MemoryPrecopyTest {
   void writeEntry(ByteArrayOutputStream pm, long vaddr, int n) throws IOException {
     entry(pm, out -> {
       out.writeUInt64(1, vaddr);
-      out.writeUInt32(2, n);
+      out.writeUInt32(2, 0); // CRIU 4 writes the count into field 5
       out.writeUInt32(4, CriuPagemap.PE_PRESENT | CriuPagemap.PE_LAZY);
+      out.writeUInt64(5, n);
     });
   }
 
