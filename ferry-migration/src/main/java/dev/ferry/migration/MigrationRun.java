@@ -278,7 +278,7 @@ final class MigrationRun {
     }
     progress.transfer(id, report.frozenBytesTransferred,
         report.frozenBytesTransferred / Math.max(1e-3, (now() - start) / 1000.0));
-    report.frozenBreakdownMs.put("transfer", now() - start);
+    report.frozenBreakdownMs.put("transfer", now() - start - r.path("recipeMs").asLong());
   }
 
   /**

@@ -151,6 +151,21 @@ public final class ProcessMemory {
     return visited;
   }
 
+  /**
+   * Reads {@code buf.remaining()} bytes of process {@code pid}'s memory at {@code vaddr} (a
+   * frozen process, after a lazy dump, reads the same as a running one).
+   *
+   * @return false when that range is not mapped
+   */
+  public static boolean read(FileChannel mem, long vaddr, ByteBuffer buf) throws IOException {
+    return readFully(mem, buf, vaddr);
+  }
+
+  /** Opens a process's memory for {@link #read}. */
+  public static FileChannel open(long pid) throws IOException {
+    return FileChannel.open(Path.of("/proc", Long.toString(pid), "mem"), StandardOpenOption.READ);
+  }
+
   /** Reads until the buffer is full; false when the range vanished (unmapped meanwhile). */
   private static boolean readFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {
     long pos = position;

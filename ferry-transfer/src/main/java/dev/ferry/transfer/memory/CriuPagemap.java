@@ -105,6 +105,28 @@ public record CriuPagemap(int pagesId, List<Entry> entries) {
     return new CriuPagemap(pagesId, List.copyOf(entries));
   }
 
+  /** A run of pages a lazy dump left in the frozen process, to be fetched later. */
+  public record LazyRange(long pid, long vaddr, int nrPages) {}
+
+  /** Every lazy (not dumped) run of every process's pagemap in {@code imagesDir}. */
+  public static List<LazyRange> lazyRanges(Path imagesDir) throws IOException {
+    List<LazyRange> out = new ArrayList<>();
+    try (var files = Files.list(imagesDir)) {
+      for (Path p : (Iterable<Path>) files.sorted()::iterator) {
+        long pid = pidOf(p);
+        if (pid < 0) {
+          continue;
+        }
+        for (Entry e : read(p).entries()) {
+          if ((e.flags() & PE_LAZY) != 0 && !e.inPagesFile()) {
+            out.add(new LazyRange(pid, e.vaddr(), e.nrPages()));
+          }
+        }
+      }
+    }
+    return out;
+  }
+
   /** Name of the pages image this pagemap points at. */
   public String pagesFileName() {
     return "pages-" + pagesId + ".img";

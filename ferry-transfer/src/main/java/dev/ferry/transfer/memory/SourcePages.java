@@ -35,6 +35,13 @@ public final class SourcePages {
     public static final Stats NONE = new Stats(0, 0, 0);
   }
 
+  /** Whether the target holds exactly these contents (hash) for that page from a round. */
+  public boolean targetHolds(long pid, long vaddr, long hash) {
+    Map<Long, Long> m = held.get(pid);
+    Long h = m == null ? null : m.get(vaddr);
+    return h != null && h == hash;
+  }
+
   /** Whether a round was sent already (the frozen round can then use recipes). */
   public boolean hasRounds() {
     return !held.isEmpty();

@@ -143,7 +143,7 @@ public final class TargetPages {
   }
 
   /** Where each page of each pid lies in the round files, latest round winning. */
-  private static final class Index implements AutoCloseable {
+  static final class Index implements AutoCloseable {
     private static final int OFFSET_BITS = 40;
     final List<Path> files = new ArrayList<>();
     private final List<FileChannel> channels = new ArrayList<>();
@@ -183,6 +183,13 @@ public final class TargetPages {
         }
       }
       return idx;
+    }
+
+    /** Adds a file that is not a round file (e.g. pages arriving later); returns its number. */
+    int addFile(Path f, FileChannel ch) {
+      files.add(f);
+      channels.add(ch);
+      return files.size() - 1;
     }
 
     private void add(long pid, Path f) throws IOException {
@@ -228,7 +235,7 @@ public final class TargetPages {
     }
   }
 
-  private static void readFully(FileChannel ch, ByteBuffer b, long pos, Path what) throws IOException {
+  static void readFully(FileChannel ch, ByteBuffer b, long pos, Path what) throws IOException {
     long p = pos;
     while (b.hasRemaining()) {
       int n = ch.read(b, p);

@@ -1,0 +1,28 @@
+package dev.ferry.transfer.memory;
+
+/**
+ * The page pump's stream between a source agent and a target agent, big-endian.
+ *
+ * <p>Source to target: records {@code kind:byte pid:long vaddr:long count:int} followed by the
+ * pages for {@link #LITERAL}; {@link #KEPT} says the target's pre-copy copy of those pages is
+ * current; {@link #END} with {@code pages:long} closes the stream. Each record's pages are
+ * covered by a CRC32C ({@code crc:int}) after the data, or after the header for KEPT.
+ *
+ * <p>Target to source: {@link #WANT} {@code pid:long vaddr:long} asks for a page a restored
+ * process is waiting for (served ahead of the sequential pass); {@link #ACK}
+ * {@code pages:long} confirms that everything arrived and verified.
+ */
+final class PumpProtocol {
+  static final byte END = 0;
+  static final byte KEPT = 1;
+  static final byte LITERAL = 2;
+  static final byte WANT = 3;
+  static final byte ACK = 4;
+  /** Target to source: {@code reason:UTF}, the stream was refused (e.g. a checksum mismatch). */
+  static final byte REFUSED = 5;
+  static final int PAGE = 4096;
+  /** Pages per record: 1 MiB. */
+  static final int MAX_RUN = 256;
+
+  private PumpProtocol() {}
+}

@@ -1,0 +1,152 @@
+package dev.ferry.transfer.memory;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The page pump end to end over loopback sockets: a frozen "process" whose memory partly
+ * changed since a pre-copy round, the target's store, and a client that speaks CRIU's
+ * lazy-pages protocol to {@link CriuPageServer}. Every page served must be the frozen content;
+ * unchanged pages must not cross again; a page asked for early must come ahead of the rest.
+ */
+class PagePumpTest {
+  static final int PAGE = 4096;
+  static final long PID = 1;
+  @TempDir Path tmp;
+  final Random rnd = new Random(7);
+  final TreeMap<Long, byte[]> memory = new TreeMap<>();
+
+  void fill(long from, int pages) {
+    for (int i = 0; i < pages; i++) {
+      byte[] p = new byte[PAGE];
+      rnd.nextBytes(p);
+      memory.put(from + (long) i * PAGE, p);
+    }
+  }
+
+  PagePump.Memory frozen() {
+    return (pid, vaddr, buf) -> {
+      for (long a = vaddr; buf.hasRemaining(); a += PAGE) {
+        byte[] p = memory.get(a);
+        if (p == null) {
+          return false;
+        }
+        buf.put(p);
+      }
+      return true;
+    };
+  }
+
+  /** One GET as CRIU's lazy-pages daemon sends it; returns pages served. */
+  static int get(Socket daemon, long vaddr, int n, byte[][] into) throws IOException {
+    ByteBuffer h = ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN);
+    h.putInt(CriuPageServer.PS_IOV_GET).putInt(0).putLong(n).putLong(vaddr).putLong(PID);
+    daemon.getOutputStream().write(h.array());
+    DataInputStream in = new DataInputStream(daemon.getInputStream());
+    byte[] head = new byte[32];
+    in.readFully(head);
+    ByteBuffer r = ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN);
+    assertThat(r.getInt(0) & 0xffff).isEqualTo(CriuPageServer.PS_IOV_ADD_F);
+    assertThat(r.getLong(16)).isEqualTo(vaddr);
+    assertThat(r.getLong(24)).isEqualTo(PID);
+    int got = (int) r.getLong(8);
+    for (int i = 0; i < got; i++) {
+      into[i] = new byte[PAGE];
+      in.readFully(into[i]);
+    }
+    return got;
+  }
+
+  @Test
+  void servesTheFrozenContentsAndResendsOnlyWhatChangedSinceTheRound() throws Exception {
+    fill(0x10000, 600);
+    SourcePages held = new SourcePages();
+    SourcePages.RoundFile rf = held.openRound(PID, tmp.resolve("mem/round-1/1.pages"));
+    for (var e : memory.entrySet()) {
+      rf.pages(e.getKey(), ByteBuffer.wrap(e.getValue()), 1);
+    }
+    rf.close();
+    rf.commit();
+    // after the round: 3 pages change, then the pod is frozen
+    for (int i : new int[] {10, 11, 500}) {
+      memory.get(0x10000 + (long) i * PAGE)[0] ^= 1;
+    }
+
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("mem"), tmp.resolve("arrived.pages"));
+    PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
+    CriuPageServer server = new CriuPageServer(store, 10_000);
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x10000, 600)), held, frozen());
+
+    // the restored process faults on page 590 before the pump got there
+    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]))) {
+      CompletableFuture<byte[][]> early = CompletableFuture.supplyAsync(() -> {
+        try {
+          byte[][] pages = new byte[1024][];
+          get(daemon, 0x10000 + 590L * PAGE, 1, pages);
+          return pages;
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      Thread.sleep(200); // the request waits: nothing has been pumped yet
+      assertThat(early).isNotDone();
+      String[] hp = receiver.address().split(":");
+      PagePump.Stats stats;
+      try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+        stats = pump.run(s);
+      }
+      assertThat(early.get(10, TimeUnit.SECONDS)[0]).isEqualTo(memory.get(0x10000 + 590L * PAGE));
+      assertThat(stats.literalPages()).isEqualTo(3); // only the changed pages crossed
+      assertThat(stats.keptPages()).isEqualTo(597);
+      assertThat(stats.wantedPages()).isEqualTo(10); // 590..599 went ahead, once
+      assertThat(receiver.done().get(5, TimeUnit.SECONDS)).isEqualTo(stats.pages());
+
+      // the daemon now reads everything, in big requests
+      byte[][] pages = new byte[1024][];
+      long a = 0x10000;
+      while (a < 0x10000 + 600L * PAGE) {
+        int n = get(daemon, a, 1024, pages);
+        assertThat(n).isPositive();
+        for (int i = 0; i < n; i++) {
+          assertThat(pages[i]).as("page 0x%x", a + (long) i * PAGE).isEqualTo(memory.get(a + (long) i * PAGE));
+        }
+        a += (long) n * PAGE;
+      }
+      ByteBuffer close = ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN).putInt(CriuPageServer.PS_IOV_CLOSE);
+      daemon.getOutputStream().write(close.array());
+      assertThat(new DataInputStream(daemon.getInputStream()).readInt()).isZero();
+    }
+    assertThat(server.done().get(5, TimeUnit.SECONDS)).isGreaterThanOrEqualTo(600);
+    store.close();
+  }
+
+  @Test
+  void aPumpWithoutRoundsSendsEverything() throws Exception {
+    fill(0x20000, 40);
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("none"), tmp.resolve("arrived2.pages"));
+    PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x20000, 40)), null, frozen());
+    String[] hp = receiver.address().split(":");
+    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      PagePump.Stats st = pump.run(s);
+      assertThat(st.literalPages()).isEqualTo(40);
+      assertThat(st.keptPages()).isZero();
+    }
+    assertThat(store.isComplete()).isTrue();
+    assertThat(store.readyPages()).isEqualTo(40);
+    store.close();
+  }
+}
