@@ -144,6 +144,8 @@ public final class AgentApi {
       case "source/forget":
         source.forgetPrecopy(id, pod);
         return Map.of("forgotten", true);
+      case "source/pump":
+        return source.pump(id, pod, req.path("target").asText(), req.path("wait").asBoolean(true));
       case "source/send":
         return source.send(id, pod, req.path("target").asText(), faults, bandwidth(req));
       case "source/cancel":
@@ -165,7 +167,9 @@ public final class AgentApi {
         return Map.of("identity", true);
       case "target/restore":
         return target.restore(id, pod, req.hasNonNull("pageServer") ? req.path("pageServer").asText() : null,
-            req.path("lazyLocal").asBoolean(false));
+            req.path("lazyLocal").asBoolean(false), req.path("ferryPages").asBoolean(false));
+      case "target/pagestore":
+        return target.openPageStore(id, pod);
       case "target/pages":
         return target.awaitPages(id, pod);
       case "target/commit":

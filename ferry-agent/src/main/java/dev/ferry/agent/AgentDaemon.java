@@ -24,7 +24,7 @@ public final class AgentDaemon {
     PodStore store = new PodStore(config.stateDir());
     PodManager pods = new PodManager(config, runtime, store);
     SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp());
-    TargetRole target = new TargetRole(pods, config.stateDir());
+    TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp());
     target.removeLeftovers();
     AgentApi api = new AgentApi(config, caps, pods, source, target);
     try (DataServer data = new DataServer(config.listenIp(), config.dataPort(), target);

@@ -9,6 +9,8 @@ import dev.ferry.runtime.ProcessMemory;
 import dev.ferry.transfer.ImageSender;
 import dev.ferry.transfer.TransferProgress;
 import dev.ferry.transfer.TransferSource;
+import dev.ferry.transfer.memory.CriuPagemap;
+import dev.ferry.transfer.memory.PagePump;
 import dev.ferry.transfer.memory.SourcePages;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -41,6 +43,12 @@ public final class SourceRole {
 
   /** Memory pre-copy state (what the target holds), by migration and container. */
   private final Map<String, Map<String, SourcePages>> precopies = new ConcurrentHashMap<>();
+
+  /** Pid inside the container to pid on this host, of each frozen process, by migration. */
+  private final Map<String, Map<Long, Long>> frozenPids = new ConcurrentHashMap<>();
+  /** Page pumps moving frozen memory to a target, by migration, and how they ended. */
+  private final Map<String, PagePump> pumps = new ConcurrentHashMap<>();
+  private final Map<String, java.util.concurrent.CompletableFuture<PagePump.Stats>> pumping = new ConcurrentHashMap<>();
 
   /** Lazy dumps serving pages to a target (post-copy), by migration. */
   private final Map<String, PostCopy.LazyDump> lazyDumps = new ConcurrentHashMap<>();
@@ -111,6 +119,7 @@ public final class SourceRole {
     }
     ContainerSpec c = pod.spec().containers().get(0);
     long t0 = System.nanoTime();
+    frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
     PostCopy.LazyDump dump = pods.runtime().checkpointLazy(pods.containerId(podName, c.name()), images(migrationId, c.name()),
         work(migrationId, "dump", c.name()), listenIp, freePort());
     lazyDumps.put(migrationId, dump);
@@ -118,6 +127,92 @@ public final class SourceRole {
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("lazy dump of pod {} ready in {} ms, serving pages on {}", podName, ms, dump.pageServer());
     return Map.of("checkpointMs", ms, "imageBytes", sizeOf(images(migrationId, c.name())), "pageServer", dump.pageServer());
+  }
+
+  private static Map<Long, Long> pidsOf(long init) {
+    Map<Long, Long> m = new java.util.HashMap<>();
+    try {
+      for (long pid : ProcessMemory.processesLike(init)) {
+        m.put(ProcessMemory.nsPid(pid), pid);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list the processes of pid " + init, e);
+    }
+    return m;
+  }
+
+  /**
+   * After a lazy dump: streams the frozen pod's memory to the target's page store at
+   * {@code pumpAddress}, sending only pages changed since the pre-copy rounds. With
+   * {@code wait} returns when the target confirmed every page; otherwise at once, the pages
+   * following the restored pod (hybrid).
+   */
+  public Map<String, Object> pump(String migrationId, String podName, String pumpAddress, boolean wait)
+      throws Exception {
+    LocalPod pod = pods.store().get(podName);
+    requireMigration(pod, migrationId);
+    PostCopy.LazyDump dump = lazyDumps.get(migrationId);
+    Map<Long, Long> pids = frozenPids.get(migrationId);
+    if (dump == null || pids == null || !dump.alive()) {
+      throw ApiException.conflict("pod '" + podName + "' has no lazy dump serving its memory in migration " + migrationId);
+    }
+    java.util.concurrent.CompletableFuture<PagePump.Stats> running = pumping.get(migrationId);
+    if (running == null) {
+      ContainerSpec c = pod.spec().containers().get(0);
+      List<CriuPagemap.LazyRange> ranges = CriuPagemap.lazyRanges(images(migrationId, c.name()));
+      SourcePages held = precopies.getOrDefault(migrationId, Map.of()).get(c.name());
+      Map<Long, java.nio.channels.FileChannel> mems = new ConcurrentHashMap<>();
+      PagePump pump = new PagePump(ranges, held, (pid, vaddr, buf) -> {
+        Long host = pids.get(pid);
+        if (host == null) {
+          throw new IOException("no frozen process has pid " + pid + " in pod " + podName);
+        }
+        return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(host)), vaddr, buf);
+      });
+      pumps.put(migrationId, pump);
+      String[] hp = pumpAddress.split(":");
+      running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        try (Socket s = new Socket()) {
+          s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+          s.setSoTimeout(STALL_MS);
+          PagePump.Stats st = pump.run(s);
+          LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead) in {} ms",
+              st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.ms());
+          return st;
+        } catch (IOException e) {
+          throw new UncheckedIOException("page pump to " + pumpAddress + " failed: " + e.getMessage(), e);
+        } finally {
+          mems.values().forEach(ch -> {
+            try {
+              ch.close();
+            } catch (IOException ignored) {
+              // closing a proc file
+            }
+          });
+        }
+      });
+      pumping.put(migrationId, running);
+    }
+    if (!wait) {
+      return Map.of("started", true);
+    }
+    PagePump.Stats st;
+    try {
+      st = running.join();
+    } catch (java.util.concurrent.CompletionException e) {
+      pumping.remove(migrationId);
+      throw new ApiException(502, e.getCause().getMessage());
+    }
+    return Map.of("pages", st.pages(), "keptPages", st.keptPages(), "literalPages", st.literalPages(),
+        "bytes", st.bytes(), "pumpMs", st.ms());
+  }
+
+  private static java.nio.channels.FileChannel openMem(long hostPid) {
+    try {
+      return ProcessMemory.open(hostPid);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot open the memory of frozen pid " + hostPid, e);
+    }
   }
 
   private int freePort() throws IOException {
@@ -352,6 +447,12 @@ public final class SourceRole {
     if (pod == null || !migrationId.equals(pod.migrationId())) {
       return; // never touched by this migration, or resumed already
     }
+    PagePump pump = pumps.remove(migrationId);
+    if (pump != null) {
+      pump.stop();
+      awaitQuietly(pumping.remove(migrationId), 10);
+    }
+    frozenPids.remove(migrationId);
     PostCopy.LazyDump lazy = lazyDumps.remove(migrationId);
     if (lazy != null && lazy.alive()) {
       try {
@@ -395,10 +496,18 @@ public final class SourceRole {
   /** After the commit point: the pod runs on the target, remove it here. Idempotent. */
   public synchronized void finish(String migrationId, String podName) throws InterruptedException {
     PostCopy.LazyDump lazy = lazyDumps.remove(migrationId);
-    if (lazy != null) {
+    java.util.concurrent.CompletableFuture<PagePump.Stats> pumped = pumping.remove(migrationId);
+    if (lazy != null && pumped != null) {
+      // Ferry's pump took the pages from the frozen tree: let it finish, then end the dump
+      awaitQuietly(pumped, 30 * 60);
+      int rc = lazy.end();
+      LOG.info("lazy dump of pod {} ended after the page pump (runc exit {})", podName, rc);
+    } else if (lazy != null) {
       int rc = lazy.awaitExit(java.time.Duration.ofMinutes(30)); // it ends once every page has gone
       LOG.info("lazy dump of pod {} done serving pages (runc exit {})", podName, rc);
     }
+    pumps.remove(migrationId);
+    frozenPids.remove(migrationId);
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod != null && migrationId.equals(pod.migrationId())) {
       pods.destroy(podName, pod.spec());
@@ -407,6 +516,17 @@ public final class SourceRole {
     transfers.remove(migrationId);
     sent.remove(migrationId);
     precopies.remove(migrationId);
+  }
+
+  private static void awaitQuietly(java.util.concurrent.CompletableFuture<?> f, long seconds) {
+    if (f == null) {
+      return;
+    }
+    try {
+      f.get(seconds, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (Exception e) {
+      LOG.warn("page pump ended with: {}", e.getMessage());
+    }
   }
 
   private static void requireMigration(LocalPod pod, String migrationId) {

@@ -6,6 +6,9 @@ import dev.ferry.api.PodSpec;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.PodNetwork;
 import dev.ferry.runtime.PostCopy;
+import dev.ferry.transfer.memory.CriuPageServer;
+import dev.ferry.transfer.memory.PumpReceiver;
+import dev.ferry.transfer.memory.TargetPageStore;
 import dev.ferry.transfer.memory.TargetPages;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -37,9 +40,49 @@ public final class TargetRole {
   /** Faults injected per migration (tests only). */
   private final Map<String, Set<String>> faults = new ConcurrentHashMap<>();
 
-  public TargetRole(PodManager pods, Path stateDir) {
+  private final String listenIp;
+
+  /** The frozen memory of a migration arriving through the page pump, and who serves it. */
+  private record PageStore(TargetPageStore store, PumpReceiver receiver, CriuPageServer[] server) {
+    void close() {
+      try {
+        receiver.close();
+        if (server[0] != null) {
+          server[0].close();
+        }
+        store.close();
+      } catch (IOException e) {
+        LOG.warn("closing the page store: {}", e.getMessage());
+      }
+    }
+  }
+
+  private final Map<String, PageStore> pageStores = new ConcurrentHashMap<>();
+
+  /** @param listenIp this host's address on the lab network, where page pumps connect */
+  public TargetRole(PodManager pods, Path stateDir, String listenIp) {
     this.pods = pods;
     this.migrationsDir = stateDir.resolve("migrations");
+    this.listenIp = listenIp;
+  }
+
+  /**
+   * Opens the store that receives the frozen pod's memory from the source's page pump (pages
+   * pre-copy rounds delivered are taken from those) and returns where the pump connects.
+   */
+  public synchronized Map<String, Object> openPageStore(String migrationId, String podName) throws IOException {
+    require(migrationId, podName);
+    PageStore ps = pageStores.get(migrationId);
+    if (ps == null) {
+      LocalPod pod = pods.store().get(podName);
+      Path dir = migrationsDir.resolve(migrationId);
+      String c = pod.spec().containers().get(0).name();
+      TargetPageStore store = TargetPageStore.open(dir.resolve("incoming").resolve("mem").resolve(c),
+          dir.resolve("arrived.pages"));
+      ps = new PageStore(store, new PumpReceiver(listenIp, store, SourceRole.STALL_MS), new CriuPageServer[1]);
+      pageStores.put(migrationId, ps);
+    }
+    return Map.of("pumpAddress", ps.receiver().address());
   }
 
   /** Suffix of the transfer id of a pre-copy round (the final round has the bare migration id). */
@@ -134,8 +177,8 @@ public final class TargetRole {
    * Restores the app containers into the placeholder sandbox from the received images; with a
    * {@code pageServer} (post-copy) without their memory, which a page client then fetches.
    */
-  public Map<String, Object> restore(String migrationId, String podName, String pageServer, boolean lazyLocal)
-      throws Exception {
+  public Map<String, Object> restore(String migrationId, String podName, String pageServer, boolean lazyLocal,
+      boolean ferryPages) throws Exception {
     LocalPod pod;
     synchronized (this) {
       pod = require(migrationId, podName);
@@ -168,7 +211,15 @@ public final class TargetRole {
         Files2.deleteTree(in.resolve("mem").resolve(c.name()));
       }
       Path work = migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name());
-      if (pageServer == null && !lazyLocal) {
+      PageStore ps = pageStores.get(migrationId);
+      if (ferryPages) {
+        if (ps == null) {
+          throw ApiException.conflict("migration " + migrationId + " has no page store; open it first");
+        }
+        ps.server()[0] = new CriuPageServer(ps.store(), 60_000);
+        pageClients.put(migrationId, pods.runtime().startPageClient(images, work, ps.server()[0].address()));
+        pods.runtime().restoreLazy(cid, bundle, images, work);
+      } else if (pageServer == null && !lazyLocal) {
         pods.runtime().restore(cid, bundle, images, work);
       } else {
         pageClients.put(migrationId, pods.runtime().startPageClient(images, work, pageServer));
@@ -220,6 +271,10 @@ public final class TargetRole {
     }
     long pages = client.awaitAllPages(java.time.Duration.ofMinutes(30));
     pageClients.remove(migrationId);
+    PageStore ps = pageStores.remove(migrationId);
+    if (ps != null) {
+      ps.close();
+    }
     Files2.deleteTree(migrationsDir.resolve(migrationId));
     LOG.info("all {} pages of pod {} arrived, {} ms after the page client started", pages, podName, client.elapsedMs());
     return Map.of("pages", pages, "ms", client.elapsedMs());
@@ -239,6 +294,11 @@ public final class TargetRole {
     PostCopy.PageClient client = pageClients.remove(migrationId);
     if (client != null) {
       client.kill();
+    }
+    PageStore ps = pageStores.remove(migrationId);
+    if (ps != null) {
+      ps.store().fail("migration aborted");
+      ps.close();
     }
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod != null && migrationId.equals(pod.migrationId())) {

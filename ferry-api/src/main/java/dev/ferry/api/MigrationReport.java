@@ -55,8 +55,10 @@ public class MigrationReport {
   /** True when the client's single connection kept working through the migration. */
   public Boolean tcpConnectionPreserved;
   public List<PhaseTiming> phases = new ArrayList<>();
-  /** Post-copy: pages fetched by the target after the pod started there. */
+  /** Post-copy: pages fetched by the target after the pod started there (hybrid: pages that had changed). */
   public Long postcopyPages;
+  /** Hybrid: pages of the post-copy phase the target already held from pre-copy rounds. */
+  public Long postcopyPagesKept;
   /**
    * Post-copy: how long the pod depended on its source after the restore began (until the
    * last page arrived); a source failure in this window loses the pod.

@@ -30,7 +30,7 @@ import org.slf4j.MDC;
 public final class Coordinator {
   private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
   /** Strategies this coordinator can drive. */
-  public static final List<String> STRATEGIES = List.of("auto", "cold", "precopy", "postcopy");
+  public static final List<String> STRATEGIES = List.of("auto", "cold", "precopy", "postcopy", "hybrid");
   private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer");
 
   private final MigrationStore store;
@@ -260,8 +260,9 @@ public final class Coordinator {
     if (!STRATEGIES.contains(o.strategy())) {
       throw new IllegalArgumentException("strategy '" + o.strategy() + "' is not available; use one of " + STRATEGIES);
     }
-    if ("postcopy".equals(o.strategy()) && pod.spec().containers().size() != 1) {
-      throw new IllegalArgumentException("post-copy moves pods with one app container for now; use --strategy cold");
+    if (Set.of("postcopy", "hybrid").contains(o.strategy()) && pod.spec().containers().size() != 1) {
+      throw new IllegalArgumentException(o.strategy() + " moves pods with one app container for now; use --strategy cold"
+          + " or precopy");
     }
     for (String f : o.faults()) {
       if (!KNOWN_FAULTS.contains(f)) {
@@ -285,9 +286,10 @@ public final class Coordinator {
       } catch (AgentClient.AgentException e) {
         throw new IllegalStateException("target host " + o.targetHost() + " is not reachable: " + e.getMessage());
       }
-      if ("postcopy".equals(o.strategy()) && !Boolean.TRUE.equals(ti.capabilities().get("userfaultfd"))) {
-        throw new IllegalStateException("target host " + o.targetHost() + " has no userfaultfd: post-copy is impossible there;"
-            + " use --strategy cold");
+      if (Set.of("postcopy", "hybrid").contains(o.strategy())
+          && !Boolean.TRUE.equals(ti.capabilities().get("userfaultfd"))) {
+        throw new IllegalStateException("target host " + o.targetHost() + " has no userfaultfd: " + o.strategy()
+            + " is impossible there; use --strategy cold or precopy");
       }
       if (!Boolean.TRUE.equals(ti.capabilities().get("criuUsable"))) {
         throw new IllegalStateException("target host " + o.targetHost() + " cannot restore pods: " + ti.capabilities().get("unusableReason"));

@@ -59,6 +59,11 @@ final class MigrationRun {
    * it is rebuilt and its memory is copied in behind it, out of the frozen window.
    */
   private boolean lazyLocal;
+  /**
+   * Pre-copy and hybrid with userfaultfd on the target: the final dump leaves memory in the
+   * frozen tree, and Ferry's page pump moves only what changed since the rounds.
+   */
+  private boolean pumped;
   private MigrationPhase currentPhase;
   private long phaseStart;
 
@@ -86,6 +91,9 @@ final class MigrationRun {
     steps.add(new Step(postCopy() ? "checkpoint-lazy" : "checkpoint", MigrationPhase.DUMPING, this::checkpoint,
         this::resumeSource));
     steps.add(new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing));
+    if (memoryPrecopy()) {
+      steps.add(new Step("pump", MigrationPhase.TRANSFERRING, this::pump, nothing));
+    }
     steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, this::resumeSource));
     steps.add(new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, this::abortTarget));
     steps.add(new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore,
@@ -96,7 +104,17 @@ final class MigrationRun {
 
   /** Whether memory is copied in rounds while the pod runs ("precopy", and "hybrid" before its post-copy). */
   boolean memoryPrecopy() {
-    return "precopy".equals(options.strategy()) || "hybrid".equals(options.strategy());
+    return "precopy".equals(options.strategy()) || hybrid();
+  }
+
+  /** Pre-copy rounds, then restore at once while the rest of the memory follows. */
+  boolean hybrid() {
+    return "hybrid".equals(options.strategy());
+  }
+
+  /** Whether the dump leaves memory in the frozen tree (post-copy, and pre-copy through the page pump). */
+  private boolean lazyCheckpoint() {
+    return postCopy() || pumped;
   }
 
   /** Runs every step; throws the first failure after recording which step failed. */
@@ -182,8 +200,10 @@ final class MigrationRun {
 
   private void prepareTarget() {
     target.step(id, "target", "prepare", Map.of("spec", pod.spec(), "faults", options.faults()));
-    lazyLocal = !postCopy() && !"1".equals(System.getenv("FERRY_EAGER_RESTORE"))
-        && Boolean.TRUE.equals(target.info().capabilities().get("userfaultfd"));
+    boolean uffd = Boolean.TRUE.equals(target.info().capabilities().get("userfaultfd"));
+    boolean eager = "1".equals(System.getenv("FERRY_EAGER_RESTORE"));
+    pumped = memoryPrecopy() && uffd && pod.spec().containers().size() == 1 && (hybrid() || !eager);
+    lazyLocal = !postCopy() && !pumped && !eager && uffd;
   }
 
   /** Copies the pod's files ahead while it still runs; the frozen round sends only changes. */
@@ -248,15 +268,40 @@ final class MigrationRun {
     target.step(id, "target", "abort", Map.of("pod", pod.name()));
   }
 
+  /** Post-copy straight from CRIU's page server on the source (no pre-copy rounds). */
   boolean postCopy() {
     return "postcopy".equals(options.strategy());
   }
 
   private void checkpoint() {
     frozenStart = now();
-    JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", postCopy()));
+    JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint()));
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
+  }
+
+  /**
+   * Moves the frozen memory through the page pump: pre-copy waits until the target holds
+   * every page (the pod never depends on its source after the restore); hybrid only starts it
+   * and restores at once.
+   */
+  private void pump() {
+    if (!pumped) {
+      return; // pre-copy without userfaultfd on the target: the recipes went with the images
+    }
+    long start = now();
+    String pumpAddress = target.step(id, "target", "pagestore", Map.of("pod", pod.name())).path("pumpAddress").asText();
+    JsonNode r = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", !hybrid()));
+    if (!hybrid()) {
+      report.frozenPagesSent = r.path("literalPages").asLong();
+      report.frozenPagesKept = r.path("keptPages").asLong();
+      report.frozenBytesTransferred = (report.frozenBytesTransferred == null ? 0 : report.frozenBytesTransferred)
+          + r.path("bytes").asLong();
+      report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred) + r.path("bytes").asLong();
+      report.frozenBreakdownMs.put("pumpPages", now() - start);
+    } else {
+      report.frozenBreakdownMs.put("pumpStart", now() - start);
+    }
   }
 
   private void resumeSource() {
@@ -344,7 +389,8 @@ final class MigrationRun {
       body.put("pageServer", pageServer);
     }
     body.put("lazyLocal", lazyLocal);
-    report.restoreMode = postCopy() ? "lazy-remote" : lazyLocal ? "lazy-local" : "eager";
+    body.put("ferryPages", pumped);
+    report.restoreMode = postCopy() || (pumped && hybrid()) ? "lazy-remote" : lazyLocal || pumped ? "lazy-local" : "eager";
     JsonNode r = target.step(id, "target", "restore", body);
     if (r.path("rebuildMs").asLong() > 0) {
       report.frozenBreakdownMs.put("rebuildImages", r.path("rebuildMs").asLong());
@@ -367,11 +413,11 @@ final class MigrationRun {
    * @throws PodLostException when pages could not be fetched: the pod's memory is incomplete
    */
   void awaitPages() {
-    if (lazyLocal) {
+    if (lazyLocal || (pumped && !hybrid())) {
       awaitLocalPages();
       return;
     }
-    if (!postCopy()) {
+    if (!postCopy() && !(pumped && hybrid())) {
       return;
     }
     enterPhase(MigrationPhase.POSTCOPY, "pod runs on " + options.targetHost() + ", memory still arriving from "
@@ -379,9 +425,18 @@ final class MigrationRun {
     store.stepStatus(id, "pages", "started");
     try {
       JsonNode r = target.step(id, "target", "pages", Map.of("pod", pod.name()));
-      report.postcopyPages = r.path("pages").asLong();
-      report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred)
-          + report.postcopyPages * 4096; // CRIU's page client moves whole 4 KiB pages
+      long crossed;
+      if (pumped) {
+        // hybrid: the pump sent only pages changed since the rounds; it has finished by now
+        JsonNode p = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", "", "wait", true));
+        report.postcopyPages = p.path("literalPages").asLong();
+        report.postcopyPagesKept = p.path("keptPages").asLong();
+        crossed = p.path("bytes").asLong();
+      } else {
+        report.postcopyPages = r.path("pages").asLong();
+        crossed = report.postcopyPages * 4096; // CRIU's page client moves whole 4 KiB pages
+      }
+      report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred) + crossed;
       report.atRiskMs = now() - restoreStart;
       store.stepStatus(id, "pages", "done");
     } catch (RuntimeException e) {

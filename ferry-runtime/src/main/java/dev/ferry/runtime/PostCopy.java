@@ -110,6 +110,33 @@ public final class PostCopy {
     public String explain() {
       return CriuLog.explain(workDir.resolve("dump.log"));
     }
+
+    /**
+     * Ends a lazy dump whose pages were taken by other means (Ferry's page pump reads them
+     * from the frozen tree): connects as a page client and closes the session at once, which
+     * CRIU takes for "all pages sent"; it then kills the frozen tree. Returns runc's exit code.
+     */
+    public int end() throws InterruptedException {
+      if (runc.isAlive()) {
+        try (Socket s = new Socket()) {
+          s.connect(new InetSocketAddress(listenIp, port), 5000);
+          s.setSoTimeout(30_000);
+          // struct page_server_iov {u32 cmd; u32 pad; u64 nr_pages; u64 vaddr; u64 dst_id;}: PS_IOV_CLOSE
+          java.nio.ByteBuffer close = java.nio.ByteBuffer.allocate(32).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+          close.putInt(0x1023);
+          s.getOutputStream().write(close.array());
+          s.getOutputStream().flush();
+          s.getInputStream().readNBytes(4); // CRIU's status
+        } catch (IOException e) {
+          // not listening any more: runc is ending anyway
+        }
+      }
+      if (!runc.waitFor(60, TimeUnit.SECONDS)) {
+        runc.destroyForcibly();
+        runc.waitFor(10, TimeUnit.SECONDS);
+      }
+      return runc.exitValue();
+    }
   }
 
   /**

@@ -39,6 +39,7 @@ public final class PagePump {
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
   private final Map<Long, Set<Long>> sentAhead = new HashMap<>();
   private volatile boolean stopped;
+  private volatile Socket socket;
   private long pages;
   private long kept;
   private long literal;
@@ -55,9 +56,17 @@ public final class PagePump {
     this.memory = memory;
   }
 
-  /** Stops a pump under way (cancel, rollback). */
+  /** Stops a pump under way (cancel, rollback): cuts its connection. */
   public void stop() {
     stopped = true;
+    Socket s = socket;
+    if (s != null) {
+      try {
+        s.close();
+      } catch (IOException e) {
+        // closed already
+      }
+    }
   }
 
   /**
@@ -67,6 +76,10 @@ public final class PagePump {
    */
   public Stats run(Socket s) throws IOException {
     long t0 = System.nanoTime();
+    socket = s;
+    if (stopped) {
+      throw new IOException("page pump stopped");
+    }
     DataOutputStream out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream(), 1 << 20));
     DataInputStream in = new DataInputStream(s.getInputStream());
     CompletableFuture<Long> ack = new CompletableFuture<>();
