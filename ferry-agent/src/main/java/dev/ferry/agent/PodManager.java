@@ -38,6 +38,11 @@ public final class PodManager {
     this.store = store;
   }
 
+  /** This host's name. */
+  public String host() {
+    return config.host();
+  }
+
   public PodStore store() {
     return store;
   }

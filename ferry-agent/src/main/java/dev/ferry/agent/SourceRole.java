@@ -308,7 +308,8 @@ public final class SourceRole {
       sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
       SourcePages pages = precopied.get(c.name());
       java.util.Set<String> skip = java.util.Set.of();
-      if (pages != null && pages.hasRounds()) {
+      // after a lazy dump the memory goes through the page pump; the images hold no pages to compare
+      if (pages != null && pages.hasRounds() && !lazyDumps.containsKey(migrationId)) {
         try {
           SourcePages.Recipes r = pages.writeRecipes(images(migrationId, c.name()));
           skip = r.replacedImages();
@@ -432,7 +433,7 @@ public final class SourceRole {
     precopies.remove(migrationId);
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod == null || !migrationId.equals(pod.migrationId())) {
-      Files2.deleteTree(migrationsDir.resolve(migrationId));
+      MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     } else {
       Files2.deleteTree(migrationsDir.resolve(migrationId).resolve("mem-stage"));
     }
@@ -486,7 +487,7 @@ public final class SourceRole {
     net.removeCriuLock();
     net.announce(id.ip());
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
-    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     transfers.remove(migrationId);
     sent.remove(migrationId);
     precopies.remove(migrationId);
@@ -512,7 +513,7 @@ public final class SourceRole {
     if (pod != null && migrationId.equals(pod.migrationId())) {
       pods.destroy(podName, pod.spec());
     }
-    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     transfers.remove(migrationId);
     sent.remove(migrationId);
     precopies.remove(migrationId);

@@ -252,7 +252,7 @@ public final class TargetRole {
     inBackground(() -> {
       net.announce(pod.spec().identity().ip());
       if (!pagesPending) {
-        Files2.deleteTree(migrationsDir.resolve(migrationId));
+        MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
       }
     });
     faults.remove(migrationId);
@@ -275,7 +275,7 @@ public final class TargetRole {
     if (ps != null) {
       ps.close();
     }
-    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     LOG.info("all {} pages of pod {} arrived, {} ms after the page client started", pages, podName, client.elapsedMs());
     return Map.of("pages", pages, "ms", client.elapsedMs());
   }
@@ -312,7 +312,7 @@ public final class TargetRole {
       pods.destroy(podName, pod.spec());
       LOG.info("placeholder of pod {} removed", podName);
     }
-    Files2.deleteTree(migrationsDir.resolve(migrationId));
+    MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     faults.remove(migrationId);
     frozenRounds.remove(migrationId);
   }
