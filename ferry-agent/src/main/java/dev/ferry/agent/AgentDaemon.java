@@ -31,6 +31,7 @@ public final class AgentDaemon {
         AgentServer server = new AgentServer(config, api)) {
       LOG.info("agent {} ready: API on {}{}, images on {}:{}", config.host(), config.socket(),
           config.apiPort() > 0 ? " and " + config.listenIp() + ":" + config.apiPort() : "", config.listenIp(), config.dataPort());
+      Warmup.inBackground(config.stateDir());
       new CountDownLatch(1).await();
     }
   }

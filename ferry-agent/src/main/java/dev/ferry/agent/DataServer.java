@@ -45,7 +45,8 @@ final class DataServer implements AutoCloseable {
   private void handle(Socket s) {
     String[] migration = {null};
     try (s) {
-      s.setSoTimeout(30_000); // a sender gone silent (cut link) frees the placeholder in 30 s
+      s.setSoTimeout(30_000);
+      s.setTcpNoDelay(true); // a sender gone silent (cut link) frees the placeholder in 30 s
       TransferProgress progress = new TransferProgress();
       ImageReceiver receiver =
           new ImageReceiver(

@@ -191,6 +191,8 @@ public final class TargetRole {
     }
     long t0 = System.nanoTime();
     long rebuildMs = 0;
+    long pageClientMs = 0;
+    long runcRestoreMs = 0;
     long pausePid = pods.startSandbox(pod.spec());
     PodNetwork net = pods.network(podName);
     net.unlockOutput();
@@ -212,18 +214,25 @@ public final class TargetRole {
       }
       Path work = migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name());
       PageStore ps = pageStores.get(migrationId);
+      String from = pageServer;
       if (ferryPages) {
         if (ps == null) {
           throw ApiException.conflict("migration " + migrationId + " has no page store; open it first");
         }
         ps.server()[0] = new CriuPageServer(ps.store(), 60_000);
-        pageClients.put(migrationId, pods.runtime().startPageClient(images, work, ps.server()[0].address()));
-        pods.runtime().restoreLazy(cid, bundle, images, work);
-      } else if (pageServer == null && !lazyLocal) {
+        from = ps.server()[0].address();
+      }
+      if (from == null && !lazyLocal) {
+        long r1 = System.nanoTime();
         pods.runtime().restore(cid, bundle, images, work);
+        runcRestoreMs += (System.nanoTime() - r1) / 1_000_000;
       } else {
-        pageClients.put(migrationId, pods.runtime().startPageClient(images, work, pageServer));
+        long p0 = System.nanoTime();
+        pageClients.put(migrationId, pods.runtime().startPageClient(images, work, from));
+        long r1 = System.nanoTime();
+        pageClientMs += (r1 - p0) / 1_000_000;
         pods.runtime().restoreLazy(cid, bundle, images, work);
+        runcRestoreMs += (System.nanoTime() - r1) / 1_000_000;
       }
     }
     pods.store().save(pod.withState("restored", migrationId));
@@ -233,7 +242,7 @@ public final class TargetRole {
     net.unlock();
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("restored pod {} in {} ms", podName, ms);
-    return Map.of("restoreMs", ms, "rebuildMs", rebuildMs);
+    return Map.of("restoreMs", ms, "rebuildMs", rebuildMs, "pageClientMs", pageClientMs, "runcRestoreMs", runcRestoreMs);
   }
 
   /** Proves the pod runs, opens its network and makes it an ordinary pod of this host. */
