@@ -145,7 +145,8 @@ public final class AgentApi {
         source.forgetPrecopy(id, pod);
         return Map.of("forgotten", true);
       case "source/pump":
-        return source.pump(id, pod, req.path("target").asText(), req.path("wait").asBoolean(true));
+        return source.pump(id, pod, req.path("target").asText(), req.path("wait").asBoolean(true),
+            req.path("hold").asBoolean(false));
       case "source/send":
         return source.send(id, pod, req.path("target").asText(), faults, bandwidth(req));
       case "source/cancel":

@@ -145,10 +145,15 @@ public final class SourceRole {
    * After a lazy dump: streams the frozen pod's memory to the target's page store at
    * {@code pumpAddress}, sending only pages changed since the pre-copy rounds. With
    * {@code wait} returns when the target confirmed every page; otherwise at once, the pages
-   * following the restored pod (hybrid).
+   * following the restored pod (hybrid). With {@code hold} only pages the target asks for are
+   * sent until a later call without it (the restore needs the CPUs).
    */
-  public Map<String, Object> pump(String migrationId, String podName, String pumpAddress, boolean wait)
+  public Map<String, Object> pump(String migrationId, String podName, String pumpAddress, boolean wait, boolean hold)
       throws Exception {
+    PagePump existing = pumps.get(migrationId);
+    if (existing != null && !hold) {
+      existing.release();
+    }
     LocalPod pod = pods.store().get(podName);
     requireMigration(pod, migrationId);
     PostCopy.LazyDump dump = lazyDumps.get(migrationId);
@@ -169,6 +174,9 @@ public final class SourceRole {
         }
         return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(host)), vaddr, buf);
       });
+      if (hold) {
+        pump.hold();
+      }
       pumps.put(migrationId, pump);
       String[] hp = pumpAddress.split(":");
       running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {

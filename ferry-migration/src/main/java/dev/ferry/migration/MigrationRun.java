@@ -66,6 +66,9 @@ final class MigrationRun {
   private boolean pumped;
   /** Set once the identity moved to the target (during the transfer). */
   private volatile boolean identityMoved;
+  /** Where the target's page store takes the pump's stream. */
+  private String pumpAddress;
+  private long pumpStartedAt;
   private MigrationPhase currentPhase;
   private long phaseStart;
 
@@ -89,6 +92,7 @@ final class MigrationRun {
     steps.add(new Step("presync", MigrationPhase.PRECOPY, this::presync, nothing));
     if (memoryPrecopy()) {
       steps.add(new Step("precopy-memory", MigrationPhase.PRECOPY, this::precopyMemory, this::forgetPrecopy));
+      steps.add(new Step("open-pagestore", MigrationPhase.PRECOPY, this::openPageStore, nothing));
     }
     steps.add(new Step(postCopy() ? "checkpoint-lazy" : "checkpoint", MigrationPhase.DUMPING, this::checkpoint,
         this::resumeSource));
@@ -289,23 +293,41 @@ final class MigrationRun {
    * every page (the pod never depends on its source after the restore); hybrid only starts it
    * and restores at once.
    */
+  /**
+   * Before the freeze: the target indexes what the rounds delivered and opens the store the
+   * page pump fills (indexing a GiB of rounds takes ~0.2 s: not inside the frozen window).
+   */
+  private void openPageStore() {
+    if (pumped) {
+      pumpAddress = target.step(id, "target", "pagestore", Map.of("pod", pod.name())).path("pumpAddress").asText();
+    }
+  }
+
+  /**
+   * Pre-copy: moves the frozen memory through the page pump and waits until the target holds
+   * every page, so that the pod never depends on its source after the restore. Hybrid only
+   * starts it and restores at once.
+   */
   private void pump() {
     if (!pumped) {
       return; // pre-copy without userfaultfd on the target: the recipes went with the images
     }
     long start = now();
-    String pumpAddress = target.step(id, "target", "pagestore", Map.of("pod", pod.name())).path("pumpAddress").asText();
-    JsonNode r = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", !hybrid()));
-    if (!hybrid()) {
-      report.frozenPagesSent = r.path("literalPages").asLong();
-      report.frozenPagesKept = r.path("keptPages").asLong();
-      report.frozenBytesTransferred = (report.frozenBytesTransferred == null ? 0 : report.frozenBytesTransferred)
-          + r.path("bytes").asLong();
-      report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred) + r.path("bytes").asLong();
-      report.frozenBreakdownMs.put("pumpPages", now() - start);
-    } else {
+    if (hybrid()) {
+      // the pages follow the pod; it runs as soon as it is restored (CRIU's restore itself
+      // already faults on a few pages, so the pump must be running by then)
+      pumpStartedAt = start;
+      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false, "hold", true));
       report.frozenBreakdownMs.put("pumpStart", now() - start);
+      return;
     }
+    JsonNode r = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", true));
+    report.frozenPagesSent = r.path("literalPages").asLong();
+    report.frozenPagesKept = r.path("keptPages").asLong();
+    report.frozenBytesTransferred = (report.frozenBytesTransferred == null ? 0 : report.frozenBytesTransferred)
+        + r.path("bytes").asLong();
+    report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred) + r.path("bytes").asLong();
+    report.frozenBreakdownMs.put("pumpPages", now() - start);
   }
 
   private void resumeSource() {
@@ -435,6 +457,10 @@ final class MigrationRun {
     body.put("ferryPages", pumped);
     report.restoreMode = postCopy() || (pumped && hybrid()) ? "lazy-remote" : lazyLocal || pumped ? "lazy-local" : "eager";
     JsonNode r = target.step(id, "target", "restore", body);
+    if (pumped && hybrid()) {
+      // restored: the rest of the memory may now use the CPUs
+      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));
+    }
     if (r.path("rebuildMs").asLong() > 0) {
       report.frozenBreakdownMs.put("rebuildImages", r.path("rebuildMs").asLong());
     }
@@ -479,12 +505,17 @@ final class MigrationRun {
         report.postcopyPages = p.path("literalPages").asLong();
         report.postcopyPagesKept = p.path("keptPages").asLong();
         crossed = p.path("bytes").asLong();
+        // the pod depended on its source until the pump delivered the last page
+        report.atRiskMs = Math.max(0, pumpStartedAt + p.path("pumpMs").asLong() - restoreStart);
       } else {
         report.postcopyPages = r.path("pages").asLong();
         crossed = report.postcopyPages * 4096; // CRIU's page client moves whole 4 KiB pages
       }
       report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred) + crossed;
-      report.atRiskMs = now() - restoreStart;
+      if (!pumped) {
+        report.atRiskMs = now() - restoreStart;
+      }
+      report.memoryFillMs = now() - restoreStart;
       store.stepStatus(id, "pages", "done");
     } catch (RuntimeException e) {
       report.atRiskMs = now() - restoreStart;

@@ -51,12 +51,24 @@ public final class RuncRuntime implements ContainerRuntime {
   @Override
   public void destroy(String id) {
     if (state(id).status().equals("missing")) {
+      removeStaleState(id);
       return;
     }
     Exec.run("runc", "kill", id, "KILL");
     Exec.Result r = Exec.run("runc", "delete", "-f", id);
     if (!r.ok() && !state(id).status().equals("missing")) {
       r.check();
+    }
+  }
+
+  /**
+   * A runc restore killed half-way leaves its state directory with CRIU's root still mounted
+   * in it: runc then neither knows the container nor lets the id be used again.
+   */
+  private static void removeStaleState(String id) {
+    Path dir = Path.of("/run/runc", id);
+    if (Files.isDirectory(dir)) {
+      Files2.deleteTree(dir); // unmounts first
     }
   }
 

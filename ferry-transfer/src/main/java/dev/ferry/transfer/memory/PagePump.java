@@ -39,6 +39,8 @@ public final class PagePump {
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
   private final Map<Long, Set<Long>> sentAhead = new HashMap<>();
   private volatile boolean stopped;
+  /** While held, only pages asked for are sent (e.g. during the restore, which needs the CPUs). */
+  private volatile boolean holding;
   private volatile Socket socket;
   private long pages;
   private long kept;
@@ -54,6 +56,16 @@ public final class PagePump {
     this.ranges = List.copyOf(ranges);
     this.held = held;
     this.memory = memory;
+  }
+
+  /** Sends only pages the target asks for until {@link #release()}. */
+  public void hold() {
+    holding = true;
+  }
+
+  /** Lets the sequential pass run. */
+  public void release() {
+    holding = false;
   }
 
   /** Stops a pump under way (cancel, rollback): cuts its connection. */
@@ -75,6 +87,15 @@ public final class PagePump {
    * @throws IOException when the connection breaks, the target refuses, or a page is unreadable
    */
   public Stats run(Socket s) throws IOException {
+    try {
+      return pumpAll(s);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
+    }
+  }
+
+  private Stats pumpAll(Socket s) throws IOException, InterruptedException {
     long t0 = System.nanoTime();
     socket = s;
     if (stopped) {
@@ -88,6 +109,13 @@ public final class PagePump {
     reader.start();
     ByteBuffer buf = ByteBuffer.allocateDirect(PumpProtocol.MAX_RUN * PumpProtocol.PAGE);
     byte[] copy = new byte[PumpProtocol.MAX_RUN * PumpProtocol.PAGE];
+    while (holding && !stopped) {
+      long[] w = wants.poll(5, TimeUnit.MILLISECONDS);
+      if (w != null) {
+        wants.add(w);
+        serveWants(out, buf, copy);
+      }
+    }
     for (CriuPagemap.LazyRange r : ranges) {
       for (int done = 0; done < r.nrPages(); ) {
         serveWants(out, buf, copy);
@@ -109,9 +137,6 @@ public final class PagePump {
       throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
     } catch (java.util.concurrent.TimeoutException e) {
       throw new IOException("target did not confirm the pages within 60 s");
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted", e);
     }
     return new Stats(pages, kept, literal, wanted, bytes, (System.nanoTime() - t0) / 1_000_000);
   }
