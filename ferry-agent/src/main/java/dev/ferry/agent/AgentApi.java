@@ -141,6 +141,9 @@ public final class AgentApi {
         return source.presync(id, pod, req.path("target").asText(), bandwidth(req));
       case "source/memround":
         return source.memoryRound(id, pod, req.path("target").asText(), bandwidth(req), req.path("round").asInt(1));
+      case "source/throttle":
+        source.throttle(id, pod, req.path("percent").asInt(0));
+        return Map.of("percent", req.path("percent").asInt(0));
       case "source/forget":
         source.forgetPrecopy(id, pod);
         return Map.of("forgotten", true);

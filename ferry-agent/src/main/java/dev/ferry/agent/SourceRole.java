@@ -435,11 +435,27 @@ public final class SourceRole {
   }
 
   /**
+   * Caps the CPU of the pod's app containers at {@code percent} of a CPU (0: no cap), so that
+   * a pod writing faster than pre-copy ships lets the rounds converge. Idempotent.
+   */
+  public void throttle(String migrationId, String podName, int percent) {
+    LocalPod pod = pods.store().get(podName);
+    if (!"running".equals(pod.state())) {
+      return; // checkpointed or gone: nothing runs to throttle
+    }
+    for (ContainerSpec c : pod.spec().containers()) {
+      pods.runtime().limitCpu(pods.containerId(podName, c.name()), percent);
+    }
+    LOG.info("pod {} CPU {}", podName, percent > 0 ? "capped at " + percent + "% of a CPU" : "cap lifted");
+  }
+
+  /**
    * The undo of memory pre-copy rounds: forgets what the target held and removes the round
    * files. The pod itself was never touched by them. Idempotent.
    */
   public synchronized void forgetPrecopy(String migrationId, String podName) {
     precopies.remove(migrationId);
+    throttle(migrationId, podName, 0);
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod == null || !migrationId.equals(pod.migrationId())) {
       MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());

@@ -45,6 +45,10 @@ public class MigrationReport {
   public List<Long> precopyRoundBytes = new ArrayList<>();
   /** Why the pre-copy rounds stopped (converged, stopped shrinking, round limit). */
   public String precopyStopReason;
+  /** Set when the freeze budget was predicted to be missed: why, and what was done. */
+  public String budgetMiss;
+  /** CPU cap (percent of a CPU) put on the pod during pre-copy to slow its writes, if any. */
+  public Integer cpuThrottlePercent;
   /** How fast the pod changed its memory during pre-copy, measured by the last round. */
   public Long dirtyBytesPerSecond;
   /** Pre-copy: pages of the frozen dump sent while frozen, and pages the target already held. */

@@ -247,7 +247,8 @@ public final class Coordinator {
     }
     long predicted = switch (o.strategy()) {
       case "postcopy", "hybrid" -> StrategyChooser.predictPostcopyMs(memory);
-      case "precopy" -> StrategyChooser.predictPrecopyMs(memory, memory / 50);
+      case "precopy" -> uffd ? StrategyChooser.predictPumpedPrecopyMs(memory, memory / 50)
+          : StrategyChooser.predictPrecopyMs(memory, memory / 50);
       default -> StrategyChooser.predictColdMs(memory);
     };
     return new Plan(new StrategyChooser.Choice(o.strategy(), predicted, o.strategy() + " as asked", true), memory);

@@ -12,7 +12,9 @@ import java.util.List;
  * @param bandwidthMBps cap on the transfer rate in MB/s (10^6 bytes), 0 for none
  * @param maxFreezeMs freeze budget for --strategy auto, 0 for none
  * @param allowPostcopy whether auto may choose post-copy (the pod is at risk until its pages arrived)
- * @param onBudgetMiss what auto does when no allowed strategy keeps the budget: "proceed" or "abort"
+ * @param onBudgetMiss what happens when the freeze budget cannot be kept: "proceed" (say so and go ahead),
+ *     "throttle" (pre-copy: cap the pod's CPU so that its writes slow down and the rounds converge,
+ *     then go ahead), or "abort" (refuse before anything is frozen)
  */
 public record MigrationOptions(String pod, String targetHost, String strategy, List<String> faults, long bandwidthMBps,
     long maxFreezeMs, boolean allowPostcopy, String onBudgetMiss) {
@@ -36,8 +38,9 @@ public record MigrationOptions(String pod, String targetHost, String strategy, L
     faults = faults == null ? List.of() : List.copyOf(faults);
     strategy = strategy == null ? "cold" : strategy;
     onBudgetMiss = onBudgetMiss == null ? "proceed" : onBudgetMiss;
-    if (!onBudgetMiss.equals("proceed") && !onBudgetMiss.equals("abort")) {
-      throw new IllegalArgumentException("--on-budget-miss must be 'proceed' or 'abort', not '" + onBudgetMiss + "'");
+    if (!List.of("proceed", "abort", "throttle").contains(onBudgetMiss)) {
+      throw new IllegalArgumentException("--on-budget-miss must be 'proceed', 'throttle' or 'abort', not '"
+          + onBudgetMiss + "'");
     }
     if (maxFreezeMs < 0 || maxFreezeMs > 3_600_000) {
       throw new IllegalArgumentException("--max-freeze " + maxFreezeMs + " ms is out of range (0 = none .. 3600000)");

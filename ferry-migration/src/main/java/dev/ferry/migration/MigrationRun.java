@@ -68,6 +68,8 @@ final class MigrationRun {
   private volatile boolean identityMoved;
   /** Where the target's page store takes the pump's stream. */
   private String pumpAddress;
+  /** Why "--on-budget-miss throttle" did not throttle (for the report), or "". */
+  private String throttleWhyNot = "";
   private long pumpStartedAt;
   private MigrationPhase currentPhase;
   private long phaseStart;
@@ -228,32 +230,87 @@ final class MigrationRun {
    */
   private void precopyMemory() throws Exception {
     String dataAddress = targetData();
-    PrecopyPolicy policy = new PrecopyPolicy(podMemoryBytes(), options.maxFreezeMs());
+    PrecopyPolicy policy = new PrecopyPolicy(podMemoryBytes(), options.maxFreezeMs(), pumped);
     long lastStart = 0;
-    for (int round = 1; ; round++) {
-      int k = round;
-      long start = now();
-      JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "memround", Map.of("pod", pod.name(),
-          "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000, "round", k)), progress);
-      long bytes = r.path("bytes").asLong();
-      long changed = r.path("changedPages").asLong() * 4096;
-      long ms = Math.max(1, now() - start);
-      // pages changed since the previous round, over the time since it began
-      double dirtyRate = round == 1 ? 0 : changed / Math.max(1e-3, (start - lastStart) / 1000.0);
-      lastStart = start;
-      report.precopyRounds = round;
-      report.precopyRoundBytes.add(bytes);
-      report.bytesTransferred = presyncBytes + report.precopyRoundBytes.stream().mapToLong(Long::longValue).sum();
-      PrecopyPolicy.Decision d = policy.afterRound(round, changed, bytes * 1000.0 / ms, dirtyRate);
-      report.dirtyBytesPerSecond = Math.round(dirtyRate);
-      report.predictedFrozenMs = d.predictedFrozenMs();
-      progress.round(id, new ProgressListener.Round(round, bytes, bytes * 1000.0 / ms, dirtyRate, d.predictedFrozenMs()));
-      LOG.info("pre-copy round {}: {} bytes in {} ms, {} bytes changed since the previous round; {}", round, bytes, ms,
-          changed, d.reason());
-      if (d.stop()) {
+    int throttle = 0;
+    try {
+      for (int round = 1; ; round++) {
+        int k = round;
+        long start = now();
+        JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "memround", Map.of("pod", pod.name(),
+            "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000, "round", k)), progress);
+        long bytes = r.path("bytes").asLong();
+        long changed = r.path("changedPages").asLong() * 4096;
+        long ms = Math.max(1, now() - start);
+        // pages changed since the previous round, over the time since it began
+        double dirtyRate = round == 1 ? 0 : changed / Math.max(1e-3, (start - lastStart) / 1000.0);
+        lastStart = start;
+        report.precopyRounds = round;
+        report.precopyRoundBytes.add(bytes);
+        report.bytesTransferred = presyncBytes + report.precopyRoundBytes.stream().mapToLong(Long::longValue).sum();
+        PrecopyPolicy.Decision d = policy.afterRound(round, changed, bytes * 1000.0 / ms, dirtyRate);
+        report.dirtyBytesPerSecond = Math.round(dirtyRate);
+        report.predictedFrozenMs = d.predictedFrozenMs();
+        progress.round(id, new ProgressListener.Round(round, bytes, bytes * 1000.0 / ms, dirtyRate, d.predictedFrozenMs()));
+        LOG.info("pre-copy round {}: {} bytes in {} ms, {} bytes changed since the previous round; {}", round, bytes, ms,
+            changed, d.reason());
+        if (!d.stop()) {
+          continue;
+        }
+        if (d.overBudget()) {
+          int next = nextThrottle(throttle, round, d);
+          if (next > 0) {
+            throttle = next;
+            source.step(id, "source", "throttle", Map.of("pod", pod.name(), "percent", throttle));
+            report.cpuThrottlePercent = throttle;
+            progress.phase(id, MigrationPhase.PRECOPY, d.reason() + "; pod's CPU capped at " + throttle
+                + "% to slow its writes (--on-budget-miss throttle)");
+            policy.restart();
+            continue;
+          }
+          if ("abort".equals(options.onBudgetMiss())) {
+            throw new BudgetMissException(d.reason() + throttleWhyNot + "; refused before freezing (--on-budget-miss abort): the pod keeps"
+                + " running on its source");
+          }
+          report.budgetMiss = d.reason() + throttleWhyNot + "; going ahead (--on-budget-miss " + options.onBudgetMiss()
+              + ")";
+          progress.phase(id, MigrationPhase.PRECOPY, report.budgetMiss);
+          LOG.warn("{}", report.budgetMiss);
+        }
         report.precopyStopReason = d.reason();
         return;
       }
+    } finally {
+      if (throttle > 0) {
+        // the pod freezes next; it must not carry the cap to the target, nor keep it on a rollback
+        source.step(id, "source", "throttle", Map.of("pod", pod.name(), "percent", 0));
+      }
+    }
+  }
+
+  /**
+   * Under "--on-budget-miss throttle": the next CPU cap (50, 25, then 10 % of a CPU), or 0 when
+   * throttling cannot help: already at the floor, or the budget is missed even with no writes
+   * at all (the pod's memory alone takes longer to move than the budget).
+   */
+  private int nextThrottle(int current, int round, PrecopyPolicy.Decision d) {
+    if (!"throttle".equals(options.onBudgetMiss()) || current == 10 || round > PrecopyPolicy.MAX_ROUNDS + 6) {
+      return 0;
+    }
+    long floor = pumped ? StrategyChooser.predictPumpedPrecopyMs(podMemoryBytes(), 0)
+        : StrategyChooser.predictPrecopyMs(podMemoryBytes(), 0);
+    if (floor > options.maxFreezeMs()) {
+      throttleWhyNot = "; the budget cannot be kept even without writes (" + floor + " ms predicted for the memory"
+          + " alone), so capping the CPU would not help";
+      return 0;
+    }
+    return current == 0 ? 50 : current == 50 ? 25 : 10;
+  }
+
+  /** The freeze budget cannot be kept and the policy says abort. */
+  static final class BudgetMissException extends RuntimeException {
+    BudgetMissException(String message) {
+      super(message);
     }
   }
 

@@ -16,25 +16,45 @@ final class PrecopyPolicy {
   private final long maxFreezeMs;
   private long previousChanged = -1;
 
-  /** The decision after a round, and the frozen window predicted if the pod froze now. */
-  record Decision(boolean stop, long predictedFrozenMs, String reason) {}
+  /**
+   * The decision after a round, and the frozen window predicted if the pod froze now.
+   *
+   * @param overBudget stopping now would miss the freeze budget
+   */
+  record Decision(boolean stop, long predictedFrozenMs, String reason, boolean overBudget) {
+    Decision(boolean stop, long predictedFrozenMs, String reason) {
+      this(stop, predictedFrozenMs, reason, false);
+    }
+  }
 
-  PrecopyPolicy(long memoryBytes, long maxFreezeMs) {
+  private final boolean pumped;
+
+  /** @param pumped frozen memory goes through the page pump (userfaultfd on the target) */
+  PrecopyPolicy(long memoryBytes, long maxFreezeMs, boolean pumped) {
     this.memoryBytes = memoryBytes;
     this.maxFreezeMs = maxFreezeMs;
+    this.pumped = pumped;
+  }
+
+  /** Starts measuring convergence afresh (after the pod was throttled). */
+  void restart() {
+    previousChanged = -1;
   }
 
   Decision afterRound(int round, long changedBytes, double sendBytesPerSecond, double dirtyBytesPerSecond) {
     long left = round == 1 ? memoryBytes : changedBytes;
-    long predicted = StrategyChooser.predictPrecopyMs(memoryBytes, left);
+    long predicted = pumped ? StrategyChooser.predictPumpedPrecopyMs(memoryBytes, left)
+        : StrategyChooser.predictPrecopyMs(memoryBytes, left);
     long prev = previousChanged;
     previousChanged = changedBytes;
     String mib = String.format("%.1f MiB", left / 1048576.0);
     if (round == 1) {
       return new Decision(false, predicted, "first round sent everything; measuring what changes");
     }
+    boolean over = maxFreezeMs > 0 && predicted > maxFreezeMs;
+    String budget = over ? "; predicted " + predicted + " ms misses the " + maxFreezeMs + " ms budget" : "";
     if (changedBytes <= Math.max(SMALL_BYTES, memoryBytes / 100)) {
-      return new Decision(true, predicted, "converged: " + mib + " changed in round " + round);
+      return new Decision(true, predicted, "converged: " + mib + " changed in round " + round + budget, over);
     }
     if (maxFreezeMs > 0 && predicted <= maxFreezeMs) {
       return new Decision(true, predicted, "fits the budget: " + mib + " left, predicted " + predicted + " ms <= "
@@ -43,10 +63,10 @@ final class PrecopyPolicy {
     if (prev >= 0 && changedBytes > SHRINK * prev) {
       return new Decision(true, predicted, "stopped shrinking: " + mib + " changed in round " + round + " after "
           + String.format("%.1f MiB", prev / 1048576.0) + " (dirty rate " + String.format("%.1f MB/s", dirtyBytesPerSecond / 1e6)
-          + " against " + String.format("%.0f MB/s", sendBytesPerSecond / 1e6) + " sent)");
+          + " against " + String.format("%.0f MB/s", sendBytesPerSecond / 1e6) + " sent)" + budget, over);
     }
     if (round >= MAX_ROUNDS) {
-      return new Decision(true, predicted, "round limit " + MAX_ROUNDS + " reached with " + mib + " left");
+      return new Decision(true, predicted, "round limit " + MAX_ROUNDS + " reached with " + mib + " left" + budget, over);
     }
     return new Decision(false, predicted, mib + " changed; another round");
   }

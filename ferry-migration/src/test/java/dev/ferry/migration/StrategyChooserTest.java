@@ -17,13 +17,33 @@ class StrategyChooserTest {
   }
 
   @Test
-  void bigPodsGoPostcopyOnlyWhenAllowedAndPossible() {
-    assertThat(StrategyChooser.choose(1024 * MIB, 1000, true, true, "proceed").strategy()).isEqualTo("postcopy");
+  void withoutABudgetBigPodsGoPrecopyAndSmallOnesCold() {
+    assertThat(StrategyChooser.choose(1024 * MIB, 0, false, true, "proceed").strategy()).isEqualTo("precopy");
+    assertThat(StrategyChooser.choose(8 * MIB, 0, false, true, "proceed").strategy()).isEqualTo("cold");
+  }
+
+  @Test
+  void aBudgetPrecopyKeepsIsKeptWithoutPostcopy() {
+    var c = StrategyChooser.choose(1024 * MIB, 2500, false, true, "proceed");
+    assertThat(c.strategy()).isEqualTo("precopy");
+    assertThat(c.budgetMet()).isTrue();
+  }
+
+  @Test
+  void tightBudgetsGoHybridOnlyWhenAllowedAndPossible() {
+    assertThat(StrategyChooser.choose(1024 * MIB, 1000, true, true, "proceed").strategy()).isEqualTo("hybrid");
     var notAllowed = StrategyChooser.choose(1024 * MIB, 1000, false, true, "proceed");
-    assertThat(notAllowed.strategy()).isEqualTo("cold");
+    assertThat(notAllowed.strategy()).isEqualTo("precopy");
     assertThat(notAllowed.budgetMet()).isFalse();
-    assertThat(notAllowed.reason()).contains("--allow-postcopy").contains("going ahead with cold");
+    assertThat(notAllowed.reason()).contains("--allow-postcopy").contains("going ahead with precopy");
     assertThat(StrategyChooser.choose(1024 * MIB, 1000, true, false, "proceed").reason()).contains("lacks userfaultfd");
+  }
+
+  @Test
+  void theThrottlePolicyStillGoesAheadWhenNoStrategyKeepsTheBudget() {
+    var c = StrategyChooser.choose(1024 * MIB, 100, true, true, "throttle");
+    assertThat(c.budgetMet()).isFalse();
+    assertThat(c.reason()).contains("going ahead with hybrid");
   }
 
   @Test

@@ -44,6 +44,12 @@ public interface ContainerRuntime {
   /** Post-copy, target side: restores without memory; pages come through the page client in {@code workDir}. */
   void restoreLazy(String id, Path bundle, Path imageDir, Path workDir);
 
+  /**
+   * Caps the container's CPU at {@code percent} of one CPU; 0 lifts the cap. Slows a pod that
+   * dirties memory faster than pre-copy can ship it.
+   */
+  void limitCpu(String id, int percent);
+
   /** Ids of containers this engine knows whose id starts with {@code prefix}. */
   List<String> list(String prefix);
 

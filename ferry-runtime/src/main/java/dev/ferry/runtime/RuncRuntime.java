@@ -129,6 +129,12 @@ public final class RuncRuntime implements ContainerRuntime {
   }
 
   @Override
+  public void limitCpu(String id, int percent) {
+    String quota = percent <= 0 ? "-1" : Long.toString(percent * 1000L); // per 100 ms period
+    Exec.run("runc", "update", "--cpu-period", "100000", "--cpu-quota", quota, id).check();
+  }
+
+  @Override
   public List<String> list(String prefix) {
     List<String> ids = new ArrayList<>();
     Exec.Result r = Exec.run("runc", "list", "-q");
