@@ -32,7 +32,7 @@ final class DemoCommand implements Callable<Integer> {
 
   /** Migration strategy. */
   @Option(names = "--strategy", defaultValue = "auto",
-      description = "migration strategy: auto (default), cold, precopy or postcopy (see ferry migrate --help)")
+      description = "migration strategy: auto (default), cold, precopy, postcopy or hybrid (see ferry migrate --help)")
   String strategy;
 
   /** Freeze budget for auto. */
@@ -40,8 +40,14 @@ final class DemoCommand implements Callable<Integer> {
   long maxFreezeMs;
 
   /** Lets auto choose post-copy. */
-  @Option(names = "--allow-postcopy", description = "let --strategy auto choose post-copy to keep the budget")
+  @Option(names = "--allow-postcopy", description = "let --strategy auto choose hybrid (pre-copy, then post-copy) to keep the budget")
   boolean allowPostcopy;
+
+  /** Budget policy. */
+  @Option(names = "--on-budget-miss", defaultValue = "proceed",
+      description = "when --max-freeze cannot be kept: proceed (default, and say so), throttle (cap the pod's CPU during"
+          + " pre-copy) or abort")
+  String onBudgetMiss;
 
   @Override
   public Integer call() throws Exception {
@@ -54,7 +60,7 @@ final class DemoCommand implements Callable<Integer> {
           + dev.ferry.migration.Coordinator.STRATEGIES);
     }
     MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy)
-        .budget(maxFreezeMs, allowPostcopy).run();
+        .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).run();
     DemoRunner.printSummary(r, System.out);
     if (jsonReport != null) {
       Json.writeFile(jsonReport.toAbsolutePath(), r);

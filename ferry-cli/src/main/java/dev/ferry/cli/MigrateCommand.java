@@ -34,8 +34,8 @@ final class MigrateCommand implements Callable<Integer> {
   /** Strategy. */
   @Option(names = "--strategy", defaultValue = "auto", description = "auto (default: chosen from the pod's memory and"
       + " --max-freeze), cold (stop and copy), precopy (memory copied in rounds while the pod runs, then only what changed),"
-      + " or postcopy (restore at once, memory follows; the pod is lost if the source"
-      + " fails before all pages arrived)")
+      + " postcopy (restore at once, memory follows; the pod is lost if the source"
+      + " fails before all pages arrived) or hybrid (pre-copy rounds, then post-copy of what changed since)")
   String strategy;
 
   /** Freeze budget for auto. */
@@ -48,7 +48,8 @@ final class MigrateCommand implements Callable<Integer> {
 
   /** Policy when no strategy keeps the budget. */
   @Option(names = "--on-budget-miss", defaultValue = "proceed",
-      description = "when no allowed strategy keeps --max-freeze: proceed (default, and say so) or abort")
+      description = "when --max-freeze cannot be kept: proceed (default, and say so), throttle (cap the pod's CPU during"
+          + " pre-copy so that its writes slow down) or abort (before anything is frozen)")
   String onBudgetMiss;
 
   /** Where to write the report. */

@@ -51,11 +51,13 @@ public final class DemoRunner {
 
   private long maxFreezeMs;
   private boolean allowPostcopy;
+  private String onBudgetMiss = "proceed";
 
   /** Freeze budget and post-copy permission for --strategy auto. */
-  public DemoRunner budget(long maxFreeze, boolean allowPostcopy) {
+  public DemoRunner budget(long maxFreeze, boolean allowPostcopy, String onBudgetMiss) {
     this.maxFreezeMs = maxFreeze;
     this.allowPostcopy = allowPostcopy;
+    this.onBudgetMiss = onBudgetMiss;
     return this;
   }
 
@@ -105,7 +107,7 @@ public final class DemoRunner {
         MigrationReport report;
         try {
           report = coordinator.migrate(new MigrationOptions("redis", "host-b", strategy, faults, 0, maxFreezeMs, allowPostcopy,
-              "proceed"), new ConsoleProgressPrinter(out));
+              onBudgetMiss), new ConsoleProgressPrinter(out));
         } catch (MigrationFailedException e) {
           report = e.report();
           out.println("== migration failed: " + report.error);
@@ -158,6 +160,12 @@ public final class DemoRunner {
           r.precopyRoundBytes, r.dirtyBytesPerSecond == null ? 0 : r.dirtyBytesPerSecond / 1e6, r.precopyStopReason);
       out.printf("                 frozen round sent %s pages, %s pages kept from the rounds%n", r.frozenPagesSent,
           r.frozenPagesKept);
+    }
+    if (r.budgetMiss != null) {
+      out.printf("  budget miss    %s%n", r.budgetMiss);
+    }
+    if (r.cpuThrottlePercent != null) {
+      out.printf("  throttled      pod's CPU capped at %d%% of a CPU during pre-copy%n", r.cpuThrottlePercent);
     }
     if (r.restoreMode != null) {
       out.printf("  restore        %s%s%n", r.restoreMode, r.memoryFillMs == null ? ""
