@@ -478,12 +478,13 @@ public final class SourceRole {
       pump.stop();
       awaitQuietly(pumping.remove(migrationId), 10);
     }
-    frozenPids.remove(migrationId);
+    Map<Long, Long> thawed = frozenPids.remove(migrationId);
     PostCopy.LazyDump lazy = lazyDumps.remove(migrationId);
     if (lazy != null && lazy.alive()) {
       try {
-        int rc = lazy.cancel(); // CRIU thaws the tree where it stopped, connections included
+        int rc = lazy.cancel(); // CRIU thaws the tree where it stopped
         LOG.info("lazy dump of pod {} cancelled (runc exit {}), tree thawed", podName, rc);
+        releaseTcpRepair(podName, thawed);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException("interrupted while cancelling the lazy dump", e);
@@ -517,6 +518,22 @@ public final class SourceRole {
     sent.remove(migrationId);
     precopies.remove(migrationId);
     LOG.info("pod {} resumed on the source", podName);
+  }
+
+  /** A cancelled lazy dump leaves the thawed tree's TCP sockets in repair mode: take them out. */
+  private static void releaseTcpRepair(String podName, Map<Long, Long> pids) {
+    if (pids == null) {
+      return;
+    }
+    for (long hostPid : pids.values()) {
+      try {
+        int n = dev.ferry.runtime.TcpRepair.release(hostPid);
+        LOG.info("pod {}: {} TCP socket(s) of pid {} taken out of repair mode", podName, n, hostPid);
+      } catch (IOException | RuntimeException | LinkageError e) {
+        LOG.warn("pod {}: could not take the TCP sockets of pid {} out of repair mode: {}", podName, hostPid,
+            e.getMessage());
+      }
+    }
   }
 
   /** After the commit point: the pod runs on the target, remove it here. Idempotent. */

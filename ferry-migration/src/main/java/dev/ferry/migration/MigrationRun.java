@@ -64,8 +64,8 @@ final class MigrationRun {
    * frozen tree, and Ferry's page pump moves only what changed since the rounds.
    */
   private boolean pumped;
-  /** Set once the identity moved to the target (during the transfer). */
-  private volatile boolean identityMoved;
+  /** Set once the source let go of the identity (during the transfer). */
+  private volatile boolean identityReleased;
   /** Where the target's page store takes the pump's stream. */
   private String pumpAddress;
   /** Why "--on-budget-miss throttle" did not throttle (for the report), or "". */
@@ -392,15 +392,15 @@ final class MigrationRun {
   }
 
   /**
-   * Sends the frozen round. Meanwhile, off the critical path, the identity moves: the frozen
-   * source lets go of the pod's IP and MAC and the target takes them behind its network lock
-   * (the order the invariant needs: never two holders; both steps are recorded as they happen).
+   * Sends the frozen round. Meanwhile, off the critical path, the frozen source lets go of the
+   * pod's IP and MAC (recorded as its step). The target takes them only after the transfer: a
+   * target that dies mid-transfer must not leave the identity in doubt, or the source could
+   * not be resumed.
    */
   private void transfer() throws Exception {
     CompletableFuture<Void> identity = CompletableFuture.runAsync(() -> {
       recorded("release-identity", this::releaseIdentity);
-      recorded("take-identity", this::takeIdentity);
-      identityMoved = true;
+      identityReleased = true;
     });
     try {
       sendFrozenRound();
@@ -483,8 +483,8 @@ final class MigrationRun {
   }
 
   private void releaseIdentity() {
-    if (identityMoved) {
-      return; // moved during the transfer already
+    if (identityReleased) {
+      return; // released during the transfer already
     }
     long start = now();
     source.step(id, "source", "release", Map.of("pod", pod.name()));
@@ -492,9 +492,6 @@ final class MigrationRun {
   }
 
   private void takeIdentity() {
-    if (identityMoved) {
-      return;
-    }
     long start = now();
     target.step(id, "target", "identity", Map.of("pod", pod.name()));
     report.frozenBreakdownMs.put("takeIdentity", now() - start);

@@ -58,11 +58,11 @@ class PostCopyIT {
         .run();
     assertThat(r.outcome).isEqualTo("rolled-back");
     assertThat(r.ipAfter).isEqualTo(r.ipBefore);
-    // every acknowledged write is there (read back over a new connection if need be). The
-    // client's established connection does not survive this rollback: CRIU thaws a tree whose
-    // lazy dump failed with its TCP sockets unusable (known limit, see README)
     assertThat(r.writesAcked).isGreaterThan(100);
     assertThat(r.writesLost).isZero();
+    // CRIU thaws a tree whose lazy dump failed with its TCP sockets still in repair mode;
+    // Ferry takes them out of it, and the client's connection carries on
+    assertThat(r.tcpConnectionPreserved).isTrue();
     TestLab.assertNothingLeft(lab);
   }
 }
