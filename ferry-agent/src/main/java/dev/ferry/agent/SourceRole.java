@@ -44,6 +44,9 @@ public final class SourceRole {
   /** Memory pre-copy state (what the target holds), by migration and container. */
   private final Map<String, Map<String, SourcePages>> precopies = new ConcurrentHashMap<>();
 
+  /** Where a lazy dump's page server listens and which processes it froze (JSON, per migration). */
+  private static final String LAZY_DUMP_FILE = "lazy-dump.json";
+
   /** Pid inside the container to pid on this host, of each frozen process, by migration. */
   private final Map<String, Map<Long, Long>> frozenPids = new ConcurrentHashMap<>();
   /** Page pumps moving frozen memory to a target, by migration, and how they ended. */
@@ -123,6 +126,9 @@ public final class SourceRole {
     PostCopy.LazyDump dump = pods.runtime().checkpointLazy(pods.containerId(podName, c.name()), images(migrationId, c.name()),
         work(migrationId, "dump", c.name()), listenIp, freePort());
     lazyDumps.put(migrationId, dump);
+    // survives an agent restart: a new agent must still be able to thaw the frozen tree
+    dev.ferry.api.Json.writeFile(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE),
+        Map.of("pageServer", dump.pageServer(), "pids", frozenPids.get(migrationId)));
     pods.store().save(pod.withState("checkpointed", migrationId));
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("lazy dump of pod {} ready in {} ms, serving pages on {}", podName, ms, dump.pageServer());
@@ -480,15 +486,19 @@ public final class SourceRole {
     }
     Map<Long, Long> thawed = frozenPids.remove(migrationId);
     PostCopy.LazyDump lazy = lazyDumps.remove(migrationId);
+    Path lazyFile = migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE);
+    boolean wasLazy = lazy != null || Files.exists(lazyFile);
     if (lazy != null && lazy.alive()) {
       try {
+        releaseTcpRepair(podName, thawed); // still frozen: the app never sees a socket in repair mode
         int rc = lazy.cancel(); // CRIU thaws the tree where it stopped
         LOG.info("lazy dump of pod {} cancelled (runc exit {}), tree thawed", podName, rc);
-        releaseTcpRepair(podName, thawed);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException("interrupted while cancelling the lazy dump", e);
       }
+    } else if (lazy == null && Files.exists(lazyFile)) {
+      thawLazyDumpOfEarlierAgent(podName, lazyFile);
     }
     PodIdentity id = pod.spec().identity();
     PodNetwork net = pods.network(podName);
@@ -499,7 +509,7 @@ public final class SourceRole {
     for (ContainerSpec c : pod.spec().containers()) {
       String cid = pods.containerId(podName, c.name());
       if (!pods.runtime().state(cid).running()) {
-        if (lazy != null) {
+        if (wasLazy) {
           // a lazy dump never wrote the memory pages: there is nothing to restore from
           throw new IllegalStateException("pod " + podName + " did not come back from its cancelled lazy dump and its"
               + " memory was never written to disk: it cannot be restored on the source; it is lost");
@@ -520,7 +530,45 @@ public final class SourceRole {
     LOG.info("pod {} resumed on the source", podName);
   }
 
-  /** A cancelled lazy dump leaves the thawed tree's TCP sockets in repair mode: take them out. */
+  /**
+   * This agent restarted while its lazy dump kept the pod frozen (the dump runs on, orphaned):
+   * makes it give up from what was written down, waits for the tree to run, and takes its TCP
+   * sockets out of repair mode.
+   */
+  private void thawLazyDumpOfEarlierAgent(String podName, Path lazyFile) {
+    com.fasterxml.jackson.databind.JsonNode n = dev.ferry.api.Json.readFile(lazyFile, com.fasterxml.jackson.databind.JsonNode.class);
+    String[] hp = n.path("pageServer").asText().split(":");
+    Map<Long, Long> pids = new java.util.HashMap<>();
+    n.path("pids").fields().forEachRemaining(e -> pids.put(Long.parseLong(e.getKey()), e.getValue().asLong()));
+    releaseTcpRepair(podName, pids); // still frozen: the app never sees a socket in repair mode
+    boolean told = PostCopy.cancelAt(hp[0], Integer.parseInt(hp[1]));
+    long deadline = System.currentTimeMillis() + 30_000;
+    // CRIU lets go of the tree when it gives up: the processes are no longer traced then
+    while (told && System.currentTimeMillis() < deadline && pids.values().stream().anyMatch(SourceRole::traced)) {
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+    LOG.info("lazy dump of pod {} left by an earlier agent {}", podName, told ? "cancelled, tree thawed" : "had ended");
+  }
+
+  private static boolean traced(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+        if (line.startsWith("TracerPid:")) {
+          return !line.substring(10).trim().equals("0");
+        }
+      }
+    } catch (IOException e) {
+      return false; // gone
+    }
+    return false;
+  }
+
+  /** A cancelled lazy dump would leave the thawed tree's TCP sockets in repair mode: take them out first. */
   private static void releaseTcpRepair(String podName, Map<Long, Long> pids) {
     if (pids == null) {
       return;

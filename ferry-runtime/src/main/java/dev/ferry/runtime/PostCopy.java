@@ -88,17 +88,7 @@ public final class PostCopy {
      */
     public int cancel() throws InterruptedException {
       if (runc.isAlive()) {
-        try (Socket s = new Socket()) {
-          s.connect(new InetSocketAddress(listenIp, port), 2000);
-          // struct page_server_iov {u32 cmd; u32 nr_pages; u64 vaddr; u64 dst_id;}, little-endian
-          java.nio.ByteBuffer bogus = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-          bogus.putInt(0x7777).putInt(0).putLong(0).putLong(0);
-          s.getOutputStream().write(bogus.array());
-          s.getOutputStream().flush();
-          // closing right after it is what makes CRIU give up (found by trying)
-        } catch (IOException e) {
-          // not listening any more: runc is ending anyway
-        }
+        cancelAt(listenIp, port);
       }
       if (!runc.waitFor(30, TimeUnit.SECONDS)) {
         runc.destroyForcibly();
@@ -136,6 +126,28 @@ public final class PostCopy {
         runc.waitFor(10, TimeUnit.SECONDS);
       }
       return runc.exitValue();
+    }
+  }
+
+  /**
+   * Makes the lazy dump whose page server listens on {@code ip:port} give up and thaw its tree
+   * (see {@link LazyDump#cancel}); usable without the handle, e.g. by an agent that restarted
+   * while its lazy dump kept the pod frozen.
+   *
+   * @return false when nothing listens there (the dump has ended)
+   */
+  public static boolean cancelAt(String ip, int port) {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress(ip, port), 2000);
+      // struct page_server_iov {u32 cmd; u32 pad; u64 nr_pages; u64 vaddr; u64 dst_id;}, little-endian
+      java.nio.ByteBuffer bogus = java.nio.ByteBuffer.allocate(32).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      bogus.putInt(0x7777);
+      s.getOutputStream().write(bogus.array());
+      s.getOutputStream().flush();
+      // closing right after it is what makes CRIU give up (found by trying)
+      return true;
+    } catch (IOException e) {
+      return false; // not listening any more: the dump is ending anyway
     }
   }
 

@@ -16,7 +16,9 @@ import org.slf4j.LoggerFactory;
  * it to roll back), CRIU 4.2 thaws the tree but skips its network unlock
  * ({@code cr_dump_finish}: the unlock only runs before the lazy-pages phase), so the sockets
  * stay in repair mode and the client's connection is dead although the app runs. Ferry takes
- * each socket's descriptor with {@code pidfd_getfd(2)} and sets {@code TCP_REPAIR} off itself.
+ * each socket's descriptor with {@code pidfd_getfd(2)} and sets {@code TCP_REPAIR} off itself,
+ * while the tree is still frozen: once thawed, the app may see the broken socket and close it
+ * within milliseconds (Redis does).
  */
 public final class TcpRepair {
   private static final Logger LOG = LoggerFactory.getLogger(TcpRepair.class);
