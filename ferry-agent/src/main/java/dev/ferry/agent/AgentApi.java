@@ -149,7 +149,7 @@ public final class AgentApi {
         return Map.of("forgotten", true);
       case "source/pump":
         return source.pump(id, pod, req.path("target").asText(), req.path("wait").asBoolean(true),
-            req.path("hold").asBoolean(false));
+            req.path("hold").asBoolean(false), bandwidth(req));
       case "source/send":
         return source.send(id, pod, req.path("target").asText(), faults, bandwidth(req));
       case "source/cancel":

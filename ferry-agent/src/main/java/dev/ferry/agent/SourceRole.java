@@ -154,8 +154,8 @@ public final class SourceRole {
    * following the restored pod (hybrid). With {@code hold} only pages the target asks for are
    * sent until a later call without it (the restore needs the CPUs).
    */
-  public Map<String, Object> pump(String migrationId, String podName, String pumpAddress, boolean wait, boolean hold)
-      throws Exception {
+  public Map<String, Object> pump(String migrationId, String podName, String pumpAddress, boolean wait, boolean hold,
+      long bandwidth) throws Exception {
     PagePump existing = pumps.get(migrationId);
     if (existing != null && !hold) {
       existing.release();
@@ -179,7 +179,7 @@ public final class SourceRole {
           throw new IOException("no frozen process has pid " + pid + " in pod " + podName);
         }
         return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(host)), vaddr, buf);
-      });
+      }, bandwidth);
       if (hold) {
         pump.hold();
       }

@@ -374,11 +374,13 @@ final class MigrationRun {
       // the pages follow the pod; it runs as soon as it is restored (CRIU's restore itself
       // already faults on a few pages, so the pump must be running by then)
       pumpStartedAt = start;
-      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false, "hold", true));
+      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false, "hold", true,
+          "bandwidth", options.bandwidthMBps() * 1_000_000));
       report.frozenBreakdownMs.put("pumpStart", now() - start);
       return;
     }
-    JsonNode r = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", true));
+    JsonNode r = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", true,
+        "bandwidth", options.bandwidthMBps() * 1_000_000));
     report.frozenPagesSent = r.path("literalPages").asLong();
     report.frozenPagesKept = r.path("keptPages").asLong();
     report.frozenBytesTransferred = (report.frozenBytesTransferred == null ? 0 : report.frozenBytesTransferred)

@@ -1,6 +1,7 @@
 package dev.ferry.cli.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.api.MigrationPhase;
 import dev.ferry.api.MigrationReport;
@@ -91,15 +92,23 @@ class LiveMigrationIT {
     assertThat(r.strategyReason).contains("700 ms budget");
     assertInvariants(r);
 
+    // nothing can keep 100 ms: refused before anything is recorded or touched
     String lab2 = TestLab.newName();
-    MigrationReport refused = new DemoRunner(lab2, System.out, List.of()).strategy("auto").dataMiB(32)
+    assertThatThrownBy(() -> new DemoRunner(lab2, System.out, List.of()).strategy("auto").dataMiB(16)
+        .budget(100, false, "abort").run())
+        .hasMessageContaining("100 ms").hasMessageContaining("refused");
+
+    // pre-copy re-predicts after each round; under "abort" it refuses before the freeze
+    String lab3 = TestLab.newName();
+    MigrationReport refused = new DemoRunner(lab3, System.out, List.of()).strategy("precopy").dataMiB(16)
         .budget(100, false, "abort").run();
-    assertThat(refused.outcome).isNotEqualTo("migrated");
-    assertThat(refused.error).contains("100 ms").contains("refused");
+    assertThat(refused.outcome).isEqualTo("rolled-back");
+    assertThat(refused.precopyRounds).isPositive();
+    assertThat(refused.error).contains("100 ms budget").contains("refused before freezing");
     assertThat(refused.frozenMs).as("nothing was frozen").isNull();
     assertThat(refused.writesLost).isZero();
     assertThat(refused.tcpConnectionPreserved).isTrue();
-    TestLab.assertNothingLeft(lab);
+    TestLab.assertNothingLeft(lab3);
     TestLab.assertNothingLeft(lab2);
   }
 
@@ -185,6 +194,38 @@ class LiveMigrationIT {
       LoadResult l = DemoRunner.stopClient(redis.client(), redis.control(), 120);
       assertThat(l.lost).isZero();
       assertThat(l.connectionPreserved).as("the pod kept running throughout").isTrue();
+    }
+  }
+
+  @Test
+  void sourceAgentKilledWhileThePodIsFrozenInALazyDumpIsThawedByItsSuccessor() throws Exception {
+    assumeUffd();
+    try (TestLab t = TestLab.up()) {
+      TestLab.RedisUnderLoad redis = t.runRedisUnderLoad(32);
+      // capped at 5 MB/s, the frozen round takes a second or more: time to kill the source agent
+      CompletableFuture<MigrationReport> migration = t.migrateInBackground(
+          new MigrationOptions("redis", "host-b", "precopy", List.of(), 5));
+      t.waitForPhase(MigrationPhase.TRANSFERRING, 300);
+      var hostA = t.lab.config().host("host-a");
+      ProcessHandle agent = ProcessHandle.of(t.lab.agentPid(hostA).orElseThrow()).orElseThrow();
+      agent.destroyForcibly();
+      agent.onExit().get(10, TimeUnit.SECONDS);
+      MigrationReport r = migration.get(120, TimeUnit.SECONDS);
+      assertThat(r.outcome).isEqualTo("failed");
+      assertThat(r.error).contains("rollback incomplete").contains("host-a");
+
+      // the frozen tree outlived its agent (CRIU holds it); the next agent thaws it
+      Lab.up(t.name, List.of("host-a", "host-b"), 4096);
+      TestLab.CliResult recovered = t.cli("ps");
+      assertThat(recovered.err()).contains("rolled back");
+      try (var a = t.lab.client("host-a")) {
+        assertThat(a.pod("redis").running()).isTrue();
+      }
+      Thread.sleep(1000);
+      LoadResult l = DemoRunner.stopClient(redis.client(), redis.control(), 120);
+      assertThat(l.acked).isGreaterThan(100);
+      assertThat(l.lost).as("every acknowledged write is in the thawed pod").isZero();
+      assertThat(l.connectionPreserved).as("its sockets left repair mode before the thaw").isTrue();
     }
   }
 }

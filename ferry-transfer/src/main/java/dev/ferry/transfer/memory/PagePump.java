@@ -53,10 +53,18 @@ public final class PagePump {
    * @param held what pre-copy rounds delivered, or null when there were none
    */
   public PagePump(List<CriuPagemap.LazyRange> ranges, SourcePages held, Memory memory) {
+    this(ranges, held, memory, 0);
+  }
+
+  /** @param bandwidthBytesPerSecond cap on the pages sent (the migration's --bandwidth), 0 for none */
+  public PagePump(List<CriuPagemap.LazyRange> ranges, SourcePages held, Memory memory, long bandwidthBytesPerSecond) {
     this.ranges = List.copyOf(ranges);
     this.held = held;
     this.memory = memory;
+    this.limiter = bandwidthBytesPerSecond > 0 ? new dev.ferry.transfer.RateLimiter(bandwidthBytesPerSecond) : null;
   }
+
+  private final dev.ferry.transfer.RateLimiter limiter;
 
   /** Sends only pages the target asks for until {@link #release()}. */
   public void hold() {
@@ -231,6 +239,9 @@ public final class PagePump {
       int len = count * PumpProtocol.PAGE;
       buf.get(first * PumpProtocol.PAGE, copy, 0, len);
       crc.update(copy, 0, len);
+      if (limiter != null) {
+        limiter.acquire(len);
+      }
       out.write(copy, 0, len);
       literal += count;
       bytes += len;
