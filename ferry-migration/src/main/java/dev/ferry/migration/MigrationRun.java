@@ -230,7 +230,7 @@ final class MigrationRun {
    */
   private void precopyMemory() throws Exception {
     String dataAddress = targetData();
-    PrecopyPolicy policy = new PrecopyPolicy(podMemoryBytes(), options.maxFreezeMs(), pumped);
+    PrecopyPolicy policy = new PrecopyPolicy(podMemoryBytes(), options.maxFreezeMs(), pumped, hybrid());
     long lastStart = 0;
     int throttle = 0;
     try {
@@ -297,7 +297,8 @@ final class MigrationRun {
     if (!"throttle".equals(options.onBudgetMiss()) || current == 10 || round > PrecopyPolicy.MAX_ROUNDS + 6) {
       return 0;
     }
-    long floor = pumped ? StrategyChooser.predictPumpedPrecopyMs(podMemoryBytes(), 0)
+    long floor = hybrid() ? StrategyChooser.predictPostcopyMs(podMemoryBytes())
+        : pumped ? StrategyChooser.predictPumpedPrecopyMs(podMemoryBytes(), 0)
         : StrategyChooser.predictPrecopyMs(podMemoryBytes(), 0);
     if (floor > options.maxFreezeMs()) {
       throttleWhyNot = "; the budget cannot be kept even without writes (" + floor + " ms predicted for the memory"

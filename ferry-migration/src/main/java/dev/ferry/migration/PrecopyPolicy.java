@@ -28,12 +28,22 @@ final class PrecopyPolicy {
   }
 
   private final boolean pumped;
+  private final boolean hybrid;
 
   /** @param pumped frozen memory goes through the page pump (userfaultfd on the target) */
   PrecopyPolicy(long memoryBytes, long maxFreezeMs, boolean pumped) {
+    this(memoryBytes, maxFreezeMs, pumped, false);
+  }
+
+  /**
+   * @param hybrid the rounds precede a post-copy: the frozen window does not depend on what is
+   *     left (it follows the restored pod), only the time the pod depends on its source does
+   */
+  PrecopyPolicy(long memoryBytes, long maxFreezeMs, boolean pumped, boolean hybrid) {
     this.memoryBytes = memoryBytes;
     this.maxFreezeMs = maxFreezeMs;
     this.pumped = pumped;
+    this.hybrid = hybrid;
   }
 
   /** Starts measuring convergence afresh (after the pod was throttled). */
@@ -43,7 +53,8 @@ final class PrecopyPolicy {
 
   Decision afterRound(int round, long changedBytes, double sendBytesPerSecond, double dirtyBytesPerSecond) {
     long left = round == 1 ? memoryBytes : changedBytes;
-    long predicted = pumped ? StrategyChooser.predictPumpedPrecopyMs(memoryBytes, left)
+    long predicted = hybrid ? StrategyChooser.predictPostcopyMs(memoryBytes)
+        : pumped ? StrategyChooser.predictPumpedPrecopyMs(memoryBytes, left)
         : StrategyChooser.predictPrecopyMs(memoryBytes, left);
     long prev = previousChanged;
     previousChanged = changedBytes;
@@ -56,7 +67,7 @@ final class PrecopyPolicy {
     if (changedBytes <= Math.max(SMALL_BYTES, memoryBytes / 100)) {
       return new Decision(true, predicted, "converged: " + mib + " changed in round " + round + budget, over);
     }
-    if (maxFreezeMs > 0 && predicted <= maxFreezeMs) {
+    if (!hybrid && maxFreezeMs > 0 && predicted <= maxFreezeMs) {
       return new Decision(true, predicted, "fits the budget: " + mib + " left, predicted " + predicted + " ms <= "
           + maxFreezeMs + " ms");
     }

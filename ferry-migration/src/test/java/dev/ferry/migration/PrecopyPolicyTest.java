@@ -55,4 +55,13 @@ class PrecopyPolicyTest {
     assertThat(fits.stop()).isTrue();
     assertThat(fits.reason()).startsWith("fits the budget");
   }
+
+  @Test
+  void hybridRoundsPredictThePostcopyFreezeWhateverIsLeft() {
+    PrecopyPolicy p = new PrecopyPolicy(1024 * MIB, 2000, true, true);
+    p.afterRound(1, 1024 * MIB, 500e6, 0);
+    PrecopyPolicy.Decision d = p.afterRound(2, 200 * MIB, 100e6, 50e6);
+    assertThat(d.predictedFrozenMs()).isEqualTo(StrategyChooser.predictPostcopyMs(1024 * MIB));
+    assertThat(d.overBudget()).isFalse();
+  }
 }
