@@ -249,7 +249,7 @@ public final class Coordinator {
       case "postcopy", "hybrid" -> StrategyChooser.predictPostcopyMs(memory);
       case "precopy" -> uffd ? StrategyChooser.predictPumpedPrecopyMs(memory, memory / 50)
           : StrategyChooser.predictPrecopyMs(memory, memory / 50);
-      default -> StrategyChooser.predictColdMs(memory);
+      default -> StrategyChooser.predictColdMs(memory, uffd);
     };
     return new Plan(new StrategyChooser.Choice(o.strategy(), predicted, o.strategy() + " as asked", true), memory);
   }

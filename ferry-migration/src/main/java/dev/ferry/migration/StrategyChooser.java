@@ -8,11 +8,12 @@ package dev.ferry.migration;
  * decides between going ahead and refusing.
  */
 public final class StrategyChooser {
-  // Fitted to this machine kind's measurements (bench/results/cold-migration.json and demo
-  // runs, by resident memory: 17 MB -> ~720 ms, ~100 MB -> ~1020 ms, ~1.4 GB -> ~4030 ms):
-  // CRIU writes images at ~1.3 GB/s, the lab link carries ~1 GB/s, CRIU restores ~1.3 GB/s.
+  // Fitted to this machine kind's measurements (bench/results/migration-strategies.json, medians
+  // by resident memory: cold ~1.15 s at 0.4 GB and ~2.7-3.5 s at 1.45 GB with the restore lazy
+  // from local images): CRIU writes images at ~1.3 GB/s, the lab link carries ~1.2 GB/s, an
+  // eager restore fills memory at ~1.3 GB/s.
   private static final double DUMP_BYTES_PER_MS = 1.3e6;
-  private static final double TRANSFER_BYTES_PER_MS = 1.0e6;
+  private static final double TRANSFER_BYTES_PER_MS = 1.2e6;
   private static final double RESTORE_BYTES_PER_MS = 1.3e6;
   /** Fixed cost of a cold migration's frozen window (CRIU and runc start-up, network hand-over). */
   private static final long COLD_FIXED_MS = 650;
@@ -32,9 +33,15 @@ public final class StrategyChooser {
    */
   public record Choice(String strategy, long predictedFrozenMs, String reason, boolean budgetMet) {}
 
+  /** Cold, restoring lazily from the target's local images (a target with userfaultfd). */
   public static long predictColdMs(long memoryBytes) {
+    return predictColdMs(memoryBytes, true);
+  }
+
+  /** @param lazyRestore the target restores lazily from its images: filling memory is not frozen time */
+  public static long predictColdMs(long memoryBytes, boolean lazyRestore) {
     return COLD_FIXED_MS + Math.round(memoryBytes / DUMP_BYTES_PER_MS + memoryBytes / TRANSFER_BYTES_PER_MS
-        + memoryBytes / RESTORE_BYTES_PER_MS);
+        + (lazyRestore ? 0 : memoryBytes / RESTORE_BYTES_PER_MS));
   }
 
   /** Pre-copy: the final dump still writes all memory; only what changed since the last round crosses. */
@@ -59,9 +66,9 @@ public final class StrategyChooser {
    * the pump reads the frozen memory (~1 GB/s, measured 1.3 s for 1.4 GB) and sends what
    * changed; the restore is lazy from the target's copy.
    */
-  private static final double PUMP_BYTES_PER_MS = 1.0e6;
-  /** Lazy dump, images, page store and lazy restore: measured ~0.8 s for small pods. */
-  private static final long PUMPED_PRECOPY_FIXED_MS = 800;
+  private static final double PUMP_BYTES_PER_MS = 1.2e6;
+  /** Lazy dump, images and lazy restore (fitted: ~0.85 s at 0.4 GB, ~1.7 s at 1.45 GB). */
+  private static final long PUMPED_PRECOPY_FIXED_MS = 600;
 
   public static long predictPumpedPrecopyMs(long memoryBytes, long leftBytes) {
     return PUMPED_PRECOPY_FIXED_MS + Math.round(memoryBytes / PUMP_BYTES_PER_MS + leftBytes / TRANSFER_BYTES_PER_MS);
@@ -70,8 +77,8 @@ public final class StrategyChooser {
   /**
    * Chooses for a pod holding {@code memoryBytes}: the safest strategy whose predicted frozen
    * window keeps the budget (cold, then pre-copy, then hybrid, which is post-copy after
-   * pre-copy rounds and needs --allow-postcopy); without a budget, the no-risk strategy
-   * predicted to freeze the pod for less.
+   * pre-copy rounds and needs --allow-postcopy); without a budget, pre-copy where it is
+   * predicted to freeze the pod at least 20% less than cold, else cold.
    *
    * @param lazyTarget the target has userfaultfd and the pod one app container (post-copy and
    *     the page pump possible)
@@ -80,14 +87,15 @@ public final class StrategyChooser {
    */
   public static Choice choose(long memoryBytes, long maxFreezeMs, boolean allowPostcopy, boolean lazyTarget,
       String onBudgetMiss) {
-    long cold = predictColdMs(memoryBytes);
+    long cold = predictColdMs(memoryBytes, lazyTarget);
     long pre = lazyTarget ? predictPumpedPrecopyMs(memoryBytes, memoryBytes / 50)
         : predictPrecopyMs(memoryBytes, memoryBytes / 50);
     long hybrid = predictPostcopyMs(memoryBytes);
     String mem = String.format("%.0f MiB", memoryBytes / 1048576.0);
     String predictions = "cold " + cold + " ms, pre-copy " + pre + " ms, hybrid " + hybrid + " ms for " + mem;
     if (maxFreezeMs <= 0) {
-      return pre < cold
+      // rounds cost the pod CPU and the link bandwidth: only worth it for a clear gain
+      return pre < 0.8 * cold
           ? new Choice("precopy", pre, "no freeze budget given: pre-copy freezes the pod least without risking it ("
               + predictions + ")", true)
           : new Choice("cold", cold, "no freeze budget given: cold freezes the pod least without risking it ("

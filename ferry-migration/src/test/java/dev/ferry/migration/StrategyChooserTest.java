@@ -24,7 +24,7 @@ class StrategyChooserTest {
 
   @Test
   void aBudgetPrecopyKeepsIsKeptWithoutPostcopy() {
-    var c = StrategyChooser.choose(1024 * MIB, 2500, false, true, "proceed");
+    var c = StrategyChooser.choose(1024 * MIB, 2000, false, true, "proceed");
     assertThat(c.strategy()).isEqualTo("precopy");
     assertThat(c.budgetMet()).isTrue();
   }
