@@ -70,14 +70,14 @@ class BadInputIT {
 
   @Test
   void unsupportedStrategy() throws Exception {
-    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--strategy", "teleport"), "strategy 'teleport' is not available; use one of [auto, cold, postcopy]");
+    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--strategy", "teleport"), "strategy 'teleport' is not available; use one of [auto, cold, precopy, postcopy, hybrid]");
   }
 
   @Test
   void aFreezeBudgetNoStrategyCanKeepIsRefusedBeforeAnythingFreezes() throws Exception {
     assertRefused(List.of("migrate", "counter", "--to", "host-b", "--max-freeze", "1", "--on-budget-miss", "abort"),
         "no allowed strategy keeps the 1 ms freeze budget");
-    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--on-budget-miss", "maybe"), "must be 'proceed' or 'abort'");
+    assertRefused(List.of("migrate", "counter", "--to", "host-b", "--on-budget-miss", "maybe"), "must be 'proceed', 'throttle' or 'abort'");
   }
 
   @Test

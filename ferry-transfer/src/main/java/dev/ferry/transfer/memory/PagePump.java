@@ -154,7 +154,7 @@ public final class PagePump {
       while (true) {
         byte kind = in.readByte();
         if (kind == PumpProtocol.WANT) {
-          wants.add(new long[] {in.readLong(), in.readLong()});
+          wants.add(new long[] {in.readLong(), in.readLong(), in.readInt()});
         } else if (kind == PumpProtocol.ACK) {
           ack.complete(in.readLong());
           return;
@@ -167,7 +167,11 @@ public final class PagePump {
     }
   }
 
-  /** Sends the pages targets wait for first: a few pages from each wanted address. */
+  /**
+   * Sends the pages the target waits for first: what was asked (a whole request of CRIU's
+   * daemon, up to 4 MiB, so that its background fill does not hold up the faults queued behind
+   * it), and at least 16 pages from a faulting address (neighbours are likely next).
+   */
   private void serveWants(DataOutputStream out, ByteBuffer buf, byte[] copy) throws IOException {
     for (long[] w = wants.poll(); w != null; w = wants.poll()) {
       CriuPagemap.LazyRange r = rangeOf(w[0], w[1]);
@@ -175,8 +179,13 @@ public final class PagePump {
         continue; // not a lazy page: the target will say so
       }
       long end = r.vaddr() + (long) r.nrPages() * PumpProtocol.PAGE;
-      int n = (int) Math.min(16, (end - w[1]) / PumpProtocol.PAGE);
-      send(out, w[0], w[1], n, buf, copy, true);
+      long n = Math.min(Math.max(w[2], 16), 1024);
+      n = Math.min(n, (end - w[1]) / PumpProtocol.PAGE);
+      for (long done = 0; done < n; ) {
+        int k = (int) Math.min(PumpProtocol.MAX_RUN, n - done);
+        send(out, w[0], w[1] + done * PumpProtocol.PAGE, k, buf, copy, true);
+        done += k;
+      }
       out.flush();
     }
   }

@@ -8,8 +8,9 @@ package dev.ferry.transfer.memory;
  * current; {@link #END} with {@code pages:long} closes the stream. Each record's pages are
  * covered by a CRC32C ({@code crc:int}) after the data, or after the header for KEPT.
  *
- * <p>Target to source: {@link #WANT} {@code pid:long vaddr:long} asks for a page a restored
- * process is waiting for (served ahead of the sequential pass); {@link #ACK}
+ * <p>Target to source: {@link #WANT} {@code pid:long vaddr:long count:int} asks for pages a
+ * restored process (or CRIU's daemon filling it) is waiting for, served ahead of the
+ * sequential pass; {@link #ACK}
  * {@code pages:long} confirms that everything arrived and verified.
  */
 final class PumpProtocol {

@@ -30,7 +30,7 @@ public final class PumpReceiver implements Closeable {
   public PumpReceiver(String bindIp, TargetPageStore store, int stallMs) throws IOException {
     this.server = new ServerSocket(0, 1, InetAddress.getByName(bindIp));
     this.store = store;
-    store.onWant((pid, vaddr) -> wants.add(new long[] {pid, vaddr}));
+    store.onWant((pid, vaddr, count) -> wants.add(new long[] {pid, vaddr, count}));
     Thread t = new Thread(() -> run(stallMs), "ferry-pump-receiver");
     t.setDaemon(true);
     t.start();
@@ -87,6 +87,7 @@ public final class PumpReceiver implements Closeable {
           out.writeByte(PumpProtocol.WANT);
           out.writeLong(w[0]);
           out.writeLong(w[1]);
+          out.writeInt((int) w[2]);
           out.flush();
         }
       }

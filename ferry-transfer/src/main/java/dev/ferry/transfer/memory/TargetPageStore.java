@@ -11,7 +11,6 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.BiConsumer;
 
 /**
  * The target's copy of a frozen pod's memory while it arrives: pages from pre-copy rounds that
@@ -30,7 +29,13 @@ public final class TargetPageStore implements Closeable {
   private long readyPages;
   private boolean complete;
   private String failure;
-  private BiConsumer<Long, Long> onWant = (pid, vaddr) -> {};
+  private WantListener onWant = (pid, vaddr, count) -> {};
+
+  /** Told which pages someone waits for. */
+  @FunctionalInterface
+  public interface WantListener {
+    void want(long pid, long vaddr, int count);
+  }
 
   private TargetPageStore(TargetPages.Index rounds, Path arrivedFile) throws IOException {
     this.rounds = rounds;
@@ -48,7 +53,7 @@ public final class TargetPageStore implements Closeable {
   }
 
   /** Called (outside the store's lock) with pid and address of a page someone waits for. */
-  public synchronized void onWant(BiConsumer<Long, Long> w) {
+  public synchronized void onWant(WantListener w) {
     this.onWant = w;
   }
 
@@ -135,8 +140,7 @@ public final class TargetPageStore implements Closeable {
         }
         if (!asked && wanted.add(vaddr)) {
           asked = true;
-          BiConsumer<Long, Long> w = onWant;
-          w.accept(pid, vaddr); // only enqueues: safe under the lock
+          onWant.want(pid, vaddr, max); // only enqueues: safe under the lock
         }
         long left = deadline - System.currentTimeMillis();
         if (left <= 0) {
