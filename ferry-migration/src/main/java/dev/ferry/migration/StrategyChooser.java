@@ -66,9 +66,9 @@ public final class StrategyChooser {
    * the pump reads the frozen memory (~1 GB/s, measured 1.3 s for 1.4 GB) and sends what
    * changed; the restore is lazy from the target's copy.
    */
-  private static final double PUMP_BYTES_PER_MS = 1.2e6;
-  /** Lazy dump, images and lazy restore (fitted: ~0.85 s at 0.4 GB, ~1.7 s at 1.45 GB). */
-  private static final long PUMPED_PRECOPY_FIXED_MS = 600;
+  private static final double PUMP_BYTES_PER_MS = 1.4e6;
+  /** Lazy dump, images, pump set-up and lazy restore (fitted: ~0.85 s at 0.4 GB, ~1.7 s at 1.45 GB). */
+  private static final long PUMPED_PRECOPY_FIXED_MS = 700;
 
   public static long predictPumpedPrecopyMs(long memoryBytes, long leftBytes) {
     return PUMPED_PRECOPY_FIXED_MS + Math.round(memoryBytes / PUMP_BYTES_PER_MS + leftBytes / TRANSFER_BYTES_PER_MS);
