@@ -235,11 +235,12 @@ public final class TargetRole {
         runcRestoreMs += (System.nanoTime() - r1) / 1_000_000;
       }
     }
-    pods.store().save(pod.withState("restored", migrationId));
-    // the restored tree runs: open the door now rather than one request later (the client's
-    // next packet would otherwise wait for its retransmission timer)
-    requireRunning(pod);
+    // runc restored the tree: open the door at once (the client's next packet would otherwise
+    // wait for its retransmission timer), then prove it runs; a failed proof rolls back, and the
+    // rollback locks the network again before anything else
     net.unlock();
+    pods.store().save(pod.withState("restored", migrationId));
+    requireRunning(pod);
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("restored pod {} in {} ms", podName, ms);
     return Map.of("restoreMs", ms, "rebuildMs", rebuildMs, "pageClientMs", pageClientMs, "runcRestoreMs", runcRestoreMs);
