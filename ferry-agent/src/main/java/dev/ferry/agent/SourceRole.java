@@ -508,6 +508,7 @@ public final class SourceRole {
     pods.startSandbox(pod.spec());
     for (ContainerSpec c : pod.spec().containers()) {
       String cid = pods.containerId(podName, c.name());
+      pods.runtime().thaw(cid); // a cancelled lazy dump hands the tree back frozen, as the checkpoint found it
       if (!pods.runtime().state(cid).running()) {
         if (wasLazy) {
           // a lazy dump never wrote the memory pages: there is nothing to restore from

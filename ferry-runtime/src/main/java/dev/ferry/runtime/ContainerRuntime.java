@@ -26,6 +26,12 @@ public interface ContainerRuntime {
    */
   void checkpoint(String id, Path imageDir, Path workDir);
 
+  /**
+   * Thaws a container left frozen (paused): a cancelled lazy dump gives the tree back frozen,
+   * since the checkpoint froze it first. Idempotent.
+   */
+  void thaw(String id);
+
   /** Restores a checkpointed container from {@code imageDir} into the given bundle, detached. */
   void restore(String id, Path bundle, Path imageDir, Path workDir);
 

@@ -75,9 +75,26 @@ public final class RuncRuntime implements ContainerRuntime {
     }
   }
 
+  /**
+   * Freezes the container through runc before CRIU runs. CRIU freezes a cgroup v1 container
+   * itself otherwise, but it checks the freezer only every 100 ms, which the pod pays in frozen
+   * time (runc polls in microseconds: ~6 ms here). A cgroup CRIU finds frozen it seizes at once.
+   */
+  private static void pause(String id) {
+    Exec.run("runc", "pause", id); // best effort: CRIU freezes it anyway if this did not
+  }
+
+  @Override
+  public void thaw(String id) {
+    if ("paused".equals(state(id).status())) {
+      Exec.run("runc", "resume", id).check();
+    }
+  }
+
   @Override
   public void checkpoint(String id, Path imageDir, Path workDir) {
     mkdirs(imageDir, workDir);
+    pause(id);
     Exec.Result r =
         Exec.run(
             List.of("runc", "--criu", criu, "checkpoint", "--tcp-established",
@@ -85,6 +102,7 @@ public final class RuncRuntime implements ContainerRuntime {
             CRIU_TIMEOUT,
             criuEnv);
     if (!r.ok()) {
+      thaw(id); // a failed dump leaves the tree running, but frozen as we found it
       throw new CheckpointException("checkpoint of " + id, r, CriuLog.explain(workDir.resolve("dump.log")));
     }
   }
@@ -123,7 +141,13 @@ public final class RuncRuntime implements ContainerRuntime {
   public PostCopy.LazyDump checkpointLazy(String id, Path imageDir, Path workDir, String listenIp, int port)
       throws Exception {
     PostCopy.ensurePipeSize();
-    return PostCopy.startDump(criu, criuEnv, id, imageDir, workDir, listenIp, port, Duration.ofMinutes(10));
+    pause(id);
+    try {
+      return PostCopy.startDump(criu, criuEnv, id, imageDir, workDir, listenIp, port, Duration.ofMinutes(10));
+    } catch (Exception e) {
+      thaw(id);
+      throw e;
+    }
   }
 
   @Override
