@@ -77,6 +77,15 @@ public class MigrationReport {
   public Long memoryFillMs;
   /** Why the migration failed or was rolled back, in words; null on success. */
   public String error;
+  /** When the source was frozen (checkpoint start) and when the target's network opened, epoch ms. */
+  public Long freezeStartEpochMs;
+  public Long networkOpenEpochMs;
+  /**
+   * The client's longest gap against the migration (demo and benchmark): when its last reply
+   * before the gap came after the freeze began, and its first reply after the target's network
+   * opened, in ms.
+   */
+  public java.util.Map<String, Long> downtimeBreakdownMs = new java.util.LinkedHashMap<>();
   /** Where the frozen time went: checkpoint, transfer, restore, ... in ms. */
   public java.util.Map<String, Long> frozenBreakdownMs = new java.util.LinkedHashMap<>();
 }

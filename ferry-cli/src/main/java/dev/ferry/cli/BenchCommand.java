@@ -143,10 +143,12 @@ final class BenchCommand implements Callable<Integer> {
           r = e.report();
         }
         LoadResult l = stopClient(client, c);
+        DemoRunner.downtimeBreakdown(r, l);
         if ("migrated".equals(r.outcome)) {
           at = to;
         }
         Map<String, Long> br = new LinkedHashMap<>(r.frozenBreakdownMs);
+        r.downtimeBreakdownMs.forEach((k, v) -> br.put("client." + k, v));
         out.add(new Sample("ferry-" + st, size, run, orZero(r.frozenMs), l.maxGapMs, orZero(r.totalMs),
             orZero(r.bytesTransferred), l.lost, l.connectionPreserved && "migrated".equals(r.outcome), br, r.strategy,
             r.podMemoryBytes, r.precopyRounds, r.atRiskMs, r.predictedFrozenMs));

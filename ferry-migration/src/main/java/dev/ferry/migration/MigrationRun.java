@@ -341,6 +341,7 @@ final class MigrationRun {
 
   private void checkpoint() {
     frozenStart = now();
+    report.freezeStartEpochMs = frozenStart;
     JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint()));
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
@@ -514,6 +515,7 @@ final class MigrationRun {
     body.put("ferryPages", pumped);
     report.restoreMode = postCopy() || (pumped && hybrid()) ? "lazy-remote" : lazyLocal || pumped ? "lazy-local" : "eager";
     JsonNode r = target.step(id, "target", "restore", body);
+    report.networkOpenEpochMs = now(); // the target opens the pod's network as its restore ends
     if (pumped && hybrid()) {
       // restored: the rest of the memory may now use the CPUs
       source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));

@@ -117,6 +117,7 @@ public final class DemoRunner {
         report.writesAcked = r.acked;
         report.writesLost = r.lost;
         report.downtimeMs = r.maxGapMs;
+        downtimeBreakdown(report, r);
         report.tcpConnectionPreserved = r.connectionPreserved && r.verifiedOnSameConnection;
         afterMigration.check(lab, coordinator, report);
         return report;
@@ -129,6 +130,20 @@ public final class DemoRunner {
         out.println("== taking lab '" + labName + "' down");
         Lab.down(labName);
       }
+    }
+  }
+
+  /**
+   * Places the client's longest gap against the migration's clock (one machine, one clock):
+   * from the freeze to the last reply before the gap, and from the target's network opening to
+   * the first reply after it.
+   */
+  public static void downtimeBreakdown(MigrationReport report, LoadResult r) {
+    if (r.maxGapEndEpochMs > 0 && report.freezeStartEpochMs != null) {
+      report.downtimeBreakdownMs.put("lastReplyAfterFreeze", r.maxGapStartEpochMs - report.freezeStartEpochMs);
+    }
+    if (r.maxGapEndEpochMs > 0 && report.networkOpenEpochMs != null) {
+      report.downtimeBreakdownMs.put("firstReplyAfterNetworkOpen", r.maxGapEndEpochMs - report.networkOpenEpochMs);
     }
   }
 
@@ -147,7 +162,8 @@ public final class DemoRunner {
     out.printf("  identity       ip %s -> %s, uid %s -> %s%n", r.ipBefore, r.ipAfter, r.uidBefore, r.uidAfter);
     out.printf("  client         %d writes acknowledged, %d lost, one TCP connection kept: %s%n", r.writesAcked, r.writesLost,
         r.tcpConnectionPreserved);
-    out.printf("  downtime       %d ms (longest gap between two acknowledged writes)%n", r.downtimeMs);
+    out.printf("  downtime       %d ms (longest gap between two acknowledged writes)%s%n", r.downtimeMs,
+        r.downtimeBreakdownMs.isEmpty() ? "" : ", " + r.downtimeBreakdownMs);
     out.printf("  frozen         %s ms (checkpoint start -> target running; predicted %s ms), breakdown %s%n", r.frozenMs,
         r.predictedFrozenMs, r.frozenBreakdownMs);
     if (r.strategyReason != null) {

@@ -63,8 +63,10 @@ public final class LoadClient {
         break;
       }
       long t = System.currentTimeMillis();
-      if (lastAck != 0) {
-        r.maxGapMs = Math.max(r.maxGapMs, t - lastAck);
+      if (lastAck != 0 && t - lastAck > r.maxGapMs) {
+        r.maxGapMs = t - lastAck;
+        r.maxGapStartEpochMs = lastAck;
+        r.maxGapEndEpochMs = t;
       }
       lastAck = t;
       r.acked++;

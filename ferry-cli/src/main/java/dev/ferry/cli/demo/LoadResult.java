@@ -8,6 +8,9 @@ public class LoadResult {
   public long acked;
   /** Longest time between two acknowledged writes, ms: the downtime the client saw. */
   public long maxGapMs;
+  /** When that longest gap began and ended (the last ack before it, the first after), epoch ms. */
+  public long maxGapStartEpochMs;
+  public long maxGapEndEpochMs;
   /** Writes sent but never acknowledged (in flight when the connection broke). */
   public long unacked;
   /** Local port of the one connection (same before and after = same connection). */
