@@ -39,6 +39,8 @@ public final class PagePump {
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
   private final Map<Long, Set<Long>> sentAhead = new HashMap<>();
   private volatile boolean stopped;
+  private static final long FLUSH_NANOS = 5_000_000;
+  private long lastFlush = System.nanoTime();
   /** While held, only pages asked for are sent (e.g. during the restore, which needs the CPUs). */
   private volatile boolean holding;
   private volatile Socket socket;
@@ -130,6 +132,12 @@ public final class PagePump {
         int n = Math.min(PumpProtocol.MAX_RUN, r.nrPages() - done);
         send(out, r.pid(), r.vaddr() + (long) done * PumpProtocol.PAGE, n, buf, copy, false);
         done += n;
+        if (System.nanoTime() - lastFlush > FLUSH_NANOS) {
+          // "kept" records are tiny: without this they would sit in the buffer while a restored
+          // pod waits for the pages they confirm
+          out.flush();
+          lastFlush = System.nanoTime();
+        }
       }
     }
     out.writeByte(PumpProtocol.END);
