@@ -187,6 +187,9 @@ public final class SourceRole {
       String[] hp = pumpAddress.split(":");
       running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
         try (Socket s = new Socket()) {
+          // pages a restored pod waits for go out in small writes: Nagle would hold each one
+          // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
+          s.setTcpNoDelay(true);
           s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
           s.setSoTimeout(STALL_MS);
           PagePump.Stats st = pump.run(s);
