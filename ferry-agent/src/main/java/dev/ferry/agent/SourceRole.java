@@ -186,13 +186,15 @@ public final class SourceRole {
       pumps.put(migrationId, pump);
       String[] hp = pumpAddress.split(":");
       running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-        try (Socket s = new Socket()) {
+        try (Socket s = new Socket(); Socket p = new Socket()) {
           // pages a restored pod waits for go out in small writes: Nagle would hold each one
           // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
           s.setTcpNoDelay(true);
+          p.setTcpNoDelay(true);
           s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+          p.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
           s.setSoTimeout(STALL_MS);
-          PagePump.Stats st = pump.run(s);
+          PagePump.Stats st = pump.run(s, p);
           LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead) in {} ms",
               st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.ms());
           return st;

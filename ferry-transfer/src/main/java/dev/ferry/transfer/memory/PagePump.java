@@ -20,7 +20,11 @@ import java.util.zip.CRC32C;
  * Source side of moving a frozen pod's memory after a lazy dump: reads every lazy page from the
  * frozen processes and streams it to the target's {@link TargetPageStore}, except pages whose
  * contents the target already holds from a pre-copy round (those are only named: "kept").
- * Pages a restored process on the target waits for are asked for and sent ahead of the rest.
+ *
+ * <p>Two connections ("lanes"): the bulk lane carries the sequential pass; the priority lane
+ * carries the target's wants (pages a restored process or CRIU's daemon waits for) and their
+ * pages, served by a thread of their own. A want never queues behind megabytes of the
+ * sequential pass in one TCP stream, nor behind a pass blocked on a full socket.
  */
 public final class PagePump {
   /** Reads a frozen process's memory. */
@@ -33,27 +37,21 @@ public final class PagePump {
   /** What a pump did. */
   public record Stats(long pages, long keptPages, long literalPages, long wantedPages, long bytes, long ms) {}
 
+  private static final long FLUSH_NANOS = 5_000_000;
+  private static final long[] NO_MORE = new long[0];
+
   private final List<CriuPagemap.LazyRange> ranges;
   private final SourcePages held;
   private final Memory memory;
+  private final dev.ferry.transfer.RateLimiter limiter;
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
+  /** Pages the priority lane sent, so that the sequential pass skips them. */
   private final Map<Long, Set<Long>> sentAhead = new HashMap<>();
   private volatile boolean stopped;
-  private static final long FLUSH_NANOS = 5_000_000;
-  private long lastFlush = System.nanoTime();
   /** While held, only pages asked for are sent (e.g. during the restore, which needs the CPUs). */
   private volatile boolean holding;
-  private volatile Socket socket;
-  private long pages;
-  private long kept;
-  private long literal;
-  private long wanted;
-  private long bytes;
+  private volatile Socket[] sockets = new Socket[0];
 
-  /**
-   * @param ranges the lazy dump's pages (see {@link CriuPagemap#lazyRanges})
-   * @param held what pre-copy rounds delivered, or null when there were none
-   */
   public PagePump(List<CriuPagemap.LazyRange> ranges, SourcePages held, Memory memory) {
     this(ranges, held, memory, 0);
   }
@@ -66,8 +64,6 @@ public final class PagePump {
     this.limiter = bandwidthBytesPerSecond > 0 ? new dev.ferry.transfer.RateLimiter(bandwidthBytesPerSecond) : null;
   }
 
-  private final dev.ferry.transfer.RateLimiter limiter;
-
   /** Sends only pages the target asks for until {@link #release()}. */
   public void hold() {
     holding = true;
@@ -78,11 +74,10 @@ public final class PagePump {
     holding = false;
   }
 
-  /** Stops a pump under way (cancel, rollback): cuts its connection. */
+  /** Stops a pump under way (cancel, rollback): cuts its connections. */
   public void stop() {
     stopped = true;
-    Socket s = socket;
-    if (s != null) {
+    for (Socket s : sockets) {
       try {
         s.close();
       } catch (IOException e) {
@@ -91,110 +86,155 @@ public final class PagePump {
     }
   }
 
-  /**
-   * Streams every page over {@code s} and waits for the target's acknowledgement.
-   *
-   * @throws IOException when the connection breaks, the target refuses, or a page is unreadable
-   */
-  public Stats run(Socket s) throws IOException {
-    try {
-      return pumpAll(s);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted", e);
+  /** One connection's stream and what went through it. */
+  private final class Lane {
+    final DataOutputStream out;
+    final ByteBuffer buf = ByteBuffer.allocateDirect(PumpProtocol.MAX_RUN * PumpProtocol.PAGE);
+    final byte[] copy = new byte[PumpProtocol.MAX_RUN * PumpProtocol.PAGE];
+    final boolean ahead;
+    long pages;
+    long kept;
+    long literal;
+    long bytes;
+    long lastFlush = System.nanoTime();
+
+    Lane(Socket s, byte name, boolean ahead) throws IOException {
+      this.out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream(), 1 << 20));
+      this.ahead = ahead;
+      out.writeByte(name);
     }
   }
 
-  private Stats pumpAll(Socket s) throws IOException, InterruptedException {
+  /**
+   * Streams every page over {@code bulk} (and wanted pages over {@code priority}) and waits
+   * for the target's acknowledgement, which comes on the bulk lane.
+   *
+   * @throws IOException when a connection breaks, the target refuses, or a page is unreadable
+   */
+  public Stats run(Socket bulk, Socket priority) throws IOException {
     long t0 = System.nanoTime();
-    socket = s;
+    sockets = new Socket[] {bulk, priority};
     if (stopped) {
       throw new IOException("page pump stopped");
     }
-    DataOutputStream out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream(), 1 << 20));
-    DataInputStream in = new DataInputStream(s.getInputStream());
+    Lane main = new Lane(bulk, PumpProtocol.LANE_BULK, false);
+    Lane fast = new Lane(priority, PumpProtocol.LANE_PRIORITY, true);
+    main.out.flush();
+    fast.out.flush();
     CompletableFuture<Long> ack = new CompletableFuture<>();
-    Thread reader = new Thread(() -> readTarget(in, ack), "ferry-pump-reader");
-    reader.setDaemon(true);
-    reader.start();
-    ByteBuffer buf = ByteBuffer.allocateDirect(PumpProtocol.MAX_RUN * PumpProtocol.PAGE);
-    byte[] copy = new byte[PumpProtocol.MAX_RUN * PumpProtocol.PAGE];
-    while (holding && !stopped) {
-      long[] w = wants.poll(5, TimeUnit.MILLISECONDS);
-      if (w != null) {
-        wants.add(w);
-        serveWants(out, buf, copy);
+    DataInputStream bulkIn = new DataInputStream(bulk.getInputStream());
+    DataInputStream priorityIn = new DataInputStream(priority.getInputStream());
+    daemon("ferry-pump-ack", () -> readAck(bulkIn, ack));
+    daemon("ferry-pump-wants", () -> readWants(priorityIn));
+    CompletableFuture<Void> wantsServed = new CompletableFuture<>();
+    daemon("ferry-pump-priority", () -> {
+      try {
+        serveWants(fast);
+        wantsServed.complete(null);
+      } catch (IOException | RuntimeException e) {
+        wantsServed.completeExceptionally(e);
       }
-    }
-    for (CriuPagemap.LazyRange r : ranges) {
-      for (int done = 0; done < r.nrPages(); ) {
-        serveWants(out, buf, copy);
-        int n = Math.min(PumpProtocol.MAX_RUN, r.nrPages() - done);
-        send(out, r.pid(), r.vaddr() + (long) done * PumpProtocol.PAGE, n, buf, copy, false);
-        done += n;
-        if (System.nanoTime() - lastFlush > FLUSH_NANOS) {
-          // "kept" records are tiny: without this they would sit in the buffer while a restored
-          // pod waits for the pages they confirm
-          out.flush();
-          lastFlush = System.nanoTime();
+    });
+    try {
+      while (holding && !stopped) {
+        Thread.sleep(5);
+      }
+      for (CriuPagemap.LazyRange r : ranges) {
+        for (int done = 0; done < r.nrPages(); ) {
+          int n = Math.min(PumpProtocol.MAX_RUN, r.nrPages() - done);
+          send(main, r.pid(), r.vaddr() + (long) done * PumpProtocol.PAGE, n);
+          done += n;
+          if (System.nanoTime() - main.lastFlush > FLUSH_NANOS) {
+            // "kept" records are tiny: without this they would sit in the buffer while a
+            // restored pod waits for the pages they confirm
+            main.out.flush();
+            main.lastFlush = System.nanoTime();
+          }
         }
       }
-    }
-    out.writeByte(PumpProtocol.END);
-    out.writeLong(pages);
-    out.flush();
-    // wants may still come while the last records are on their way; they are served already
-    try {
+      wants.add(NO_MORE);
+      wantsServed.get(60, TimeUnit.SECONDS);
+      main.out.writeByte(PumpProtocol.END);
+      main.out.writeLong(main.pages + fast.pages);
+      main.out.flush();
       long confirmed = ack.get(60, TimeUnit.SECONDS);
-      if (confirmed != pages) {
-        throw new IOException("target stored " + confirmed + " pages of " + pages);
+      if (confirmed != main.pages + fast.pages) {
+        throw new IOException("target stored " + confirmed + " pages of " + (main.pages + fast.pages));
       }
     } catch (java.util.concurrent.ExecutionException e) {
       throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
     } catch (java.util.concurrent.TimeoutException e) {
       throw new IOException("target did not confirm the pages within 60 s");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
+    } finally {
+      wants.add(NO_MORE);
     }
-    return new Stats(pages, kept, literal, wanted, bytes, (System.nanoTime() - t0) / 1_000_000);
+    return new Stats(main.pages + fast.pages, main.kept + fast.kept, main.literal + fast.literal, fast.pages,
+        main.bytes + fast.bytes, (System.nanoTime() - t0) / 1_000_000);
   }
 
-  private void readTarget(DataInputStream in, CompletableFuture<Long> ack) {
+  private static void daemon(String name, Runnable r) {
+    Thread t = new Thread(r, name);
+    t.setDaemon(true);
+    t.start();
+  }
+
+  private void readAck(DataInputStream in, CompletableFuture<Long> ack) {
     try {
-      while (true) {
-        byte kind = in.readByte();
-        if (kind == PumpProtocol.WANT) {
-          wants.add(new long[] {in.readLong(), in.readLong(), in.readInt()});
-        } else if (kind == PumpProtocol.ACK) {
-          ack.complete(in.readLong());
-          return;
-        } else {
-          throw new IOException("target refused the pages: " + in.readUTF());
-        }
+      byte kind = in.readByte();
+      if (kind == PumpProtocol.ACK) {
+        ack.complete(in.readLong());
+      } else {
+        throw new IOException("target refused the pages: " + in.readUTF());
       }
     } catch (IOException e) {
       ack.completeExceptionally(e);
     }
   }
 
+  private void readWants(DataInputStream in) {
+    try {
+      while (true) {
+        byte kind = in.readByte();
+        if (kind != PumpProtocol.WANT) {
+          throw new IOException("unexpected record " + kind + " on the priority lane");
+        }
+        wants.add(new long[] {in.readLong(), in.readLong(), in.readInt()});
+      }
+    } catch (IOException e) {
+      // the lane closed: the pump is over (or the target is gone, which the bulk lane reports)
+    }
+  }
+
   /**
-   * Sends the pages the target waits for first: what was asked (a whole request of CRIU's
-   * daemon, up to 4 MiB, so that its background fill does not hold up the faults queued behind
-   * it), and at least 16 pages from a faulting address (neighbours are likely next).
+   * Sends the pages the target waits for: what was asked (a whole request of CRIU's daemon, up
+   * to 4 MiB, so that its background fill does not hold up the faults queued behind it), and at
+   * least 16 pages from a faulting address (neighbours are likely next). Ends at {@link #NO_MORE}.
    */
-  private void serveWants(DataOutputStream out, ByteBuffer buf, byte[] copy) throws IOException {
-    for (long[] w = wants.poll(); w != null; w = wants.poll()) {
-      CriuPagemap.LazyRange r = rangeOf(w[0], w[1]);
-      if (r == null) {
-        continue; // not a lazy page: the target will say so
+  private void serveWants(Lane lane) throws IOException {
+    try {
+      for (long[] w = wants.take(); w != NO_MORE; w = wants.take()) {
+        CriuPagemap.LazyRange r = rangeOf(w[0], w[1]);
+        if (r == null || stopped) {
+          continue; // not a lazy page: the target will say so
+        }
+        long end = r.vaddr() + (long) r.nrPages() * PumpProtocol.PAGE;
+        long n = Math.min(Math.min(Math.max(w[2], 16), 1024), (end - w[1]) / PumpProtocol.PAGE);
+        for (long done = 0; done < n; ) {
+          int k = (int) Math.min(PumpProtocol.MAX_RUN, n - done);
+          send(lane, w[0], w[1] + done * PumpProtocol.PAGE, k);
+          done += k;
+        }
+        lane.out.flush();
       }
-      long end = r.vaddr() + (long) r.nrPages() * PumpProtocol.PAGE;
-      long n = Math.min(Math.max(w[2], 16), 1024);
-      n = Math.min(n, (end - w[1]) / PumpProtocol.PAGE);
-      for (long done = 0; done < n; ) {
-        int k = (int) Math.min(PumpProtocol.MAX_RUN, n - done);
-        send(out, w[0], w[1] + done * PumpProtocol.PAGE, k, buf, copy, true);
-        done += k;
-      }
-      out.flush();
+      lane.out.writeByte(PumpProtocol.END);
+      lane.out.writeLong(lane.pages);
+      lane.out.flush();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
     }
   }
 
@@ -207,31 +247,34 @@ public final class PagePump {
     return null;
   }
 
-  /** Reads n pages and sends them as kept/literal records; skips pages already sent. */
-  private void send(DataOutputStream out, long pid, long vaddr, int n, ByteBuffer buf, byte[] copy, boolean ahead)
-      throws IOException {
+  /** Reads n pages and sends them as kept/literal records; skips pages already sent ahead. */
+  private void send(Lane lane, long pid, long vaddr, int n) throws IOException {
     if (stopped) {
       throw new IOException("page pump stopped");
     }
-    buf.clear().limit(n * PumpProtocol.PAGE);
-    if (!memory.read(pid, vaddr, buf)) {
+    lane.buf.clear().limit(n * PumpProtocol.PAGE);
+    if (!memory.read(pid, vaddr, lane.buf)) {
       throw new IOException("page 0x" + Long.toHexString(vaddr) + " of frozen pid " + pid + " is unreadable");
     }
-    Set<Long> already = sentAhead.computeIfAbsent(pid, p -> new HashSet<>());
+    boolean[] skip = new boolean[n];
+    synchronized (sentAhead) {
+      Set<Long> already = sentAhead.computeIfAbsent(pid, p -> new HashSet<>());
+      for (int i = 0; i < n; i++) {
+        long a = vaddr + (long) i * PumpProtocol.PAGE;
+        skip[i] = lane.ahead ? !already.add(a) : already.contains(a);
+      }
+    }
     int runStart = -1;
     byte runKind = 0;
     for (int i = 0; i <= n; i++) {
       byte kind = 0;
-      if (i < n) {
+      if (i < n && !skip[i]) {
         long a = vaddr + (long) i * PumpProtocol.PAGE;
-        boolean skip = ahead ? !already.add(a) : already.contains(a);
-        if (!skip) {
-          kind = held != null && held.targetHolds(pid, a, PageHash.of(buf, i * PumpProtocol.PAGE))
-              ? PumpProtocol.KEPT : PumpProtocol.LITERAL;
-        }
+        kind = held != null && held.targetHolds(pid, a, PageHash.of(lane.buf, i * PumpProtocol.PAGE))
+            ? PumpProtocol.KEPT : PumpProtocol.LITERAL;
       }
       if (runStart >= 0 && kind != runKind) {
-        record(out, runKind, pid, vaddr + (long) runStart * PumpProtocol.PAGE, runStart, i - runStart, buf, copy);
+        record(lane, runKind, pid, vaddr + (long) runStart * PumpProtocol.PAGE, runStart, i - runStart);
         runStart = -1;
       }
       if (kind != 0 && runStart < 0) {
@@ -239,34 +282,30 @@ public final class PagePump {
         runKind = kind;
       }
     }
-    if (ahead) {
-      wanted += n;
-    }
   }
 
-  private void record(DataOutputStream out, byte kind, long pid, long vaddr, int first, int count, ByteBuffer buf,
-      byte[] copy) throws IOException {
+  private void record(Lane lane, byte kind, long pid, long vaddr, int first, int count) throws IOException {
     CRC32C crc = new CRC32C();
     crc.update(ByteBuffer.allocate(20).putLong(pid).putLong(vaddr).putInt(count).flip());
-    out.writeByte(kind);
-    out.writeLong(pid);
-    out.writeLong(vaddr);
-    out.writeInt(count);
+    lane.out.writeByte(kind);
+    lane.out.writeLong(pid);
+    lane.out.writeLong(vaddr);
+    lane.out.writeInt(count);
     if (kind == PumpProtocol.LITERAL) {
       int len = count * PumpProtocol.PAGE;
-      buf.get(first * PumpProtocol.PAGE, copy, 0, len);
-      crc.update(copy, 0, len);
-      if (limiter != null) {
-        limiter.acquire(len);
+      lane.buf.get(first * PumpProtocol.PAGE, lane.copy, 0, len);
+      crc.update(lane.copy, 0, len);
+      if (limiter != null && !lane.ahead) {
+        limiter.acquire(len); // what a restored pod waits for is not held back
       }
-      out.write(copy, 0, len);
-      literal += count;
-      bytes += len;
+      lane.out.write(lane.copy, 0, len);
+      lane.literal += count;
+      lane.bytes += len;
     } else {
-      kept += count;
+      lane.kept += count;
     }
-    out.writeInt((int) crc.getValue());
-    bytes += 25;
-    pages += count;
+    lane.out.writeInt((int) crc.getValue());
+    lane.bytes += 25;
+    lane.pages += count;
   }
 }

@@ -10,13 +10,14 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Target side of the page pump: accepts one connection from the source's {@link PagePump},
- * stores what it sends in a {@link TargetPageStore}, passes on the store's wants, and
- * acknowledges the end once everything verified.
+ * Target side of the page pump: accepts its two connections (bulk and priority lanes, see
+ * {@link PumpProtocol}), stores what they carry in a {@link TargetPageStore}, sends the store's
+ * wants on the priority lane, and acknowledges on the bulk lane once everything verified.
  */
 public final class PumpReceiver implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(PumpReceiver.class);
@@ -24,14 +25,17 @@ public final class PumpReceiver implements Closeable {
   private final TargetPageStore store;
   private final CompletableFuture<Long> done = new CompletableFuture<>();
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
-  private volatile Socket socket;
+  private final int stallMs;
+  private volatile Socket bulk;
+  private volatile Socket priority;
 
   /** Listens on {@code bindIp} (this host's address on the hosts' network), any free port. */
   public PumpReceiver(String bindIp, TargetPageStore store, int stallMs) throws IOException {
-    this.server = new ServerSocket(0, 1, InetAddress.getByName(bindIp));
+    this.server = new ServerSocket(0, 2, InetAddress.getByName(bindIp));
     this.store = store;
+    this.stallMs = stallMs;
     store.onWant((pid, vaddr, count) -> wants.add(new long[] {pid, vaddr, count}));
-    Thread t = new Thread(() -> run(stallMs), "ferry-pump-receiver");
+    Thread t = new Thread(this::run, "ferry-pump-receiver");
     t.setDaemon(true);
     t.start();
   }
@@ -45,37 +49,65 @@ public final class PumpReceiver implements Closeable {
     return done;
   }
 
-  private void run(int stallMs) {
-    try (server; Socket s = server.accept()) {
-      socket = s;
-      s.setSoTimeout(stallMs);
-      s.setTcpNoDelay(true);
-      DataOutputStream out = new DataOutputStream(s.getOutputStream());
-      Thread writer = new Thread(() -> writeWants(out), "ferry-pump-wants");
+  private void run() {
+    try (server) {
+      for (int i = 0; i < 2; i++) {
+        Socket s = server.accept();
+        s.setTcpNoDelay(true);
+        byte lane = (byte) s.getInputStream().read();
+        if (lane == PumpProtocol.LANE_BULK) {
+          bulk = s;
+        } else if (lane == PumpProtocol.LANE_PRIORITY) {
+          priority = s;
+        } else {
+          s.close();
+          throw new IOException("a page pump connection named no lane (" + lane + ")");
+        }
+      }
+      if (bulk == null || priority == null) {
+        throw new IOException("the page pump opened the same lane twice");
+      }
+      bulk.setSoTimeout(stallMs);
+      DataOutputStream wantOut = new DataOutputStream(priority.getOutputStream());
+      Thread writer = new Thread(() -> writeWants(wantOut), "ferry-pump-wants");
       writer.setDaemon(true);
       writer.start();
-      long pages;
-      try {
-        pages = store.receive(new DataInputStream(new BufferedInputStream(s.getInputStream(), 1 << 20)));
-      } catch (IOException e) {
-        synchronized (out) {
-          out.writeByte(PumpProtocol.REFUSED);
-          out.writeUTF(String.valueOf(e.getMessage()));
-          out.flush();
+      CompletableFuture<long[]> fast = CompletableFuture.supplyAsync(() -> {
+        try {
+          return store.receive(new DataInputStream(new BufferedInputStream(priority.getInputStream(), 1 << 16)));
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
         }
-        throw e;
+      });
+      DataOutputStream ackOut = new DataOutputStream(bulk.getOutputStream());
+      long total;
+      try {
+        long[] main = store.receive(new DataInputStream(new BufferedInputStream(bulk.getInputStream(), 1 << 20)));
+        long[] prio = fast.get(60, TimeUnit.SECONDS);
+        total = main[0] + prio[0];
+        if (main[1] != total || prio[1] != prio[0]) {
+          throw new IOException("pump sent " + main[1] + " pages, " + total + " arrived");
+        }
+      } catch (Exception e) {
+        String why = e instanceof java.util.concurrent.ExecutionException ee ? ee.getCause().getMessage() : e.getMessage();
+        ackOut.writeByte(PumpProtocol.REFUSED);
+        ackOut.writeUTF(String.valueOf(why));
+        ackOut.flush();
+        throw new IOException(why, e);
       }
+      store.complete();
       writer.interrupt();
-      synchronized (out) {
-        out.writeByte(PumpProtocol.ACK);
-        out.writeLong(pages);
-        out.flush();
-      }
-      done.complete(pages);
+      ackOut.writeByte(PumpProtocol.ACK);
+      ackOut.writeLong(total);
+      ackOut.flush();
+      done.complete(total);
     } catch (IOException | RuntimeException e) {
       LOG.warn("page pump from the source failed: {}", e.getMessage());
       store.fail("the page pump from the source failed: " + e.getMessage());
       done.completeExceptionally(e);
+    } finally {
+      closeQuietly(bulk);
+      closeQuietly(priority);
     }
   }
 
@@ -83,25 +115,31 @@ public final class PumpReceiver implements Closeable {
     try {
       while (true) {
         long[] w = wants.take();
-        synchronized (out) {
-          out.writeByte(PumpProtocol.WANT);
-          out.writeLong(w[0]);
-          out.writeLong(w[1]);
-          out.writeInt((int) w[2]);
-          out.flush();
-        }
+        out.writeByte(PumpProtocol.WANT);
+        out.writeLong(w[0]);
+        out.writeLong(w[1]);
+        out.writeInt((int) w[2]);
+        out.flush();
       }
     } catch (InterruptedException | IOException e) {
       // pump over
     }
   }
 
+  private static void closeQuietly(Socket s) {
+    if (s != null) {
+      try {
+        s.close();
+      } catch (IOException e) {
+        // closing
+      }
+    }
+  }
+
   @Override
   public void close() throws IOException {
     server.close();
-    Socket s = socket;
-    if (s != null) {
-      s.close();
-    }
+    closeQuietly(bulk);
+    closeQuietly(priority);
   }
 }

@@ -177,23 +177,18 @@ public final class TargetPageStore implements Closeable {
   }
 
   /**
-   * Reads the pump's stream from the source until its end, storing what arrives; every
-   * record is checked against its CRC32C.
+   * Reads one lane of the pump's stream until its END, storing what arrives; every record is
+   * checked against its CRC32C.
    *
-   * @return pages received
+   * @return {pages received, the number the END carried}
    */
-  public long receive(DataInputStream in) throws IOException {
-    ByteBuffer data = ByteBuffer.allocate(PumpProtocol.MAX_RUN * PumpProtocol.PAGE);
+  long[] receive(DataInputStream in) throws IOException {
+    byte[] data = new byte[PumpProtocol.MAX_RUN * PumpProtocol.PAGE];
     long pages = 0;
     while (true) {
       byte kind = in.readByte();
       if (kind == PumpProtocol.END) {
-        long total = in.readLong();
-        if (total != pages) {
-          throw new IOException("pump sent " + total + " pages, " + pages + " arrived");
-        }
-        complete();
-        return pages;
+        return new long[] {pages, in.readLong()};
       }
       long pid = in.readLong();
       long vaddr = in.readLong();
@@ -204,11 +199,10 @@ public final class TargetPageStore implements Closeable {
       java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
       crc.update(ByteBuffer.allocate(20).putLong(pid).putLong(vaddr).putInt(count).flip());
       if (kind == PumpProtocol.LITERAL) {
-        data.clear().limit(count * PumpProtocol.PAGE);
-        in.readFully(data.array(), 0, count * PumpProtocol.PAGE);
-        crc.update(data.array(), 0, count * PumpProtocol.PAGE);
+        in.readFully(data, 0, count * PumpProtocol.PAGE);
+        crc.update(data, 0, count * PumpProtocol.PAGE);
         check(in.readInt(), crc, pid, vaddr);
-        literal(pid, vaddr, count, data);
+        literal(pid, vaddr, count, ByteBuffer.wrap(data, 0, count * PumpProtocol.PAGE));
       } else if (kind == PumpProtocol.KEPT) {
         check(in.readInt(), crc, pid, vaddr);
         kept(pid, vaddr, count);

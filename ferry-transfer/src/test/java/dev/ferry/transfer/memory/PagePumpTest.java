@@ -105,11 +105,11 @@ class PagePumpTest {
       assertThat(early).isNotDone();
       String[] hp = receiver.address().split(":");
       PagePump.Stats stats;
-      try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
         pump.hold(); // as during a restore: only pages asked for
         CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
           try {
-            return pump.run(s);
+            return pump.run(s, p);
           } catch (IOException e) {
             throw new RuntimeException(e);
           }
@@ -150,8 +150,8 @@ class PagePumpTest {
     PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
     PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x20000, 40)), null, frozen());
     String[] hp = receiver.address().split(":");
-    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1]))) {
-      PagePump.Stats st = pump.run(s);
+    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      PagePump.Stats st = pump.run(s, p);
       assertThat(st.literalPages()).isEqualTo(40);
       assertThat(st.keptPages()).isZero();
     }
