@@ -1,5 +1,6 @@
 package dev.ferry.transfer.memory;
 
+import com.carrotsearch.hppc.LongHashSet;
 import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -7,10 +8,8 @@ import java.io.IOException;
 import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -46,7 +45,7 @@ public final class PagePump {
   private final dev.ferry.transfer.RateLimiter limiter;
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
   /** Pages the priority lane sent, so that the sequential pass skips them. */
-  private final Map<Long, Set<Long>> sentAhead = new HashMap<>();
+  private final Map<Long, LongHashSet> sentAhead = new HashMap<>();
   private volatile boolean stopped;
   /** While held, only pages asked for are sent (e.g. during the restore, which needs the CPUs). */
   private volatile boolean holding;
@@ -258,7 +257,7 @@ public final class PagePump {
     }
     boolean[] skip = new boolean[n];
     synchronized (sentAhead) {
-      Set<Long> already = sentAhead.computeIfAbsent(pid, p -> new HashSet<>());
+      LongHashSet already = sentAhead.computeIfAbsent(pid, p -> new LongHashSet());
       for (int i = 0; i < n; i++) {
         long a = vaddr + (long) i * PumpProtocol.PAGE;
         skip[i] = lane.ahead ? !already.add(a) : already.contains(a);

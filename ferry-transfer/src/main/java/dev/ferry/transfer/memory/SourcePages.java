@@ -10,6 +10,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import com.carrotsearch.hppc.LongLongHashMap;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -23,8 +24,12 @@ import java.util.stream.Stream;
  * send only what the target lacks. One instance per migration; not thread-safe.
  */
 public final class SourcePages {
-  /** Hash of what the target holds, by pid (inside the container) and page address. */
-  private final Map<Long, Map<Long, Long>> held = new HashMap<>();
+  /**
+   * Hash of what the target holds, by pid (inside the container) and page address. Primitive
+   * maps: a GiB is 262k entries, which boxed would cost the agent 100 ms garbage-collection pauses.
+   */
+  private final Map<Long, LongLongHashMap> held = new HashMap<>();
+  private static final LongLongHashMap NONE_HELD = new LongLongHashMap(0);
 
   /** Pages scanned and pages written by one round or recipe. */
   public record Stats(long scannedPages, long changedPages, long bytesWritten) {
@@ -37,9 +42,13 @@ public final class SourcePages {
 
   /** Whether the target holds exactly these contents (hash) for that page from a round. */
   public boolean targetHolds(long pid, long vaddr, long hash) {
-    Map<Long, Long> m = held.get(pid);
-    Long h = m == null ? null : m.get(vaddr);
-    return h != null && h == hash;
+    LongLongHashMap m = held.get(pid);
+    return m != null && holds(m, vaddr, hash);
+  }
+
+  private static boolean holds(LongLongHashMap m, long vaddr, long hash) {
+    int i = m.indexOf(vaddr);
+    return m.indexExists(i) && m.indexGet(i) == hash;
   }
 
   /** Whether a round was sent already (the frozen round can then use recipes). */
@@ -62,8 +71,8 @@ public final class SourcePages {
     private final Path file;
     private final FileChannel channel;
     private final DataOutputStream out;
-    private final Map<Long, Long> known;
-    private final Map<Long, Long> pending = new HashMap<>();
+    private final LongLongHashMap known;
+    private final LongLongHashMap pending = new LongLongHashMap();
     private long scanned;
     private long changed;
     private long runStart = -1;
@@ -77,7 +86,7 @@ public final class SourcePages {
       this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
           StandardOpenOption.WRITE);
       this.out = new DataOutputStream(new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16));
-      this.known = held.getOrDefault(pid, Map.of());
+      this.known = held.getOrDefault(pid, NONE_HELD);
       out.writeLong(PageRuns.ROUND_MAGIC);
     }
 
@@ -87,8 +96,7 @@ public final class SourcePages {
         long addr = vaddr + (long) i * PageRuns.PAGE;
         long h = PageHash.of(data, i * PageRuns.PAGE);
         scanned++;
-        Long had = known.get(addr);
-        if (had != null && had == h) {
+        if (holds(known, addr, h)) {
           flushRun();
           continue;
         }
@@ -122,7 +130,7 @@ public final class SourcePages {
 
     /** The round reached the target: it holds these pages now. */
     public void commit() {
-      held.computeIfAbsent(pid, p -> new HashMap<>()).putAll(pending);
+      held.computeIfAbsent(pid, p -> new LongLongHashMap()).putAll(pending);
       pending.clear();
     }
 
@@ -169,7 +177,7 @@ public final class SourcePages {
   }
 
   private Stats writeRecipe(long pid, CriuPagemap map, Path pages, Path recipe) throws IOException {
-    Map<Long, Long> known = held.get(pid);
+    LongLongHashMap known = held.get(pid);
     long scanned = 0;
     long literal = 0;
     ByteBuffer chunk = ByteBuffer.allocateDirect(RunWriter.MAX_PAGES * PageRuns.PAGE);
@@ -194,8 +202,7 @@ public final class SourcePages {
           }
           for (int i = 0; i < n; i++) {
             long addr = e.vaddr() + (long) (done + i) * PageRuns.PAGE;
-            Long had = known.get(addr);
-            boolean same = had != null && had == PageHash.of(chunk, i * PageRuns.PAGE);
+            boolean same = holds(known, addr, PageHash.of(chunk, i * PageRuns.PAGE));
             runs.add(same ? PageRuns.KEPT : PageRuns.LITERAL, addr, chunk, i * PageRuns.PAGE);
             literal += same ? 0 : 1;
             scanned++;

@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import com.carrotsearch.hppc.LongLongHashMap;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
@@ -24,7 +25,7 @@ public final class TargetPageStore implements Closeable {
   private final int arrivedNo;
   private long arrivedEnd;
   /** Pages ready to be served: pid to page address to location ({@link TargetPages.Index} encoding). */
-  private final Map<Long, Map<Long, Long>> ready = new HashMap<>();
+  private final Map<Long, LongLongHashMap> ready = new HashMap<>();
   private final Set<Long> wanted = new HashSet<>();
   private long readyPages;
   private boolean complete;
@@ -59,18 +60,19 @@ public final class TargetPageStore implements Closeable {
 
   /** The source says the round copy of these pages is current. */
   synchronized void kept(long pid, long vaddr, int count) throws IOException {
-    Map<Long, Long> fromRounds = rounds.pages.getOrDefault(pid, Map.of());
-    Map<Long, Long> r = ready.computeIfAbsent(pid, p -> new HashMap<>());
+    LongLongHashMap fromRounds = rounds.pages.getOrDefault(pid, new LongLongHashMap(0));
+    LongLongHashMap r = ready.computeIfAbsent(pid, p -> new LongLongHashMap());
     for (int i = 0; i < count; i++) {
       long a = vaddr + (long) i * PumpProtocol.PAGE;
-      Long where = fromRounds.get(a);
-      if (where == null) {
+      long where = fromRounds.getOrDefault(a, -1);
+      if (where < 0) {
         throw new IOException("source keeps page 0x" + Long.toHexString(a) + " of pid " + pid
             + " that no pre-copy round delivered here");
       }
-      if (r.put(a, where) == null) {
+      if (!r.containsKey(a)) {
         readyPages++;
       }
+      r.put(a, where);
     }
     notifyAll();
   }
@@ -87,12 +89,13 @@ public final class TargetPageStore implements Closeable {
       pos += arrived.write(data, pos);
     }
     synchronized (this) {
-      Map<Long, Long> r = ready.computeIfAbsent(pid, p -> new HashMap<>());
+      LongLongHashMap r = ready.computeIfAbsent(pid, p -> new LongLongHashMap());
       for (int i = 0; i < count; i++) {
-        if (r.put(vaddr + (long) i * PumpProtocol.PAGE,
-            TargetPages.Index.encode(arrivedNo, at + (long) i * PumpProtocol.PAGE)) == null) {
+        long a = vaddr + (long) i * PumpProtocol.PAGE;
+        if (!r.containsKey(a)) {
           readyPages++;
         }
+        r.put(a, TargetPages.Index.encode(arrivedNo, at + (long) i * PumpProtocol.PAGE));
       }
       notifyAll();
     }
@@ -172,8 +175,9 @@ public final class TargetPageStore implements Closeable {
   }
 
   private Long location(long pid, long vaddr) {
-    Map<Long, Long> r = ready.get(pid);
-    return r == null ? null : r.get(vaddr);
+    LongLongHashMap r = ready.get(pid);
+    long v = r == null ? -1 : r.getOrDefault(vaddr, -1);
+    return v < 0 ? null : v;
   }
 
   /**

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
+import com.carrotsearch.hppc.LongLongHashMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -68,7 +69,7 @@ public final class TargetPages {
         throw new IOException(recipe + " is not a Ferry page recipe");
       }
       long pid = head.getLong(8);
-      Map<Long, Long> pagesOfPid = index.pages.getOrDefault(pid, Map.of());
+      LongLongHashMap pagesOfPid = index.pages.getOrDefault(pid, new LongLongHashMap(0));
       long pos = 16;
       ByteBuffer rec = ByteBuffer.allocate(13);
       Copier copier = new Copier(index, out);
@@ -92,8 +93,8 @@ public final class TargetPages {
         } else if (kind == PageRuns.KEPT) {
           for (int i = 0; i < count; i++) {
             long addr = vaddr + (long) i * PageRuns.PAGE;
-            Long where = pagesOfPid.get(addr);
-            if (where == null) {
+            long where = pagesOfPid.getOrDefault(addr, -1);
+            if (where < 0) {
               throw new IOException(recipe.getFileName() + " keeps page 0x" + Long.toHexString(addr) + " of pid " + pid
                   + " that no pre-copy round delivered");
             }
@@ -147,7 +148,8 @@ public final class TargetPages {
     private static final int OFFSET_BITS = 40;
     final List<Path> files = new ArrayList<>();
     private final List<FileChannel> channels = new ArrayList<>();
-    final Map<Long, Map<Long, Long>> pages = new HashMap<>();
+    /** Locations by pid and page address (primitive: boxed, a GiB's index costs GC pauses). */
+    final Map<Long, LongLongHashMap> pages = new HashMap<>();
 
     static long encode(int file, long offset) {
       return ((long) file << OFFSET_BITS) | offset;
@@ -197,7 +199,7 @@ public final class TargetPages {
       files.add(f);
       FileChannel ch = FileChannel.open(f, StandardOpenOption.READ);
       channels.add(ch);
-      Map<Long, Long> map = pages.computeIfAbsent(pid, p -> new HashMap<>());
+      LongLongHashMap map = pages.computeIfAbsent(pid, p -> new LongLongHashMap());
       ByteBuffer b = ByteBuffer.allocate(12);
       b.limit(8);
       readFully(ch, b, 0, f);
