@@ -258,7 +258,7 @@ final class MigrationRun {
           continue;
         }
         if (d.overBudget()) {
-          int next = nextThrottle(throttle, round, d);
+          int next = nextThrottle(throttle, round);
           if (next > 0) {
             throttle = next;
             source.step(id, "source", "throttle", Map.of("pod", pod.name(), "percent", throttle));
@@ -293,7 +293,7 @@ final class MigrationRun {
    * throttling cannot help: already at the floor, or the budget is missed even with no writes
    * at all (the pod's memory alone takes longer to move than the budget).
    */
-  private int nextThrottle(int current, int round, PrecopyPolicy.Decision d) {
+  private int nextThrottle(int current, int round) {
     if (!"throttle".equals(options.onBudgetMiss()) || current == 10 || round > PrecopyPolicy.MAX_ROUNDS + 6) {
       return 0;
     }
