@@ -7,11 +7,9 @@ import dev.ferry.api.MigrationReport;
 import dev.ferry.cli.demo.DemoRunner;
 import dev.ferry.cli.demo.LoadResult;
 import dev.ferry.migration.MigrationOptions;
-import dev.ferry.runtime.Exec;
 import dev.ferry.runtime.Netns;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,14 +27,7 @@ class LinkCutIT {
           t.migrateInBackground(new MigrationOptions("redis", "host-b", "cold", List.of(), 10));
       t.waitForPhase(MigrationPhase.TRANSFERRING, 60);
       Thread.sleep(500);
-      String port = "h-host-b";
-      Exec.checked("ip", "-n", t.lab.config().bridgeNs(), "link", "set", port, "down");
-      MigrationReport r;
-      try {
-        r = migration.get(90, TimeUnit.SECONDS);
-      } finally {
-        Exec.checked("ip", "-n", t.lab.config().bridgeNs(), "link", "set", port, "up");
-      }
+      MigrationReport r = t.withLinkCut("host-b", migration, 90);
       assertThat(r.outcome).isEqualTo("rolled-back");
       assertThat(r.error).contains("Transferring").contains("no progress");
       assertThat(t.store.pod("redis").orElseThrow().host()).isEqualTo("host-a");

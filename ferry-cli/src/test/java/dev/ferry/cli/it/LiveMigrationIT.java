@@ -146,14 +146,7 @@ class LiveMigrationIT {
           new MigrationOptions("redis", "host-b", "precopy", List.of(), 10));
       t.waitForPhase(MigrationPhase.PRECOPY, 60);
       Thread.sleep(2500);
-      String port = "h-host-b";
-      Exec.checked("ip", "-n", t.lab.config().bridgeNs(), "link", "set", port, "down");
-      MigrationReport r;
-      try {
-        r = migration.get(120, TimeUnit.SECONDS);
-      } finally {
-        Exec.checked("ip", "-n", t.lab.config().bridgeNs(), "link", "set", port, "up");
-      }
+      MigrationReport r = t.withLinkCut("host-b", migration, 120);
       assertThat(r.outcome).isEqualTo("rolled-back");
       assertThat(r.error).contains("Precopy").contains("no progress");
       assertThat(r.frozenMs).as("cut before the freeze: the pod was never frozen").isNull();
@@ -175,10 +168,7 @@ class LiveMigrationIT {
           new MigrationOptions("redis", "host-b", "precopy", List.of(), 10));
       t.waitForPhase(MigrationPhase.PRECOPY, 60);
       Thread.sleep(1500);
-      var hostA = t.lab.config().host("host-a");
-      ProcessHandle agent = ProcessHandle.of(t.lab.agentPid(hostA).orElseThrow()).orElseThrow();
-      agent.destroyForcibly();
-      agent.onExit().get(10, TimeUnit.SECONDS);
+      t.killAgent("host-a");
       MigrationReport r = migration.get(120, TimeUnit.SECONDS);
       assertThat(r.outcome).isNotEqualTo("migrated");
       assertThat(r.frozenMs).as("the pod was never frozen").isNull();
@@ -207,10 +197,7 @@ class LiveMigrationIT {
       CompletableFuture<MigrationReport> migration = t.migrateInBackground(
           new MigrationOptions("redis", "host-b", "precopy", List.of(), 5));
       t.waitForPhase(MigrationPhase.TRANSFERRING, 300);
-      var hostA = t.lab.config().host("host-a");
-      ProcessHandle agent = ProcessHandle.of(t.lab.agentPid(hostA).orElseThrow()).orElseThrow();
-      agent.destroyForcibly();
-      agent.onExit().get(10, TimeUnit.SECONDS);
+      t.killAgent("host-a");
       MigrationReport r = migration.get(120, TimeUnit.SECONDS);
       assertThat(r.outcome).isEqualTo("failed");
       assertThat(r.error).contains("rollback incomplete").contains("host-a");

@@ -28,10 +28,7 @@ class SourceAgentCrashIT {
       CompletableFuture<MigrationReport> migration =
           t.migrateInBackground(new MigrationOptions("redis", "host-b", "cold", List.of(), 10));
       t.waitForPhase(MigrationPhase.TRANSFERRING, 60);
-      var hostA = t.lab.config().host("host-a");
-      ProcessHandle agent = ProcessHandle.of(t.lab.agentPid(hostA).orElseThrow()).orElseThrow();
-      agent.destroyForcibly();
-      agent.onExit().get(10, TimeUnit.SECONDS);
+      t.killAgent("host-a");
 
       MigrationReport r = migration.get(90, TimeUnit.SECONDS);
       assertThat(r.outcome).isEqualTo("failed");

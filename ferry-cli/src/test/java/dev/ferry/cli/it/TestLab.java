@@ -96,6 +96,24 @@ final class TestLab implements AutoCloseable {
     });
   }
 
+  /** Kills a host's agent with SIGKILL and waits until it is gone. */
+  void killAgent(String host) throws Exception {
+    ProcessHandle agent = ProcessHandle.of(lab.agentPid(lab.config().host(host)).orElseThrow()).orElseThrow();
+    agent.destroyForcibly();
+    agent.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
+  }
+
+  /** Takes a host's port on the lab bridge down, waits for {@code migration}, then brings it back. */
+  MigrationReport withLinkCut(String host, CompletableFuture<MigrationReport> migration, int seconds) throws Exception {
+    String port = "h-" + host;
+    dev.ferry.runtime.Exec.checked("ip", "-n", lab.config().bridgeNs(), "link", "set", port, "down");
+    try {
+      return migration.get(seconds, java.util.concurrent.TimeUnit.SECONDS);
+    } finally {
+      dev.ferry.runtime.Exec.checked("ip", "-n", lab.config().bridgeNs(), "link", "set", port, "up");
+    }
+  }
+
   /** Waits until the lab's (only) migration is in {@code phase}. */
   MigrationRecord waitForPhase(MigrationPhase phase, int seconds) throws InterruptedException {
     long deadline = System.currentTimeMillis() + seconds * 1000L;
