@@ -466,7 +466,11 @@ public final class SourceRole {
    */
   public synchronized void forgetPrecopy(String migrationId, String podName) {
     precopies.remove(migrationId);
-    throttle(migrationId, podName, 0);
+    try {
+      throttle(migrationId, podName, 0);
+    } catch (RuntimeException e) {
+      LOG.warn("pod {}: lifting the CPU cap failed: {}", podName, e.getMessage()); // a restored pod never had it
+    }
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod == null || !migrationId.equals(pod.migrationId())) {
       MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
