@@ -67,11 +67,7 @@ class ColdMigrationIT {
         .run();
     DemoRunner.printSummary(r, System.out);
     assertThat(r.outcome).isEqualTo("migrated");
-    assertThat(r.writesAcked).isGreaterThan(100);
-    assertThat(r.writesLost).isZero();
-    assertThat(r.tcpConnectionPreserved).isTrue();
-    assertThat(r.ipAfter).isEqualTo(r.ipBefore);
-    assertThat(r.uidAfter).isEqualTo(r.uidBefore);
+    TestLab.assertInvariants(r);
     assertThat(r.downtimeMs).isPositive();
     assertThat(DemoRunner.success(r)).isTrue();
     TestLab.assertNothingLeft(lab);

@@ -14,7 +14,6 @@ import dev.ferry.runtime.Netns;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,17 +24,7 @@ import org.junit.jupiter.api.Test;
  */
 class LiveMigrationIT {
   private static void assumeUffd() {
-    TestLab.assumeHostReady();
-    Assumptions.assumeTrue(TestLab.capabilities().userfaultfd(),
-        "this kernel has no userfaultfd: hybrid, and pre-copy through the page pump, are impossible here");
-  }
-
-  private static void assertInvariants(MigrationReport r) {
-    assertThat(r.writesAcked).isGreaterThan(100);
-    assertThat(r.writesLost).as("acknowledged writes lost").isZero();
-    assertThat(r.tcpConnectionPreserved).as("the client's one connection kept").isTrue();
-    assertThat(r.ipAfter).isEqualTo(r.ipBefore);
-    assertThat(r.uidAfter).isEqualTo(r.uidBefore);
+    TestLab.assumeUserfaultfd("hybrid, and pre-copy through the page pump, are");
   }
 
   @Test
@@ -48,7 +37,7 @@ class LiveMigrationIT {
     DemoRunner.printSummary(r, System.out);
     assertThat(r.outcome).isEqualTo("migrated");
     assertThat(r.strategy).isEqualTo("precopy");
-    assertInvariants(r);
+    TestLab.assertInvariants(r);
     assertThat(r.precopyRounds).isGreaterThanOrEqualTo(2);
     assertThat(r.precopyRoundBytes).hasSize(r.precopyRounds);
     // round 1 carries the 64 MiB, later rounds only what the client changed meanwhile
@@ -72,7 +61,7 @@ class LiveMigrationIT {
     DemoRunner.printSummary(r, System.out);
     assertThat(r.outcome).isEqualTo("migrated");
     assertThat(r.strategy).isEqualTo("hybrid");
-    assertInvariants(r);
+    TestLab.assertInvariants(r);
     assertThat(r.precopyRounds).isGreaterThanOrEqualTo(2);
     assertThat(r.frozenBytesTransferred).as("no memory pages while frozen").isLessThan(8L << 20);
     assertThat(r.postcopyPagesKept).as("pages the rounds delivered are not sent again").isGreaterThan(3 * r.postcopyPages);
@@ -91,7 +80,7 @@ class LiveMigrationIT {
     assertThat(r.strategyRequested).isEqualTo("auto");
     assertThat(r.strategy).isEqualTo("hybrid");
     assertThat(r.strategyReason).contains("700 ms budget");
-    assertInvariants(r);
+    TestLab.assertInvariants(r);
 
     // nothing can keep 100 ms: refused before anything is recorded or touched
     String lab2 = TestLab.newName();

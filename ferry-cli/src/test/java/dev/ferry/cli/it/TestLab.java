@@ -56,6 +56,24 @@ final class TestLab implements AutoCloseable {
     assumeTrue(capabilities().criuUsable(), "CRIU cannot checkpoint here: " + capabilities().unusableReason());
   }
 
+  /** Skips (with the reason) where the kernel lacks userfaultfd, which {@code what} needs. */
+  static void assumeUserfaultfd(String what) {
+    assumeHostReady();
+    assumeTrue(capabilities().userfaultfd(), "this kernel has no userfaultfd: " + what + " impossible here");
+  }
+
+  /**
+   * What a migrated pod's client must see: its acknowledged writes all there, the same IP and
+   * UID, its one connection kept.
+   */
+  static void assertInvariants(MigrationReport r) {
+    assertThat(r.writesAcked).isGreaterThan(100);
+    assertThat(r.writesLost).as("acknowledged writes lost").isZero();
+    assertThat(r.tcpConnectionPreserved).as("the client's one connection kept").isTrue();
+    assertThat(r.ipAfter).isEqualTo(r.ipBefore);
+    assertThat(r.uidAfter).isEqualTo(r.uidBefore);
+  }
+
   /** What this host can do, probed once for all tests. */
   static synchronized HostCapabilities capabilities() {
     if (caps == null) {

@@ -10,8 +10,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Random;
-import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,28 +22,13 @@ class MemoryPrecopyTest {
   static final int PAGE = 4096;
   static final long PID = 1;
   @TempDir Path tmp;
-  final Random rnd = new Random(42);
-
-  /** A fake address space: page address to contents. */
-  final TreeMap<Long, byte[]> memory = new TreeMap<>();
-
-  void fill(long from, int pages) {
-    for (int i = 0; i < pages; i++) {
-      byte[] p = new byte[PAGE];
-      rnd.nextBytes(p);
-      memory.put(from + (long) i * PAGE, p);
-    }
-  }
-
-  void dirty(long addr) {
-    memory.get(addr)[rnd.nextInt(PAGE)] ^= 1;
-  }
+  final FakeAddressSpace memory = new FakeAddressSpace(42);
 
   /** Sends one round of the whole address space, as the agent does, and "delivers" it. */
   SourcePages.Stats round(SourcePages src, int k) throws IOException {
     Path f = tmp.resolve("target/mem/round-" + k + "/" + PID + ".pages");
     SourcePages.RoundFile rf = src.openRound(PID, f);
-    for (var e : memory.entrySet()) {
+    for (var e : memory.pages.entrySet()) {
       rf.pages(e.getKey(), ByteBuffer.wrap(e.getValue()), 1);
     }
     rf.close();
@@ -63,7 +46,7 @@ class MemoryPrecopyTest {
     ByteArrayOutputStream pages = new ByteArrayOutputStream();
     long runStart = -1;
     int run = 0;
-    for (var e : memory.entrySet()) {
+    for (var e : memory.pages.entrySet()) {
       if (runStart >= 0 && e.getKey() != runStart + (long) run * PAGE) {
         writeEntry(pm, runStart, run);
         runStart = -1;
@@ -109,21 +92,21 @@ class MemoryPrecopyTest {
 
   @Test
   void frozenRoundSendsOnlyPagesChangedSinceTheLastRoundAndTheTargetRebuildsTheImageExactly() throws IOException {
-    fill(0x10000, 300);
-    fill(0x7f0000000000L, 40);
+    memory.fill(0x10000, 300);
+    memory.fill(0x7f0000000000L, 40);
     SourcePages src = new SourcePages();
 
     SourcePages.Stats r1 = round(src, 1);
     assertThat(r1.changedPages()).isEqualTo(340);
-    dirty(0x10000 + 5 * PAGE);
-    dirty(0x10000 + 6 * PAGE);
+    memory.dirty(0x10000 + 5 * PAGE);
+    memory.dirty(0x10000 + 6 * PAGE);
     SourcePages.Stats r2 = round(src, 2);
     assertThat(r2.scannedPages()).isEqualTo(340);
     assertThat(r2.changedPages()).isEqualTo(2);
 
     // frozen: one page changed since round 2, and a page never sent before
-    dirty(0x7f0000000000L + 3 * PAGE);
-    fill(0x10000 + 300L * PAGE, 1);
+    memory.dirty(0x7f0000000000L + 3 * PAGE);
+    memory.fill(0x10000 + 300L * PAGE, 1);
     Path images = dump();
     byte[] criuPages = Files.readAllBytes(images.resolve("pages-7.img"));
     SourcePages.Recipes recipes = src.writeRecipes(images);
@@ -144,7 +127,7 @@ class MemoryPrecopyTest {
 
   @Test
   void aRecipeKeepingAPageNoRoundDeliveredIsRefused() throws IOException {
-    fill(0x10000, 4);
+    memory.fill(0x10000, 4);
     SourcePages src = new SourcePages();
     round(src, 1);
     Path images = dump();
@@ -158,8 +141,8 @@ class MemoryPrecopyTest {
 
   @Test
   void pagemapOfARealLayoutIsRead() throws IOException {
-    fill(0x400000, 3);
-    fill(0x500000, 2);
+    memory.fill(0x400000, 3);
+    memory.fill(0x500000, 2);
     Path images = dump();
     CriuPagemap m = CriuPagemap.read(images.resolve("pagemap-1.img"));
     assertThat(m.pagesId()).isEqualTo(7);

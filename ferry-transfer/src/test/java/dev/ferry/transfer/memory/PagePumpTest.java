@@ -9,8 +9,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Random;
-import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -26,29 +24,7 @@ class PagePumpTest {
   static final int PAGE = 4096;
   static final long PID = 1;
   @TempDir Path tmp;
-  final Random rnd = new Random(7);
-  final TreeMap<Long, byte[]> memory = new TreeMap<>();
-
-  void fill(long from, int pages) {
-    for (int i = 0; i < pages; i++) {
-      byte[] p = new byte[PAGE];
-      rnd.nextBytes(p);
-      memory.put(from + (long) i * PAGE, p);
-    }
-  }
-
-  PagePump.Memory frozen() {
-    return (pid, vaddr, buf) -> {
-      for (long a = vaddr; buf.hasRemaining(); a += PAGE) {
-        byte[] p = memory.get(a);
-        if (p == null) {
-          return false;
-        }
-        buf.put(p);
-      }
-      return true;
-    };
-  }
+  final FakeAddressSpace memory = new FakeAddressSpace(7);
 
   /** One GET as CRIU's lazy-pages daemon sends it; returns pages served. */
   static int get(Socket daemon, long vaddr, int n, byte[][] into) throws IOException {
@@ -72,23 +48,23 @@ class PagePumpTest {
 
   @Test
   void servesTheFrozenContentsAndResendsOnlyWhatChangedSinceTheRound() throws Exception {
-    fill(0x10000, 600);
+    memory.fill(0x10000, 600);
     SourcePages held = new SourcePages();
     SourcePages.RoundFile rf = held.openRound(PID, tmp.resolve("mem/round-1/1.pages"));
-    for (var e : memory.entrySet()) {
+    for (var e : memory.pages.entrySet()) {
       rf.pages(e.getKey(), ByteBuffer.wrap(e.getValue()), 1);
     }
     rf.close();
     rf.commit();
     // after the round: 3 pages change, then the pod is frozen
     for (int i : new int[] {10, 11, 500}) {
-      memory.get(0x10000 + (long) i * PAGE)[0] ^= 1;
+      memory.dirty(0x10000 + (long) i * PAGE);
     }
 
     TargetPageStore store = TargetPageStore.open(tmp.resolve("mem"), tmp.resolve("arrived.pages"));
     PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
     CriuPageServer server = new CriuPageServer(store, 10_000);
-    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x10000, 600)), held, frozen());
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x10000, 600)), held, memory.reader());
 
     // the restored process faults on page 590 before the pump got there
     try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]))) {
@@ -114,7 +90,7 @@ class PagePumpTest {
             throw new RuntimeException(e);
           }
         });
-        assertThat(early.get(10, TimeUnit.SECONDS)[0]).isEqualTo(memory.get(0x10000 + 590L * PAGE));
+        assertThat(early.get(10, TimeUnit.SECONDS)[0]).isEqualTo(memory.page(0x10000 + 590L * PAGE));
         assertThat(store.readyPages()).isEqualTo(10); // the wanted page and what follows it, nothing else yet
         pump.release();
         stats = running.get(10, TimeUnit.SECONDS);
@@ -131,7 +107,7 @@ class PagePumpTest {
         int n = get(daemon, a, 1024, pages);
         assertThat(n).isPositive();
         for (int i = 0; i < n; i++) {
-          assertThat(pages[i]).as("page 0x%x", a + (long) i * PAGE).isEqualTo(memory.get(a + (long) i * PAGE));
+          assertThat(pages[i]).as("page 0x%x", a + (long) i * PAGE).isEqualTo(memory.page(a + (long) i * PAGE));
         }
         a += (long) n * PAGE;
       }
@@ -145,10 +121,10 @@ class PagePumpTest {
 
   @Test
   void aPumpWithoutRoundsSendsEverything() throws Exception {
-    fill(0x20000, 40);
+    memory.fill(0x20000, 40);
     TargetPageStore store = TargetPageStore.open(tmp.resolve("none"), tmp.resolve("arrived2.pages"));
     PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
-    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x20000, 40)), null, frozen());
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x20000, 40)), null, memory.reader());
     String[] hp = receiver.address().split(":");
     try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
       PagePump.Stats st = pump.run(s, p);
