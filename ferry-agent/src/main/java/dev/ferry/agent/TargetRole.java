@@ -43,12 +43,22 @@ public final class TargetRole {
   private final String listenIp;
 
   /** The frozen memory of a migration arriving through the page pump, and who serves it. */
-  private record PageStore(TargetPageStore store, PumpReceiver receiver, CriuPageServer[] server) {
+  private static final class PageStore {
+    final TargetPageStore store;
+    final PumpReceiver receiver;
+    /** Serves CRIU's lazy-pages daemon; started with the restore. */
+    volatile CriuPageServer server;
+
+    PageStore(TargetPageStore store, PumpReceiver receiver) {
+      this.store = store;
+      this.receiver = receiver;
+    }
+
     void close() {
       try {
         receiver.close();
-        if (server[0] != null) {
-          server[0].close();
+        if (server != null) {
+          server.close();
         }
         store.close();
       } catch (IOException e) {
@@ -79,10 +89,10 @@ public final class TargetRole {
       String c = pod.spec().containers().get(0).name();
       TargetPageStore store = TargetPageStore.open(dir.resolve("incoming").resolve("mem").resolve(c),
           dir.resolve("arrived.pages"));
-      ps = new PageStore(store, new PumpReceiver(listenIp, store, SourceRole.STALL_MS), new CriuPageServer[1]);
+      ps = new PageStore(store, new PumpReceiver(listenIp, store, SourceRole.STALL_MS));
       pageStores.put(migrationId, ps);
     }
-    return Map.of("pumpAddress", ps.receiver().address());
+    return Map.of("pumpAddress", ps.receiver.address());
   }
 
   /** Suffix of the transfer id of a pre-copy round (the final round has the bare migration id). */
@@ -219,8 +229,8 @@ public final class TargetRole {
         if (ps == null) {
           throw ApiException.conflict("migration " + migrationId + " has no page store; open it first");
         }
-        ps.server()[0] = new CriuPageServer(ps.store(), 60_000);
-        from = ps.server()[0].address();
+        ps.server = new CriuPageServer(ps.store, 60_000);
+        from = ps.server.address();
       }
       if (from == null && !lazyLocal) {
         long r1 = System.nanoTime();
@@ -307,7 +317,7 @@ public final class TargetRole {
     }
     PageStore ps = pageStores.remove(migrationId);
     if (ps != null) {
-      ps.store().fail("migration aborted");
+      ps.store.fail("migration aborted");
       ps.close();
     }
     LocalPod pod = pods.store().find(podName).orElse(null);

@@ -30,12 +30,8 @@ final class PrecopyPolicy {
   private final boolean pumped;
   private final boolean hybrid;
 
-  /** @param pumped frozen memory goes through the page pump (userfaultfd on the target) */
-  PrecopyPolicy(long memoryBytes, long maxFreezeMs, boolean pumped) {
-    this(memoryBytes, maxFreezeMs, pumped, false);
-  }
-
   /**
+   * @param pumped frozen memory goes through the page pump (userfaultfd on the target)
    * @param hybrid the rounds precede a post-copy: the frozen window does not depend on what is
    *     left (it follows the restored pod), only the time the pod depends on its source does
    */

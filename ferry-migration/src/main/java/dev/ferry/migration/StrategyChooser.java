@@ -33,11 +33,6 @@ public final class StrategyChooser {
    */
   public record Choice(String strategy, long predictedFrozenMs, String reason, boolean budgetMet) {}
 
-  /** Cold, restoring lazily from the target's local images (a target with userfaultfd). */
-  public static long predictColdMs(long memoryBytes) {
-    return predictColdMs(memoryBytes, true);
-  }
-
   /** @param lazyRestore the target restores lazily from its images: filling memory is not frozen time */
   public static long predictColdMs(long memoryBytes, boolean lazyRestore) {
     return COLD_FIXED_MS + Math.round(memoryBytes / DUMP_BYTES_PER_MS + memoryBytes / TRANSFER_BYTES_PER_MS

@@ -9,7 +9,7 @@ class PrecopyPolicyTest {
 
   @Test
   void roundOneNeverStopsAndASmallChangedSetConverges() {
-    PrecopyPolicy p = new PrecopyPolicy(1024 * MIB, 0, true);
+    PrecopyPolicy p = new PrecopyPolicy(1024 * MIB, 0, true, false);
     assertThat(p.afterRound(1, 1024 * MIB, 500e6, 0).stop()).isFalse();
     PrecopyPolicy.Decision d = p.afterRound(2, 3 * MIB, 500e6, 10e6);
     assertThat(d.stop()).isTrue();
@@ -19,7 +19,7 @@ class PrecopyPolicyTest {
 
   @Test
   void aChangedSetThatStopsShrinkingStopsTheRounds() {
-    PrecopyPolicy p = new PrecopyPolicy(1024 * MIB, 0, true);
+    PrecopyPolicy p = new PrecopyPolicy(1024 * MIB, 0, true, false);
     p.afterRound(1, 1024 * MIB, 500e6, 0);
     assertThat(p.afterRound(2, 100 * MIB, 100e6, 50e6).stop()).isFalse();
     PrecopyPolicy.Decision d = p.afterRound(3, 95 * MIB, 100e6, 50e6);
@@ -29,7 +29,7 @@ class PrecopyPolicyTest {
 
   @Test
   void theRoundLimitEndsAShrinkingButLargeChangedSet() {
-    PrecopyPolicy p = new PrecopyPolicy(4096 * MIB, 0, true);
+    PrecopyPolicy p = new PrecopyPolicy(4096 * MIB, 0, true, false);
     long changed = 4096 * MIB;
     PrecopyPolicy.Decision d = null;
     for (int round = 1; round <= PrecopyPolicy.MAX_ROUNDS; round++) {
@@ -42,14 +42,14 @@ class PrecopyPolicyTest {
 
   @Test
   void aBudgetThePredictionMissesIsFlaggedAndOneItKeepsStopsEarly() {
-    PrecopyPolicy tight = new PrecopyPolicy(1024 * MIB, 300, true);
+    PrecopyPolicy tight = new PrecopyPolicy(1024 * MIB, 300, true, false);
     tight.afterRound(1, 1024 * MIB, 500e6, 0);
     PrecopyPolicy.Decision miss = tight.afterRound(2, 2 * MIB, 500e6, 1e6);
     assertThat(miss.stop()).isTrue();
     assertThat(miss.overBudget()).isTrue();
     assertThat(miss.reason()).contains("misses the 300 ms budget");
 
-    PrecopyPolicy roomy = new PrecopyPolicy(256 * MIB, 60_000, true);
+    PrecopyPolicy roomy = new PrecopyPolicy(256 * MIB, 60_000, true, false);
     roomy.afterRound(1, 256 * MIB, 500e6, 0);
     PrecopyPolicy.Decision fits = roomy.afterRound(2, 100 * MIB, 100e6, 50e6);
     assertThat(fits.stop()).isTrue();

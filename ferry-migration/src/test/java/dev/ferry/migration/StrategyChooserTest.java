@@ -54,8 +54,8 @@ class StrategyChooserTest {
 
   @Test
   void predictionsGrowWithMemoryForColdAndBarelyForPostcopy() {
-    long cold256 = StrategyChooser.predictColdMs(256 * MIB);
-    long cold1g = StrategyChooser.predictColdMs(1024 * MIB);
+    long cold256 = StrategyChooser.predictColdMs(256 * MIB, true);
+    long cold1g = StrategyChooser.predictColdMs(1024 * MIB, true);
     long post256 = StrategyChooser.predictPostcopyMs(256 * MIB);
     long post1g = StrategyChooser.predictPostcopyMs(1024 * MIB);
     assertThat(cold1g).isGreaterThan(3 * cold256 / 2);
