@@ -13,7 +13,6 @@ import dev.ferry.api.PodStatus;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.UUID;
@@ -37,16 +36,50 @@ public final class Coordinator {
   private final HostDirectory hosts;
   private final String podSubnet;
   private final int prefixLength;
+  private final Ipam ipam;
+  private final Capacity capacity;
+  private final Services services;
+  private final HookRunner hookRunner = new HookRunner();
 
   /**
    * @param podSubnet first three octets pods get addresses from, e.g. "10.77.1."
    * @param prefixLength prefix length of the network the pods live on
    */
   public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength) {
+    this(store, hosts, podSubnet, prefixLength, ServiceNetwork.NONE);
+  }
+
+  /** @param serviceNetwork where service VIPs are served */
+  public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength,
+      ServiceNetwork serviceNetwork) {
     this.store = store;
     this.hosts = hosts;
     this.podSubnet = podSubnet;
     this.prefixLength = prefixLength;
+    this.ipam = new Ipam(store);
+    this.capacity = new Capacity(store);
+    this.services = new Services(store, ipam, serviceNetwork);
+  }
+
+  public Ipam ipam() {
+    return ipam;
+  }
+
+  public Capacity capacity() {
+    return capacity;
+  }
+
+  public Services services() {
+    return services;
+  }
+
+  /** Publishes a running pod behind a new service VIP (served by the kernel) on {@code port}. */
+  public Services.Service createService(String name, String pod, int port) {
+    PodRecord p = requirePod(pod);
+    if (!"running".equals(p.state())) {
+      throw new IllegalStateException("pod '" + pod + "' is " + p.state() + "; publish it once it runs");
+    }
+    return services.create(name, pod, p.spec().identity().ip(), p.host(), port);
   }
 
   public MigrationStore store() {
@@ -58,24 +91,51 @@ public final class Coordinator {
 
   /** Runs a new pod on {@code host} with a fresh identity (UID, IP, MAC) from the lab's range. */
   public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB) {
+    return runPod(host, name, containers, memoryMiB, 0);
+  }
+
+  /**
+   * Runs a new pod; it reserves a pod slot and its memory on {@code host} first, and leases its
+   * IP from the IPAM.
+   *
+   * @param cpuShares relative CPU weight per container (cgroup), 0 for the runtime's default
+   */
+  public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares) {
     requireHost(host);
     if (store.pod(name).isPresent()) {
       throw new IllegalArgumentException("a pod named '" + name + "' exists already (on " + store.pod(name).get().host() + ")");
     }
-    String ip = allocateIp();
+    capacity.reserve(host, Capacity.podOwner(name), "pod", memoryMiB);
+    String ip;
+    try {
+      ip = ipam.lease(podSubnet, Ipam.podOwner(name), "pod", host);
+    } catch (RuntimeException e) {
+      capacity.release(Capacity.podOwner(name));
+      throw e;
+    }
     PodIdentity id = new PodIdentity(UUID.randomUUID().toString(), name, ip, prefixLength, macFor(ip));
-    PodSpec spec = new PodSpec(id, containers, memoryMiB, 0);
+    PodSpec spec = new PodSpec(id, containers, memoryMiB, cpuShares);
     PodRecord rec = new PodRecord(spec, host, "starting");
-    store.insertPod(rec); // claims the name, UID, IP and MAC before anything exists
+    try {
+      store.insertPod(rec); // claims the name, UID, IP and MAC before anything exists
+    } catch (RuntimeException e) {
+      ipam.release(Ipam.podOwner(name));
+      capacity.release(Capacity.podOwner(name));
+      throw e;
+    }
     try (AgentClient agent = hosts.connect(host)) {
       agent.runPod(spec);
       store.setPodState(name, "running");
       return new PodRecord(spec, host, "running");
     } catch (RuntimeException e) {
       store.deletePod(name);
+      ipam.release(Ipam.podOwner(name));
+      capacity.release(Capacity.podOwner(name));
       throw e;
     }
   }
+
+
 
   public void deletePod(String name) {
     PodRecord p = requirePod(name);
@@ -91,7 +151,12 @@ public final class Coordinator {
         }
       }
     }
+    for (Services.Service s : services.ofPod(name)) {
+      services.remove(s.name());
+    }
     store.deletePod(name);
+    ipam.release(Ipam.podOwner(name));
+    capacity.release(Capacity.podOwner(name));
   }
 
   public List<PodView> pods() {
@@ -123,6 +188,11 @@ public final class Coordinator {
    * {@link MigrationFailedException} (with the report) when it was rolled back or failed.
    */
   public MigrationReport migrate(MigrationOptions requested, ProgressListener progress) {
+    return migrate(requested, HookSpec.Hooks.NONE, progress);
+  }
+
+  /** Migrates a pod, calling {@code hooks} before (admission) and after the identity hand-over. */
+  public MigrationReport migrate(MigrationOptions requested, HookSpec.Hooks hooks, ProgressListener progress) {
     PodRecord pod = precheck(requested);
     Plan plan = plan(requested, pod);
     MigrationOptions o = requested.withStrategy(plan.choice().strategy());
@@ -147,7 +217,8 @@ public final class Coordinator {
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
       report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
       report.runtime = "runc+criu-" + report.runtime;
-      MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0);
+      MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0)
+          .handover(handover(id, pod, o.targetHost(), hooks, report));
       try {
         m.runForward();
       } catch (Exception e) {
@@ -329,7 +400,8 @@ public final class Coordinator {
       MigrationReport report = new MigrationReport();
       try (AgentClient source = hosts.connect(r.source()); AgentClient target = hosts.connect(r.target())) {
         MigrationRun m = new MigrationRun(r.id(), pod, new MigrationOptions(r.pod(), r.target(), r.strategy(), List.of()),
-            source, target, store, ProgressListener.NONE, report, r.createdAt());
+            source, target, store, ProgressListener.NONE, report, r.createdAt())
+            .handover(handover(r.id(), pod, r.target(), HookSpec.Hooks.NONE, report));
         if (r.committed()) {
           m.cleanup();
           store.setPhase(r.id(), MigrationPhase.SUCCEEDED);
@@ -354,6 +426,11 @@ public final class Coordinator {
       }
     }
     return done;
+  }
+
+  private HandoverSteps handover(String id, PodRecord pod, String target, HookSpec.Hooks hooks, MigrationReport report) {
+    return new HandoverSteps(id, pod, target, new HandoverSteps.Context(ipam, capacity, services, podSubnet, hooks,
+        hookRunner), report);
   }
 
   private void fillAfter(MigrationReport report, AgentClient host, String pod) {
@@ -387,16 +464,6 @@ public final class Coordinator {
     if (!hosts.hosts().contains(host)) {
       throw new IllegalArgumentException("unknown host '" + host + "'; hosts: " + hosts.hosts());
     }
-  }
-
-  private String allocateIp() {
-    Set<String> used = new HashSet<>(store.ipsInUse());
-    for (int i = 2; i < 255; i++) {
-      if (!used.contains(podSubnet + i)) {
-        return podSubnet + i;
-      }
-    }
-    throw new IllegalStateException("no free pod address left in " + podSubnet + "0/24");
   }
 
   /** A locally administered MAC derived from the IP: unique while the IP is. */

@@ -1,0 +1,150 @@
+package dev.ferry.migration;
+
+import dev.ferry.api.HookCall;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.api.PodIdentity;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The management-plane steps of one migration, beside the engine's: the pre- and
+ * post-migration hooks, the target's reservation and the placeholder's temporary address,
+ * the IPAM record following the identity (the source lets go before the target takes it),
+ * and the service VIP's backend. Each has its undo; all are idempotent.
+ */
+final class HandoverSteps {
+  private static final Logger LOG = LoggerFactory.getLogger(HandoverSteps.class);
+
+  /** What the steps need from the coordinator. */
+  record Context(Ipam ipam, Capacity capacity, Services services, String podRange, HookSpec.Hooks hooks,
+      HookRunner hookRunner) {}
+
+  private final String id;
+  private final PodRecord pod;
+  private final String targetHost;
+  private final Context ctx;
+  private final MigrationReport report;
+
+  HandoverSteps(String id, PodRecord pod, String targetHost, Context ctx, MigrationReport report) {
+    this.id = id;
+    this.pod = pod;
+    this.targetHost = targetHost;
+    this.ctx = ctx;
+    this.report = report;
+  }
+
+  /** A hook refused or failed under the "abort" policy. */
+  static final class HookFailedException extends RuntimeException {
+    HookFailedException(HookCall c) {
+      super(c.hook() + " hook " + c.target() + " " + (c.result().equals("timeout") ? "timed out" : "failed") + " ("
+          + c.answer() + "); policy abort");
+    }
+  }
+
+  // ---- hooks ----
+
+  void preHook() {
+    call("pre-migration", ctx.hooks().pre(), "pre-migration");
+  }
+
+  /** Tells a pre-hook that admitted the migration that it was rolled back (it may free what it reserved). */
+  void undoPreHook() {
+    if (ctx.hooks().pre() != null && admitted("pre-migration")) {
+      callQuietly("pre-migration", ctx.hooks().pre(), "rolled-back");
+    }
+  }
+
+  void postHook() {
+    call("post-migration", ctx.hooks().post(), "post-migration");
+  }
+
+  void undoPostHook() {
+    if (ctx.hooks().post() != null && admitted("post-migration")) {
+      callQuietly("post-migration", ctx.hooks().post(), "rolled-back");
+    }
+  }
+
+  private boolean admitted(String hook) {
+    return report.hooks.stream().anyMatch(c -> c.hook().equals(hook) && c.phase().equals(hook) && c.result().equals("ok"));
+  }
+
+  private void call(String hook, HookSpec spec, String phase) {
+    if (spec == null) {
+      return;
+    }
+    HookCall c = callQuietly(hook, spec, phase);
+    if (!c.result().equals("ok")) {
+      if (spec.onFailure().equals("abort")) {
+        throw new HookFailedException(c);
+      }
+      LOG.warn("{} hook {}: {} ({}); policy ignore, going on", hook, spec.target(), c.result(), c.answer());
+    }
+  }
+
+  private HookCall callQuietly(String hook, HookSpec spec, String phase) {
+    PodIdentity i = pod.spec().identity();
+    Map<String, Object> identity = new LinkedHashMap<>();
+    identity.put("uid", i.uid());
+    identity.put("name", i.name());
+    identity.put("ip", i.ip());
+    identity.put("mac", i.mac());
+    HookCall c = ctx.hookRunner().call(hook, spec, new HookRunner.Payload(id, phase, pod.name(), pod.host(), targetHost,
+        identity));
+    synchronized (report.hooks) {
+      report.hooks.add(c);
+    }
+    LOG.info("{} hook ({}): {} in {} ms", hook, phase, c.result(), c.ms());
+    return c;
+  }
+
+  // ---- capacity and the placeholder's temporary address ----
+
+  /** Reserves a slot and the pod's memory on the target and leases the placeholder's temporary IP. */
+  String reserveTarget() {
+    ctx.capacity().reserve(targetHost, Capacity.migrationOwner(id), "placeholder", pod.spec().memoryLimitMiB());
+    return ctx.ipam().lease(ctx.podRange(), Ipam.placeholderOwner(id), "placeholder", targetHost);
+  }
+
+  void releaseTarget() {
+    ctx.ipam().release(Ipam.placeholderOwner(id));
+    ctx.capacity().release(Capacity.migrationOwner(id));
+  }
+
+  // ---- the identity's record in the IPAM ----
+
+  /** The source let go of the pod's IP: nobody may answer for it until the target takes it. */
+  void identityReleased() {
+    ctx.ipam().moveTo(pod.spec().identity().ip(), null);
+  }
+
+  /**
+   * Recorded before the target takes the IP: its placeholder's temporary address ends, and the
+   * pod's lease goes to the target, which fails if the source still holds it.
+   */
+  void identityTaken() {
+    ctx.ipam().release(Ipam.placeholderOwner(id));
+    ctx.ipam().moveTo(pod.spec().identity().ip(), targetHost);
+  }
+
+  /** The target let go of the IP again (rollback). */
+  void identityGivenUpByTarget() {
+    ctx.ipam().moveTo(pod.spec().identity().ip(), null);
+  }
+
+  /** The source holds the IP again (rollback). */
+  void identityBackOnSource() {
+    ctx.ipam().moveTo(pod.spec().identity().ip(), pod.host());
+  }
+
+  // ---- service VIPs ----
+
+  void switchVip() {
+    ctx.services().switchTo(pod.name(), pod.spec().identity().ip(), targetHost);
+  }
+
+  void switchVipBack() {
+    ctx.services().switchTo(pod.name(), pod.spec().identity().ip(), pod.host());
+  }
+}
