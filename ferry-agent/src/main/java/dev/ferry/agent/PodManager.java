@@ -109,6 +109,46 @@ public final class PodManager {
     return runtime.state(id).pid();
   }
 
+  /**
+   * The placeholder's app slots: one pause process per app container, in the sandbox's
+   * namespaces and in a cgroup with the container's real limits (memory, CPU weight), so that
+   * the blank pod holds the pod's resources while it waits. Removed once the pod is restored
+   * (off the frozen path) or with the placeholder.
+   */
+  void startSlots(PodSpec spec, long pausePid) {
+    String name = spec.identity().name();
+    for (ContainerSpec c : spec.containers()) {
+      String id = slotId(name, c.name());
+      if (runtime.state(id).running()) {
+        continue;
+      }
+      runtime.destroy(id);
+      Path bundle = store.podDir(name).resolve("slots").resolve(c.name());
+      BundleBuilder.buildPause(bundle);
+      OciConfig.load(bundle)
+          .namespaces(Netns.path(network(name).netns()).toString(), "/proc/" + pausePid + "/ns/ipc",
+              "/proc/" + pausePid + "/ns/uts")
+          .hostname(null)
+          .cgroupsPath(cgroupsPath(name, c.name() + ".slot"))
+          .resources(spec.memoryLimitMiB() * 1024 * 1024, spec.cpuShares())
+          .save();
+      runtime.run(id, bundle);
+    }
+  }
+
+  /** Removes the placeholder's app slots. Idempotent. */
+  synchronized void removeSlots(String name, PodSpec spec) {
+    for (ContainerSpec c : spec.containers()) {
+      runtime.destroy(slotId(name, c.name()));
+    }
+    Files2.deleteTree(store.podDir(name).resolve("slots"));
+  }
+
+  /** Container id of the placeholder slot standing in for app container {@code container}. */
+  public String slotId(String pod, String container) {
+    return containerId(pod, container) + ".slot";
+  }
+
   /** Points an app bundle at this host's sandbox of the pod: network, IPC, UTS and cgroup. */
   void configureApp(Path bundle, PodSpec spec, ContainerSpec c, long pausePid) {
     String name = spec.identity().name();
@@ -204,6 +244,7 @@ public final class PodManager {
   synchronized void destroy(String name, PodSpec spec) {
     for (ContainerSpec c : spec.containers()) {
       runtime.destroy(containerId(name, c.name()));
+      runtime.destroy(slotId(name, c.name()));
     }
     runtime.destroy(containerId(name, PAUSE));
     network(name).destroy();

@@ -18,6 +18,8 @@ import picocli.CommandLine.ScopeType;
       RmCommand.class,
       MigrateCommand.class,
       StatusCommand.class,
+      ServiceCommand.class,
+      HostsCommand.class,
       DemoCommand.class,
       BenchCommand.class,
       AgentCommand.class,

@@ -25,6 +25,11 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--memory-mib", defaultValue = "512", description = "memory limit of the pod in MiB (default: ${DEFAULT-VALUE})")
   long memoryMiB;
 
+  /** CPU weight. */
+  @Option(names = "--cpu-shares", defaultValue = "0", description = "relative CPU weight of each container (cgroup"
+      + " cpu.shares; default: the runtime's)")
+  long cpuShares;
+
   /** Extra files the program needs. */
   @Option(names = "--add", description = "extra file or directory (absolute path) to copy into the pod's rootfs; repeatable")
   List<String> extra = new ArrayList<>();
@@ -38,7 +43,8 @@ final class RunCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     try (LabSession s = LabSession.open(parent.lab)) {
-      PodRecord p = s.coordinator.runPod(host, name, List.of(new ContainerSpec("app", command, extra)), memoryMiB);
+      PodRecord p = s.coordinator.runPod(host, name, List.of(new ContainerSpec("app", command, extra)), memoryMiB,
+          cpuShares);
       System.out.printf("pod %s running on %s, ip %s, uid %s%n", p.name(), p.host(), p.spec().identity().ip(),
           p.spec().identity().uid());
       return 0;
