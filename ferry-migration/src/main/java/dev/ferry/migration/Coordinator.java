@@ -217,8 +217,8 @@ public final class Coordinator {
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
       report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
       report.runtime = "runc+criu-" + report.runtime;
-      MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0)
-          .handover(handover(id, pod, o.targetHost(), hooks, report));
+      HandoverSteps handover = handover(id, pod, o.targetHost(), hooks, report);
+      MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0).handover(handover);
       try {
         m.runForward();
       } catch (Exception e) {
@@ -242,10 +242,49 @@ public final class Coordinator {
       report.totalMs = System.currentTimeMillis() - t0;
       progress.phase(id, MigrationPhase.SUCCEEDED, "pod " + pod.name() + " runs on " + o.targetHost());
       store.setReport(id, Json.write(report));
+      try {
+        store.stepStatus(id, "post-hook", "started");
+        handover.postHook();
+        store.stepStatus(id, "post-hook", "done");
+      } catch (HandoverSteps.HookFailedException e) {
+        store.stepStatus(id, "post-hook", "failed");
+        return movedBack(pod, o, e, report, progress);
+      } finally {
+        report.totalMs = System.currentTimeMillis() - t0;
+        store.setReport(id, Json.write(report));
+      }
       return report;
     } finally {
       MDC.remove("migration");
     }
+  }
+
+  /**
+   * The post-migration hook failed under "abort" after the commit point: the pod may have
+   * acknowledged writes on the target, so a rollback would lose them; it is moved back to its
+   * source by a second migration instead, with everything it holds.
+   */
+  private MigrationReport movedBack(PodRecord pod, MigrationOptions o, RuntimeException e, MigrationReport report,
+      ProgressListener progress) {
+    LOG.warn("{}; moving pod {} back to {}", e.getMessage(), pod.name(), pod.host());
+    progress.phase(report.migrationId, MigrationPhase.ROLLING_BACK, e.getMessage() + "; moving the pod back to " + pod.host());
+    String id = report.migrationId;
+    try {
+      MigrationReport back = migrate(new MigrationOptions(pod.name(), pod.host(), "cold", List.of(), o.bandwidthMBps()),
+          HookSpec.Hooks.NONE, progress);
+      report.outcome = "rolled-back";
+      report.ipAfter = back.ipAfter;
+      report.uidAfter = back.uidAfter;
+      report.error = e.getMessage() + "; past the commit point the pod may have served clients on " + o.targetHost()
+          + ", so it was moved back to " + pod.host() + " by migration " + back.migrationId + " with all it acknowledged";
+    } catch (RuntimeException back) {
+      report.error = e.getMessage() + "; moving the pod back to " + pod.host() + " failed (" + back.getMessage()
+          + "): it runs on " + o.targetHost();
+    } finally {
+      MDC.put("migration", id);
+    }
+    store.setError(id, report.error);
+    throw new MigrationFailedException("migration " + id + " of pod " + pod.name() + ": " + report.error, report);
   }
 
   /** Post-copy failed after the commit point: the copy on the target is stopped, not left corrupt. */

@@ -56,14 +56,13 @@ final class HandoverSteps {
     }
   }
 
+  /**
+   * After the commit point: the pod runs on the target with its identity. A failure under
+   * "abort" throws; the coordinator then moves the pod back (it may have acknowledged writes
+   * on the target, which a plain rollback would lose).
+   */
   void postHook() {
     call("post-migration", ctx.hooks().post(), "post-migration");
-  }
-
-  void undoPostHook() {
-    if (ctx.hooks().post() != null && admitted("post-migration")) {
-      callQuietly("post-migration", ctx.hooks().post(), "rolled-back");
-    }
   }
 
   private boolean admitted(String hook) {

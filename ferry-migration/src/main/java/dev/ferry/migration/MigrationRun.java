@@ -126,7 +126,6 @@ final class MigrationRun {
     steps.add(new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore,
         this::abortTarget));
     steps.add(new Step("switch-vip", MigrationPhase.CUTOVER, handover::switchVip, handover::switchVipBack));
-    steps.add(new Step("post-hook", MigrationPhase.CUTOVER, handover::postHook, handover::undoPostHook));
     steps.add(new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
     return List.copyOf(steps);
   }
