@@ -7,7 +7,12 @@ import dev.ferry.migration.Capacity;
 import dev.ferry.migration.MigrationOptions;
 import java.util.ArrayList;
 import java.util.List;
+import dev.ferry.migration.MigrationFailedException;
+import dev.ferry.migration.ProgressListener;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -22,10 +27,24 @@ class CapacityIT {
       t.runCounter("blocker", "host-b"); // host-b: 3 slots, 1 taken, room for two
       assertThat(t.cli("lab", "show").out()).contains("4096 MiB, 3 pods");
 
+      // three threads of their own (the common pool may have one thread on a small machine), started together
+      ExecutorService pool = Executors.newFixedThreadPool(3);
+      CountDownLatch go = new CountDownLatch(1);
       List<CompletableFuture<MigrationReport>> all = new ArrayList<>();
       for (String p : List.of("c1", "c2", "c3")) {
-        all.add(t.migrateInBackground(new MigrationOptions(p, "host-b", "cold", List.of())));
+        all.add(CompletableFuture.supplyAsync(() -> {
+          try {
+            go.await();
+            return t.coordinator.migrate(new MigrationOptions(p, "host-b", "cold", List.of()), ProgressListener.NONE);
+          } catch (MigrationFailedException e) {
+            return e.report();
+          } catch (InterruptedException e) {
+            throw new IllegalStateException(e);
+          }
+        }, pool));
       }
+      go.countDown();
+      pool.shutdown();
       List<MigrationReport> reports = new ArrayList<>();
       for (CompletableFuture<MigrationReport> f : all) {
         reports.add(f.get(180, TimeUnit.SECONDS));
@@ -33,6 +52,8 @@ class CapacityIT {
       assertThat(reports).extracting(r -> r.outcome).containsExactlyInAnyOrder("migrated", "migrated", "rolled-back");
       MigrationReport refused = reports.stream().filter(r -> !r.outcome.equals("migrated")).findFirst().orElseThrow();
       assertThat(refused.error).contains("step reserve-target").contains("host host-b is full: all 3 pod slots are reserved");
+      // refused while the other two were in flight: their placeholders held the slots
+      assertThat(refused.error.split("migration:m-", -1)).as("placeholders named in: " + refused.error).hasSize(3);
       assertThat(refused.freezeStartEpochMs).as("the refused pod was never frozen").isNull();
       assertThat(t.store.steps(refused.migrationId).keySet()).containsExactly("pre-hook", "reserve-target");
 
