@@ -3,6 +3,7 @@ package dev.ferry.agent;
 import dev.ferry.api.ContainerSpec;
 import dev.ferry.api.PodSpec;
 import dev.ferry.api.PodStatus;
+import dev.ferry.api.VolumeSpec;
 import dev.ferry.runtime.BundleBuilder;
 import dev.ferry.runtime.ContainerRuntime;
 import dev.ferry.runtime.Files2;
@@ -159,6 +160,29 @@ public final class PodManager {
         .cgroupsPath(cgroupsPath(name, c.name()))
         .resources(spec.memoryLimitMiB() * 1024 * 1024, spec.cpuShares())
         .save();
+    mountVolumes(bundle, spec);
+  }
+
+  /** Points the bundle's volume mounts at this host's directories (a moved bundle still names the source's). */
+  private void mountVolumes(Path bundle, PodSpec spec) {
+    if (spec.volumes().isEmpty()) {
+      return;
+    }
+    OciConfig cfg = OciConfig.load(bundle);
+    for (VolumeSpec v : spec.volumes()) {
+      Path dir = "disk".equals(v.kind()) ? store.diskDir(v.name())
+          : store.hostVolume(spec.identity().name(), spec.containers().get(0).name(), v.name());
+      if ("disk".equals(v.kind()) && Files2.mountsUnder(dir).stream().noneMatch(m -> m.equals(dir.toString()))) {
+        throw ApiException.conflict("disk '" + v.name() + "' is not attached to " + config.host());
+      }
+      try {
+        Files.createDirectories(dir);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot create volume " + dir, e);
+      }
+      cfg.bindMount(dir.toString(), v.mountPath());
+    }
+    cfg.save();
   }
 
   private String cgroupsPath(String pod, String container) {
@@ -272,6 +296,13 @@ public final class PodManager {
       throw ApiException.badRequest("pod '" + spec.identity().name() + "' has no containers");
     }
     Set<String> seen = new HashSet<>();
+    for (VolumeSpec v : spec.volumes()) {
+      Names.check("volume", v.name());
+      if (!v.mountPath().matches("(/[A-Za-z0-9._-]+)+") || !seen.add("volume " + v.name())) {
+        throw ApiException.badRequest("volume '" + v.name() + "' at '" + v.mountPath() + "': names must be unique and"
+            + " paths plain absolute paths");
+      }
+    }
     for (ContainerSpec c : spec.containers()) {
       Names.check("container", c.name());
       if (c.name().equals(PAUSE)) {

@@ -20,6 +20,7 @@ import picocli.CommandLine.ScopeType;
       StatusCommand.class,
       ServiceCommand.class,
       HostsCommand.class,
+      DiskCommand.class,
       DemoCommand.class,
       BenchCommand.class,
       AgentCommand.class,

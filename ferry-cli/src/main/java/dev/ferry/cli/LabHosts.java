@@ -32,7 +32,7 @@ public final class LabHosts implements HostDirectory {
    */
   public static Coordinator coordinator(Lab lab, MigrationStore store) {
     Coordinator c = new Coordinator(store, new LabHosts(lab), lab.config().podRange(), lab.config().prefixLength(),
-        new LabServices(lab.config()));
+        new LabServices(lab.config()), new LabDisks(lab.config()));
     for (LabConfig.HostEntry h : lab.config().hosts()) {
       c.capacity().defineHost(h.name(), h.memoryCapacityMiB(), h.slots());
     }

@@ -39,6 +39,7 @@ public final class Coordinator {
   private final Ipam ipam;
   private final Capacity capacity;
   private final Services services;
+  private final Disks disks;
   private final HookRunner hookRunner = new HookRunner();
 
   /**
@@ -52,6 +53,15 @@ public final class Coordinator {
   /** @param serviceNetwork where service VIPs are served */
   public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength,
       ServiceNetwork serviceNetwork) {
+    this(store, hosts, podSubnet, prefixLength, serviceNetwork, DiskBackend.NONE);
+  }
+
+  /**
+   * @param serviceNetwork where service VIPs are served
+   * @param diskBackend where network disks live and how they attach to hosts
+   */
+  public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength,
+      ServiceNetwork serviceNetwork, DiskBackend diskBackend) {
     this.store = store;
     this.hosts = hosts;
     this.podSubnet = podSubnet;
@@ -59,6 +69,11 @@ public final class Coordinator {
     this.ipam = new Ipam(store);
     this.capacity = new Capacity(store);
     this.services = new Services(store, ipam, serviceNetwork);
+    this.disks = new Disks(store, diskBackend);
+  }
+
+  public Disks disks() {
+    return disks;
   }
 
   public Ipam ipam() {
@@ -101,7 +116,29 @@ public final class Coordinator {
    * @param cpuShares relative CPU weight per container (cgroup), 0 for the runtime's default
    */
   public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares) {
+    return runPod(host, name, containers, memoryMiB, cpuShares, List.of());
+  }
+
+  /**
+   * Runs a new pod with volumes: host volumes are created empty on the host (and move with the
+   * pod), network disks are attached to the host first (each to one pod, on one host).
+   */
+  public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares,
+      List<dev.ferry.api.VolumeSpec> volumes) {
     requireHost(host);
+    for (dev.ferry.api.VolumeSpec v : volumes) {
+      if (v.kind().equals("disk")) {
+        if (disks.find(v.name()) == null) {
+          throw new IllegalArgumentException("unknown disk '" + v.name() + "'; create it first: ferry disk create "
+              + v.name());
+        }
+        for (PodRecord other : store.pods()) {
+          if (other.spec().volumes().stream().anyMatch(o -> o.kind().equals("disk") && o.name().equals(v.name()))) {
+            throw new IllegalStateException("disk " + v.name() + " is used by pod '" + other.name() + "' already");
+          }
+        }
+      }
+    }
     if (store.pod(name).isPresent()) {
       throw new IllegalArgumentException("a pod named '" + name + "' exists already (on " + store.pod(name).get().host() + ")");
     }
@@ -114,7 +151,7 @@ public final class Coordinator {
       throw e;
     }
     PodIdentity id = new PodIdentity(UUID.randomUUID().toString(), name, ip, prefixLength, macFor(ip));
-    PodSpec spec = new PodSpec(id, containers, memoryMiB, cpuShares);
+    PodSpec spec = new PodSpec(id, containers, memoryMiB, cpuShares, volumes);
     PodRecord rec = new PodRecord(spec, host, "starting");
     try {
       store.insertPod(rec); // claims the name, UID, IP and MAC before anything exists
@@ -124,10 +161,12 @@ public final class Coordinator {
       throw e;
     }
     try (AgentClient agent = hosts.connect(host)) {
+      attachDisks(spec, host);
       agent.runPod(spec);
       store.setPodState(name, "running");
       return new PodRecord(spec, host, "running");
     } catch (RuntimeException e) {
+      detachDisks(spec, host);
       store.deletePod(name);
       ipam.release(Ipam.podOwner(name));
       capacity.release(Capacity.podOwner(name));
@@ -154,9 +193,18 @@ public final class Coordinator {
     for (Services.Service s : services.ofPod(name)) {
       services.remove(s.name());
     }
+    detachDisks(p.spec(), p.host());
     store.deletePod(name);
     ipam.release(Ipam.podOwner(name));
     capacity.release(Capacity.podOwner(name));
+  }
+
+  private void attachDisks(PodSpec spec, String host) {
+    spec.volumes().stream().filter(v -> v.kind().equals("disk")).forEach(v -> disks.attach(v.name(), host));
+  }
+
+  private void detachDisks(PodSpec spec, String host) {
+    spec.volumes().stream().filter(v -> v.kind().equals("disk")).forEach(v -> disks.detach(v.name(), host));
   }
 
   public List<PodView> pods() {
@@ -468,7 +516,7 @@ public final class Coordinator {
   }
 
   private HandoverSteps handover(String id, PodRecord pod, String target, HookSpec.Hooks hooks, MigrationReport report) {
-    return new HandoverSteps(id, pod, target, new HandoverSteps.Context(ipam, capacity, services, podSubnet, hooks,
+    return new HandoverSteps(id, pod, target, new HandoverSteps.Context(ipam, capacity, services, disks, podSubnet, hooks,
         hookRunner), report);
   }
 

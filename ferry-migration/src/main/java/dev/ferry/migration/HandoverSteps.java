@@ -18,7 +18,7 @@ final class HandoverSteps {
   private static final Logger LOG = LoggerFactory.getLogger(HandoverSteps.class);
 
   /** What the steps need from the coordinator. */
-  record Context(Ipam ipam, Capacity capacity, Services services, String podRange, HookSpec.Hooks hooks,
+  record Context(Ipam ipam, Capacity capacity, Services services, Disks disks, String podRange, HookSpec.Hooks hooks,
       HookRunner hookRunner) {}
 
   private final String id;
@@ -135,6 +135,34 @@ final class HandoverSteps {
   /** The source holds the IP again (rollback). */
   void identityBackOnSource() {
     ctx.ipam().moveTo(pod.spec().identity().ip(), pod.host());
+  }
+
+  // ---- network disks: detached from the source after the freeze, attached to the target before the restore ----
+
+  /** Whether the pod uses network disks (only then are the disk steps in the table). */
+  boolean hasDisks() {
+    return !disks().isEmpty();
+  }
+
+  private java.util.List<String> disks() {
+    return pod.spec().volumes().stream().filter(v -> v.kind().equals("disk")).map(v -> v.name()).toList();
+  }
+
+  void detachDisksFromSource() {
+    disks().forEach(d -> ctx.disks().detach(d, pod.host()));
+  }
+
+  /** Rollback: the source gets its disks back (refused while the target still holds one). Idempotent. */
+  void attachDisksToSource() {
+    disks().forEach(d -> ctx.disks().attach(d, pod.host()));
+  }
+
+  void attachDisksToTarget() {
+    disks().forEach(d -> ctx.disks().attach(d, targetHost));
+  }
+
+  void detachDisksFromTarget() {
+    disks().forEach(d -> ctx.disks().detach(d, targetHost));
   }
 
   // ---- service VIPs ----

@@ -110,15 +110,24 @@ final class MigrationRun {
       steps.add(new Step("open-pagestore", MigrationPhase.PRECOPY, this::openPageStore, nothing));
     }
     steps.add(new Step(postCopy() ? "checkpoint-lazy" : "checkpoint", MigrationPhase.DUMPING, this::checkpoint,
-        this::resumeSource));
+        this::resumeSourceWithDisks));
+    if (handover.hasDisks()) {
+      steps.add(new Step("detach-disks", MigrationPhase.DUMPING, handover::detachDisksFromSource,
+          handover::attachDisksToSource));
+    }
     steps.add(new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing));
     if (memoryPrecopy()) {
       steps.add(new Step("pump", MigrationPhase.TRANSFERRING, this::pump, nothing));
     }
     steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, () -> {
-      resumeSource();
+      resumeSourceWithDisks();
       handover.identityBackOnSource();
     }));
+    // before the identity: undone after the target copy is gone, so it never writes to a detached disk
+    if (handover.hasDisks()) {
+      steps.add(new Step("attach-disks", MigrationPhase.RESTORING, handover::attachDisksToTarget,
+          handover::detachDisksFromTarget));
+    }
     steps.add(new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, () -> {
       abortTarget();
       handover.identityGivenUpByTarget();
@@ -414,6 +423,14 @@ final class MigrationRun {
         + r.path("bytes").asLong();
     report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred) + r.path("bytes").asLong();
     report.frozenBreakdownMs.put("pumpPages", now() - start);
+  }
+
+  /** The source resumes with its disks attached again (a cold source restores from images that use them). */
+  private void resumeSourceWithDisks() {
+    if (handover.hasDisks()) {
+      handover.attachDisksToSource();
+    }
+    resumeSource();
   }
 
   private void resumeSource() {

@@ -53,6 +53,8 @@ public final class MigrationStore implements AutoCloseable {
             + " kind VARCHAR(16) NOT NULL, memory_mib BIGINT NOT NULL, since BIGINT NOT NULL)");
         s.execute("CREATE TABLE IF NOT EXISTS services (name VARCHAR(64) PRIMARY KEY, vip VARCHAR(32) NOT NULL UNIQUE,"
             + " port INT NOT NULL, pod VARCHAR(64) NOT NULL, backend_host VARCHAR(64) NOT NULL)");
+        // network disks: at most one host each
+        s.execute("CREATE TABLE IF NOT EXISTS disks (name VARCHAR(64) PRIMARY KEY, host VARCHAR(64))");
       }
     } catch (SQLException e) {
       throw new IllegalStateException("cannot open the coordinator's store in " + dir + ": " + e.getMessage(), e);
