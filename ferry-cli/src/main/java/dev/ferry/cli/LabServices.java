@@ -34,41 +34,39 @@ public final class LabServices implements ServiceNetwork {
     return config.vipRange();
   }
 
+  /**
+   * One nftables transaction (one process: it may run in a migration's critical path): the
+   * output hook looks the destination up in the verdict map {@code vips}, whose element for
+   * the VIP jumps to the service's chain, which holds its one DNAT rule.
+   */
   @Override
   public synchronized void route(String service, String vip, int port, String backendIp, String backendHost) {
     check(service, vip, backendIp);
     String chain = chain(service);
     nft("add table ip ferry\n"
+        + "add map ip ferry vips { type ipv4_addr : verdict ; }\n"
         + "add chain ip ferry output { type nat hook output priority -100 ; }\n"
+        + "flush chain ip ferry output\n"
+        + "add rule ip ferry output ip daddr vmap @vips\n"
         + "add chain ip ferry " + chain + "\n"
         + "flush chain ip ferry " + chain + "\n"
         + "add rule ip ferry " + chain + " ip daddr " + vip + " tcp dport " + port + " dnat to " + backendIp + ":" + port
-        + " comment \"service " + service + " -> pod on " + backendHost.replaceAll("[^a-z0-9-]", "") + "\"\n");
-    if (!Exec.run(Netns.in(config.clientNs(), "sh", "-c", "nft -a list chain ip ferry output | grep -q 'jump " + chain
-        + " #'")).ok()) {
-      nft("add rule ip ferry output ip daddr " + vip + " jump " + chain + "\n");
-    }
+        + " comment \"service " + service + " -> pod on " + backendHost.replaceAll("[^a-z0-9-]", "") + "\"\n"
+        + "add element ip ferry vips { " + vip + " : jump " + chain + " }\n");
   }
 
   @Override
-  public synchronized void remove(String service) {
-    if (!NAME.matcher(service).matches() || !Netns.exists(config.clientNs())) {
+  public synchronized void remove(String service, String vip) {
+    if (!NAME.matcher(service).matches() || !IP.matcher(vip).matches() || !Netns.exists(config.clientNs())) {
       return;
     }
     String chain = chain(service);
-    String rules = Exec.run(Netns.in(config.clientNs(), "nft", "-a", "list", "chain", "ip", "ferry", "output")).stdout();
-    StringBuilder script = new StringBuilder();
-    for (String line : rules.split("\n")) {
-      if (line.contains("jump " + chain + " ")) {
-        script.append("delete rule ip ferry output handle ").append(line.replaceAll(".*# handle (\\d+).*", "$1")).append('\n');
-      }
+    if (!Exec.run(Netns.in(config.clientNs(), "nft", "list", "chain", "ip", "ferry", chain)).ok()) {
+      return;
     }
-    if (Exec.run(Netns.in(config.clientNs(), "nft", "list", "chain", "ip", "ferry", chain)).ok()) {
-      script.append("flush chain ip ferry ").append(chain).append('\n').append("delete chain ip ferry ").append(chain).append('\n');
-    }
-    if (script.length() > 0) {
-      nft(script.toString());
-    }
+    String map = Exec.run(Netns.in(config.clientNs(), "nft", "list", "map", "ip", "ferry", "vips")).stdout();
+    nft((map.contains(vip + " : jump " + chain) ? "delete element ip ferry vips { " + vip + " }\n" : "")
+        + "flush chain ip ferry " + chain + "\n" + "delete chain ip ferry " + chain + "\n");
   }
 
   /** The DNAT rules as nftables prints them (for `ferry service ls` and tests). */

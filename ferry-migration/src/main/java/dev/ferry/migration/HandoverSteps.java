@@ -167,8 +167,21 @@ final class HandoverSteps {
 
   // ---- service VIPs ----
 
+  /** Whether the pod is behind a service VIP (only then is the switch in the table). */
+  boolean hasServices() {
+    if (hasServices == null) {
+      hasServices = ctx.services().published(pod.name());
+    }
+    return hasServices;
+  }
+
+  private Boolean hasServices;
+
+  /** Inside the frozen window: its time shows in the report's frozen breakdown. */
   void switchVip() {
+    long t0 = System.currentTimeMillis();
     ctx.services().switchTo(pod.name(), pod.spec().identity().ip(), targetHost);
+    report.frozenBreakdownMs.put("switchVip", System.currentTimeMillis() - t0);
   }
 
   void switchVipBack() {

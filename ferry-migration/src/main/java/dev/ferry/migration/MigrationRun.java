@@ -132,9 +132,12 @@ final class MigrationRun {
       abortTarget();
       handover.identityGivenUpByTarget();
     }));
+    // before the restore: were it to fail after the target served a client, a rollback would lose acknowledged writes
+    if (handover.hasServices()) {
+      steps.add(new Step("switch-vip", MigrationPhase.RESTORING, handover::switchVip, handover::switchVipBack));
+    }
     steps.add(new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore,
         this::abortTarget));
-    steps.add(new Step("switch-vip", MigrationPhase.CUTOVER, handover::switchVip, handover::switchVipBack));
     steps.add(new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
     return List.copyOf(steps);
   }

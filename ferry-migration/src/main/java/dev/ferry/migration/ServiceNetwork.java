@@ -9,7 +9,7 @@ public interface ServiceNetwork {
   void route(String service, String vip, int port, String backendIp, String backendHost);
 
   /** Stops serving the VIP. Idempotent. */
-  void remove(String service);
+  void remove(String service, String vip);
 
   /** The first three octets VIPs are leased from, e.g. "10.77.2.". */
   String vipRange();
@@ -22,7 +22,7 @@ public interface ServiceNetwork {
     }
 
     @Override
-    public void remove(String service) {}
+    public void remove(String service, String vip) {}
 
     @Override
     public String vipRange() {

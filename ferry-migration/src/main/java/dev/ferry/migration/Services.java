@@ -58,6 +58,11 @@ public final class Services {
     }
   }
 
+  /** Whether {@code pod} is behind any VIP. */
+  public boolean published(String pod) {
+    return !ofPod(pod).isEmpty();
+  }
+
   /** Moves every service of {@code pod} to its backend on {@code host} (record first, then the kernel). */
   public List<Service> switchTo(String pod, String podIp, String host) {
     List<Service> moved = new ArrayList<>();
@@ -71,7 +76,10 @@ public final class Services {
 
   /** Removes a service: the kernel rules, the record and the VIP's lease. Idempotent. */
   public void remove(String name) {
-    network.remove(name);
+    Service s = find(name);
+    if (s != null) {
+      network.remove(name, s.vip());
+    }
     store.inTransaction(db -> {
       try (PreparedStatement ps = db.prepareStatement("DELETE FROM services WHERE name=?")) {
         ps.setString(1, name);

@@ -95,6 +95,12 @@ class HandoverIT {
               .contains("dnat to " + rep.ipBefore + ":6379").contains("pod on host-b");
           assertThat(c.ipam().find(rep.ipBefore).host()).isEqualTo("host-b");
           assertThat(c.ipam().leases()).noneMatch(x -> x.kind().equals("placeholder"));
+          // a removed service leaves no rule and frees its VIP
+          String vip = c.services().find("redis").vip();
+          c.services().remove("redis");
+          String rules = Exec.run(Netns.in(l.config().clientNs(), "nft", "list", "table", "ip", "ferry")).stdout();
+          assertThat(rules).doesNotContain("svc-redis").doesNotContain(vip);
+          assertThat(c.ipam().find(vip)).isNull();
         })
         .run();
     DemoRunner.printSummary(r, System.out);
