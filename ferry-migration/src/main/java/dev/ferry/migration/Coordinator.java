@@ -291,6 +291,11 @@ public final class Coordinator {
       progress.phase(id, MigrationPhase.SUCCEEDED, "pod " + pod.name() + " runs on " + o.targetHost());
       store.setReport(id, Json.write(report));
       try {
+        handover.refreshVip();
+      } catch (RuntimeException e) {
+        LOG.warn("the VIP rules of pod {} still name {}: {}", pod.name(), pod.host(), e.getMessage());
+      }
+      try {
         store.stepStatus(id, "post-hook", "started");
         handover.postHook();
         store.stepStatus(id, "post-hook", "done");

@@ -177,14 +177,26 @@ final class HandoverSteps {
 
   private Boolean hasServices;
 
-  /** Inside the frozen window: its time shows in the report's frozen breakdown. */
+  /**
+   * Inside the frozen window, so only the record moves here: the DNAT rule already forwards to
+   * the pod's IP, which the target holds now. The kernel's rules are rewritten from the record
+   * after the commit ({@link #refreshVip}). Its time shows in the report's frozen breakdown.
+   */
   void switchVip() {
     long t0 = System.currentTimeMillis();
-    ctx.services().switchTo(pod.name(), pod.spec().identity().ip(), targetHost);
+    ctx.services().switchTo(pod.name(), pod.spec().identity().ip(), targetHost, false);
     report.frozenBreakdownMs.put("switchVip", System.currentTimeMillis() - t0);
   }
 
+  /** Rollback: the VIP's record and rules name the source again. */
   void switchVipBack() {
-    ctx.services().switchTo(pod.name(), pod.spec().identity().ip(), pod.host());
+    ctx.services().switchTo(pod.name(), pod.spec().identity().ip(), pod.host(), true);
+  }
+
+  /** After the commit: the kernel's rules follow the record (out of the frozen window). */
+  void refreshVip() {
+    if (hasServices()) {
+      ctx.services().refresh(pod.name(), pod.spec().identity().ip());
+    }
   }
 }

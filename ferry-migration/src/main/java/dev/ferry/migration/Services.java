@@ -63,15 +63,28 @@ public final class Services {
     return !ofPod(pod).isEmpty();
   }
 
-  /** Moves every service of {@code pod} to its backend on {@code host} (record first, then the kernel). */
-  public List<Service> switchTo(String pod, String podIp, String host) {
+  /**
+   * Moves every service of {@code pod} to its backend on {@code host}: the record first, then
+   * the kernel's rules when {@code kernel} (a pod keeps its IP when it moves, so the DNAT
+   * target stays right and a migration can leave the rules' refresh for after its frozen window).
+   */
+  public List<Service> switchTo(String pod, String podIp, String host, boolean kernel) {
     List<Service> moved = new ArrayList<>();
     for (Service s : ofPod(pod)) {
       setBackend(s.name(), host);
-      network.route(s.name(), s.vip(), s.port(), podIp, host);
+      if (kernel) {
+        network.route(s.name(), s.vip(), s.port(), podIp, host);
+      }
       moved.add(new Service(s.name(), s.vip(), s.port(), pod, host));
     }
     return moved;
+  }
+
+  /** Rewrites the kernel's rules of {@code pod}'s services from their record. Idempotent. */
+  public void refresh(String pod, String podIp) {
+    for (Service s : ofPod(pod)) {
+      network.route(s.name(), s.vip(), s.port(), podIp, s.backendHost());
+    }
   }
 
   /** Removes a service: the kernel rules, the record and the VIP's lease. Idempotent. */
