@@ -200,12 +200,12 @@ public final class TargetRole {
       }
     }
     long t0 = System.nanoTime();
-    long rebuildMs = 0;
-    long pageClientMs = 0;
-    long runcRestoreMs = 0;
+    Laps laps = new Laps();
     long pausePid = pods.startSandbox(pod.spec());
     PodNetwork net = pods.network(podName);
+    laps.lap("sandbox");
     net.unlockOutput();
+    laps.lap("openOutput");
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
     for (ContainerSpec c : pod.spec().containers()) {
       Path bundle = pods.store().bundle(podName, c.name());
@@ -217,10 +217,10 @@ public final class TargetRole {
       // the sandbox's lock keeps incoming packets out until the tree runs; CRIU's own lock and
       // unlock around the restore would repeat it with five iptables runs in the frozen window
       dev.ferry.runtime.CriuInventory.skipNetworkLock(images);
-      long r0 = System.nanoTime();
+      laps.lap("bundles");
       TargetPages.Rebuilt rebuilt = TargetPages.rebuild(in.resolve("mem").resolve(c.name()), images);
       if (rebuilt.images() > 0) {
-        rebuildMs += (System.nanoTime() - r0) / 1_000_000;
+        laps.lap("rebuild");
         LOG.info("rebuilt {} pages image(s) of {}: {} pages kept from pre-copy, {} sent frozen", rebuilt.images(),
             c.name(), rebuilt.keptPages(), rebuilt.literalPages());
         Files2.deleteTree(in.resolve("mem").resolve(c.name()));
@@ -236,27 +236,29 @@ public final class TargetRole {
         from = ps.server.address();
       }
       if (from == null && !lazyLocal) {
-        long r1 = System.nanoTime();
+        laps.lap("other");
         pods.runtime().restore(cid, bundle, images, work);
-        runcRestoreMs += (System.nanoTime() - r1) / 1_000_000;
+        laps.lap("runc");
       } else {
-        long p0 = System.nanoTime();
+        laps.lap("other");
         pageClients.put(migrationId, pods.runtime().startPageClient(images, work, from));
-        long r1 = System.nanoTime();
-        pageClientMs += (r1 - p0) / 1_000_000;
+        laps.lap("pageClientStart");
         pods.runtime().restoreLazy(cid, bundle, images, work);
-        runcRestoreMs += (System.nanoTime() - r1) / 1_000_000;
+        laps.lap("runc");
       }
     }
     // runc restored the tree: open the door at once (the client's next packet would otherwise
     // wait for its retransmission timer), then prove it runs; a failed proof rolls back, and the
     // rollback locks the network again before anything else
     net.unlock();
+    laps.lap("openInput");
     pods.store().save(pod.withState("restored", migrationId));
     requireRunning(pod);
+    laps.lap("proof");
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("restored pod {} in {} ms", podName, ms);
-    return Map.of("restoreMs", ms, "rebuildMs", rebuildMs, "pageClientMs", pageClientMs, "runcRestoreMs", runcRestoreMs);
+    LOG.info("restored pod {} in {} ms: {}", podName, ms, laps.asMap());
+    return Map.of("restoreMs", ms, "rebuildMs", laps.get("rebuild"), "pageClientMs", laps.get("pageClientStart"),
+        "runcRestoreMs", laps.get("runc"), "laps", laps.asMap());
   }
 
   /** Proves the pod runs, opens its network and makes it an ordinary pod of this host. */
