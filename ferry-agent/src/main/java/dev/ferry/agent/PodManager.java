@@ -97,16 +97,18 @@ public final class PodManager {
     String name = spec.identity().name();
     Path bundle = store.bundle(name, PAUSE);
     String id = containerId(name, PAUSE);
-    if (!runtime.state(id).running()) {
-      runtime.destroy(id);
-      BundleBuilder.buildPause(bundle);
-      OciConfig.load(bundle)
-          .namespaces(Netns.path(network(name).netns()).toString(), null, null)
-          .hostname(name)
-          .cgroupsPath(cgroupsPath(name, PAUSE))
-          .save();
-      runtime.run(id, bundle);
+    ContainerRuntime.ContainerStatus st = runtime.state(id);
+    if (st.running()) {
+      return st.pid(); // once per restore, inside the frozen window: one look, not two
     }
+    runtime.destroy(id);
+    BundleBuilder.buildPause(bundle);
+    OciConfig.load(bundle)
+        .namespaces(Netns.path(network(name).netns()).toString(), null, null)
+        .hostname(name)
+        .cgroupsPath(cgroupsPath(name, PAUSE))
+        .save();
+    runtime.run(id, bundle);
     return runtime.state(id).pid();
   }
 

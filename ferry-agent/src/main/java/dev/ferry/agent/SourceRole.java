@@ -135,6 +135,22 @@ public final class SourceRole {
     return Map.of("checkpointMs", ms, "imageBytes", sizeOf(images(migrationId, c.name())), "pageServer", dump.pageServer());
   }
 
+  /** Fault injection for tests, at the start of the frozen round's transfer (the pod is frozen). */
+  private static void injectFaults(List<String> faults) {
+    if (faults.contains("source-agent-crash-in-transfer")) {
+      LOG.error("injected fault: source agent crashing with the pod frozen");
+      Runtime.getRuntime().halt(137);
+    }
+    if (faults.contains("stall-frozen-transfer")) {
+      LOG.warn("injected fault: frozen transfer held back 3 s");
+      try {
+        Thread.sleep(3000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
   private static Map<Long, Long> pidsOf(long init) {
     Map<Long, Long> m = new java.util.HashMap<>();
     try {
@@ -318,6 +334,7 @@ public final class SourceRole {
     if (!"checkpointed".equals(pod.state()) || !migrationId.equals(pod.migrationId())) {
       throw ApiException.conflict("pod '" + podName + "' is not checkpointed for migration " + migrationId);
     }
+    injectFaults(faults);
     List<TransferSource> sources = new ArrayList<>();
     long t0 = System.nanoTime();
     long keptPages = 0;

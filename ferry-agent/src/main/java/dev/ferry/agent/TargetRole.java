@@ -214,60 +214,95 @@ public final class TargetRole {
       }
     }
     long t0 = System.nanoTime();
-    long rebuildMs = 0;
-    long pageClientMs = 0;
-    long runcRestoreMs = 0;
-    long pausePid = pods.startSandbox(pod.spec());
-    PodNetwork net = pods.network(podName);
-    net.unlockOutput();
+    Laps laps = new Laps();
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
-    for (ContainerSpec c : pod.spec().containers()) {
-      Path bundle = pods.store().bundle(podName, c.name());
-      move(in.resolve("bundles").resolve(c.name()), bundle);
-      pods.configureApp(bundle, pod.spec(), c, pausePid);
-      String cid = pods.containerId(podName, c.name());
-      pods.runtime().destroy(cid);
-      Path images = in.resolve("images").resolve(c.name());
-      long r0 = System.nanoTime();
-      TargetPages.Rebuilt rebuilt = TargetPages.rebuild(in.resolve("mem").resolve(c.name()), images);
-      if (rebuilt.images() > 0) {
-        rebuildMs += (System.nanoTime() - r0) / 1_000_000;
-        LOG.info("rebuilt {} pages image(s) of {}: {} pages kept from pre-copy, {} sent frozen", rebuilt.images(),
-            c.name(), rebuilt.keptPages(), rebuilt.literalPages());
-        Files2.deleteTree(in.resolve("mem").resolve(c.name()));
-      }
-      Path work = migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name());
+    String from = pageServer;
+    if (ferryPages) {
       PageStore ps = pageStores.get(migrationId);
-      String from = pageServer;
-      if (ferryPages) {
-        if (ps == null) {
-          throw ApiException.conflict("migration " + migrationId + " has no page store; open it first");
-        }
-        ps.server = new CriuPageServer(ps.store, 60_000);
-        from = ps.server.address();
+      if (ps == null) {
+        throw ApiException.conflict("migration " + migrationId + " has no page store; open it first");
       }
-      if (from == null && !lazyLocal) {
-        long r1 = System.nanoTime();
-        pods.runtime().restore(cid, bundle, images, work);
-        runcRestoreMs += (System.nanoTime() - r1) / 1_000_000;
-      } else {
-        long p0 = System.nanoTime();
-        pageClients.put(migrationId, pods.runtime().startPageClient(images, work, from));
-        long r1 = System.nanoTime();
-        pageClientMs += (r1 - p0) / 1_000_000;
-        pods.runtime().restoreLazy(cid, bundle, images, work);
-        runcRestoreMs += (System.nanoTime() - r1) / 1_000_000;
+      ps.server = new CriuPageServer(ps.store, 60_000);
+      from = ps.server.address();
+    }
+    boolean lazy = from != null || lazyLocal;
+    // a lazy restore moves one app container; CRIU's page-client daemon starts meanwhile
+    java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = null;
+    if (lazy) {
+      ContainerSpec c = pod.spec().containers().get(0);
+      String server = from;
+      pageClient = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        try {
+          return pods.runtime().startPageClient(in.resolve("images").resolve(c.name()), restoreWork(migrationId, c), server);
+        } catch (Exception e) {
+          throw new java.util.concurrent.CompletionException(e);
+        }
+      });
+    }
+    try {
+      long pausePid = pods.startSandbox(pod.spec());
+      PodNetwork net = pods.network(podName);
+      laps.lap("sandbox");
+      net.unlockOutput();
+      laps.lap("openOutput");
+      for (ContainerSpec c : pod.spec().containers()) {
+        Path bundle = pods.store().bundle(podName, c.name());
+        move(in.resolve("bundles").resolve(c.name()), bundle);
+        pods.configureApp(bundle, pod.spec(), c, pausePid);
+        String cid = pods.containerId(podName, c.name());
+        pods.runtime().destroy(cid);
+        Path images = in.resolve("images").resolve(c.name());
+        // the sandbox's lock keeps incoming packets out until the tree runs; CRIU's own lock and
+        // unlock around the restore would repeat it with five iptables runs in the frozen window
+        dev.ferry.runtime.CriuInventory.skipNetworkLock(images);
+        laps.lap("bundles");
+        TargetPages.Rebuilt rebuilt = TargetPages.rebuild(in.resolve("mem").resolve(c.name()), images);
+        if (rebuilt.images() > 0) {
+          laps.lap("rebuild");
+          LOG.info("rebuilt {} pages image(s) of {}: {} pages kept from pre-copy, {} sent frozen", rebuilt.images(),
+              c.name(), rebuilt.keptPages(), rebuilt.literalPages());
+          Files2.deleteTree(in.resolve("mem").resolve(c.name()));
+        }
+        laps.lap("other");
+        if (!lazy) {
+          pods.runtime().restore(cid, bundle, images, restoreWork(migrationId, c));
+        } else {
+          pageClients.put(migrationId, awaitPageClient(pageClient));
+          pageClient = null;
+          laps.lap("pageClientWait");
+          pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));
+        }
+        laps.lap("runc");
+      }
+      // runc restored the tree: open the door at once (the client's next packet would otherwise
+      // wait for its retransmission timer), then prove it runs; a failed proof rolls back, and the
+      // rollback locks the network again before anything else
+      net.unlock();
+      laps.lap("openInput");
+    } finally {
+      if (pageClient != null) {
+        pageClient.thenAccept(PostCopy.PageClient::kill); // the restore failed before using it
       }
     }
-    // runc restored the tree: open the door at once (the client's next packet would otherwise
-    // wait for its retransmission timer), then prove it runs; a failed proof rolls back, and the
-    // rollback locks the network again before anything else
-    net.unlock();
     pods.store().save(pod.withState("restored", migrationId));
     requireRunning(pod);
+    laps.lap("proof");
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("restored pod {} in {} ms", podName, ms);
-    return Map.of("restoreMs", ms, "rebuildMs", rebuildMs, "pageClientMs", pageClientMs, "runcRestoreMs", runcRestoreMs);
+    LOG.info("restored pod {} in {} ms: {}", podName, ms, laps.asMap());
+    return Map.of("restoreMs", ms, "rebuildMs", laps.get("rebuild"), "runcRestoreMs", laps.get("runc"), "laps", laps.asMap());
+  }
+
+  private Path restoreWork(String migrationId, ContainerSpec c) {
+    return migrationsDir.resolve(migrationId).resolve("work-restore").resolve(c.name());
+  }
+
+  private static PostCopy.PageClient awaitPageClient(java.util.concurrent.CompletableFuture<PostCopy.PageClient> f)
+      throws Exception {
+    try {
+      return f.get();
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw e.getCause() instanceof Exception ex ? ex : e;
+    }
   }
 
   /** Proves the pod runs, opens its network and makes it an ordinary pod of this host. */

@@ -35,6 +35,8 @@ public class MigrationReport {
   public Long downtimeMs;
   /** Source frozen (checkpoint start) until the target runs with its network open. */
   public Long frozenMs;
+  /** The commit after the frozen window: the target proves the pod runs and the store records the new owner. */
+  public Long commitMs;
   public Long totalMs;
   /** All bytes moved between the hosts: pre-copy rounds and the frozen round. */
   public Long bytesTransferred;

@@ -30,7 +30,13 @@ public final class Coordinator {
   private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
   /** Strategies this coordinator can drive. */
   public static final List<String> STRATEGIES = List.of("auto", "cold", "precopy", "postcopy", "hybrid");
-  private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer");
+  /**
+   * Faults tests inject: a corrupted image, the target or the source agent dying as the frozen
+   * round's transfer starts, and a frozen transfer held back 3 s (time for a test to cut the
+   * link while the pod is frozen).
+   */
+  private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer",
+      "source-agent-crash-in-transfer", "stall-frozen-transfer");
 
   private final MigrationStore store;
   private final HostDirectory hosts;

@@ -562,26 +562,29 @@ final class MigrationRun {
     body.put("ferryPages", pumped);
     report.restoreMode = postCopy() || (pumped && hybrid()) ? "lazy-remote" : lazyLocal || pumped ? "lazy-local" : "eager";
     JsonNode r = target.step(id, "target", "restore", body);
-    report.networkOpenEpochMs = now(); // the target opens the pod's network as its restore ends
-    if (pumped && hybrid()) {
-      // restored: the rest of the memory may now use the CPUs
-      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));
-    }
+    // the target opened the pod's network as its restore ended, the tree running: the end of
+    // the frozen window (the commit that follows only records it)
+    report.networkOpenEpochMs = now();
+    report.frozenMs = now() - frozenStart;
     if (r.path("rebuildMs").asLong() > 0) {
       report.frozenBreakdownMs.put("rebuildImages", r.path("rebuildMs").asLong());
     }
     report.frozenBreakdownMs.put("restore", now() - start - r.path("rebuildMs").asLong());
-    if (r.path("pageClientMs").asLong() > 0) {
-      report.frozenBreakdownMs.put("restore.pageClientStart", r.path("pageClientMs").asLong());
+    r.path("laps").fields().forEachRemaining(lap -> {
+      if (!lap.getKey().equals("rebuild")) {
+        report.frozenBreakdownMs.put("restore." + lap.getKey(), lap.getValue().asLong());
+      }
+    });
+    if (pumped && hybrid()) {
+      // restored: the rest of the memory may now use the CPUs
+      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));
     }
-    report.frozenBreakdownMs.put("restore.runc", r.path("runcRestoreMs").asLong());
   }
 
   private void commit() {
     long start = now();
     target.step(id, "target", "commit", Map.of("pod", pod.name()));
-    report.frozenMs = now() - frozenStart;
-    report.frozenBreakdownMs.put("commit", now() - start);
+    report.commitMs = now() - start;
     store.commit(id, pod.name(), options.targetHost());
   }
 

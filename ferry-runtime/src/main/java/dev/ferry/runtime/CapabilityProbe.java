@@ -13,6 +13,7 @@ public final class CapabilityProbe {
   private CapabilityProbe() {}
 
   public static HostCapabilities probe(String criu) {
+    CriuKdatCache.ensure(criu); // first: the checks below start CRIU several times
     Exec.Result version = Exec.run(List.of(criu, "--version"), Duration.ofSeconds(20), Map.of());
     String v = null;
     for (String line : version.stdout().split("\n")) {

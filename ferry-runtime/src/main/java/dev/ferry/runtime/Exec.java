@@ -58,6 +58,24 @@ public final class Exec {
    * (not pipes: a daemonised child that inherits a pipe would make us wait for ever).
    */
   public static Result run(List<String> command, Duration timeout, Map<String, String> env) {
+    return run(command, timeout, env, null);
+  }
+
+  /** Runs {@code command} with {@code input} on its stdin (through a file, like the output). */
+  public static Result runWithInput(List<String> command, String input) {
+    Path in = null;
+    try {
+      in = Files.createTempFile("ferry-exec", ".in");
+      Files.writeString(in, input);
+      return run(command, DEFAULT_TIMEOUT, Map.of(), in);
+    } catch (IOException e) {
+      return new Result(command, 127, "", "cannot pass input to " + command.get(0) + ": " + e.getMessage());
+    } finally {
+      delete(in);
+    }
+  }
+
+  private static Result run(List<String> command, Duration timeout, Map<String, String> env, Path input) {
     Path out = null;
     Path err = null;
     try {
@@ -65,7 +83,7 @@ public final class Exec {
       err = Files.createTempFile("ferry-exec", ".err");
       ProcessBuilder pb = new ProcessBuilder(command);
       pb.environment().putAll(env);
-      pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+      pb.redirectInput(ProcessBuilder.Redirect.from(input != null ? input.toFile() : new File("/dev/null")));
       pb.redirectOutput(out.toFile());
       pb.redirectError(err.toFile());
       LOG.debug("exec {}", command);

@@ -11,8 +11,10 @@ import java.util.HexFormat;
  * packets out while a process tree is frozen or being restored.
  */
 public final class PodNetwork {
-  /** Comment that marks Ferry's own DROP rules so they can be found and removed. */
-  private static final String LOCK_COMMENT = "ferry-lock";
+  /** Chains of Ferry's network lock; INPUT and OUTPUT jump to them. */
+  static final String IN_CHAIN = "FERRY-LOCK-IN";
+  static final String OUT_CHAIN = "FERRY-LOCK-OUT";
+  private static final String DROP_RULE = " -m comment --comment ferry-lock -j DROP";
 
   private final String netns;
   private final String hostBridge;
@@ -48,6 +50,7 @@ public final class PodNetwork {
       Exec.checked("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns);
     }
     Exec.checked("ip", "link", "set", veth, "master", hostBridge, "up");
+    ensureLockChains();
   }
 
   /** Removes the interface and the namespace. Idempotent. */
@@ -94,17 +97,12 @@ public final class PodNetwork {
 
   /** Drops every IP packet in and out (ARP still passes). Idempotent. */
   public void lock() {
-    StringBuilder sh = new StringBuilder(); // one process: this also runs inside the frozen window
-    for (String chain : new String[] {"INPUT", "OUTPUT"}) {
-      sh.append(String.join(" ", iptables("-C", chain))).append(" 2>/dev/null || ")
-          .append(String.join(" ", iptables("-I", chain))).append(" || exit 1; ");
-    }
-    Exec.checked(Netns.in(netns, "sh", "-c", sh.toString()));
+    setLock(true, true);
   }
 
   /** Removes Ferry's DROP rules. Idempotent. */
   public void unlock() {
-    unlock("OUTPUT", "INPUT");
+    setLock(false, false);
   }
 
   /**
@@ -113,16 +111,39 @@ public final class PodNetwork {
    * is not restored yet (which would answer with a reset).
    */
   public void unlockOutput() {
-    unlock("OUTPUT");
+    setLock(true, false);
   }
 
-  private void unlock(String... chains) {
-    // a rule may have been inserted twice by a retried step; one process for all of it
-    StringBuilder sh = new StringBuilder();
-    for (String chain : chains) {
-      sh.append("while ").append(String.join(" ", iptables("-D", chain))).append(" 2>/dev/null; do :; done; ");
+  /**
+   * The lock lives in two chains of its own, {@value #IN_CHAIN} and {@value #OUT_CHAIN}, that
+   * INPUT and OUTPUT jump to ({@link #create}): one {@code iptables-restore} sets both, since
+   * declaring a chain there empties it (this runs inside the frozen window; five iptables runs
+   * took ~20 ms).
+   */
+  private void setLock(boolean in, boolean out) {
+    StringBuilder rules = new StringBuilder("*filter\n:" + IN_CHAIN + " - [0:0]\n:" + OUT_CHAIN + " - [0:0]\n");
+    if (in) {
+      rules.append("-A ").append(IN_CHAIN).append(DROP_RULE).append("\n");
     }
-    Exec.run(Netns.in(netns, "sh", "-c", sh.toString()));
+    if (out) {
+      rules.append("-A ").append(OUT_CHAIN).append(DROP_RULE).append("\n");
+    }
+    rules.append("COMMIT\n");
+    Exec.Result r = Exec.runWithInput(Netns.in(netns, "iptables-restore", "-w", "--noflush"), rules.toString());
+    if (!r.ok() && (in || out)) {
+      r.check(); // failing to lock is an error; failing to unlock a namespace that is gone is not
+    }
+  }
+
+  /** INPUT and OUTPUT jump to the lock's chains (made empty if missing). Idempotent. */
+  private void ensureLockChains() {
+    StringBuilder sh = new StringBuilder();
+    for (String[] c : new String[][] {{"INPUT", IN_CHAIN}, {"OUTPUT", OUT_CHAIN}}) {
+      sh.append("iptables -w -n -L ").append(c[1]).append(" >/dev/null 2>&1 || iptables -w -N ").append(c[1])
+          .append(" || exit 1; iptables -w -C ").append(c[0]).append(" -j ").append(c[1]).append(" 2>/dev/null || iptables -w -I ")
+          .append(c[0]).append(" -j ").append(c[1]).append(" || exit 1; ");
+    }
+    Exec.checked(Netns.in(netns, "sh", "-c", sh.toString()));
   }
 
   /**
@@ -159,7 +180,4 @@ public final class PodNetwork {
     }
   }
 
-  private static String[] iptables(String op, String chain) {
-    return new String[] {"iptables", "-w", op, chain, "-m", "comment", "--comment", LOCK_COMMENT, "-j", "DROP"};
-  }
 }

@@ -40,12 +40,53 @@ public final class RuncRuntime implements ContainerRuntime {
 
   @Override
   public ContainerStatus state(String id) {
+    ContainerStatus known = stateFromFiles(id);
+    if (known != null) {
+      return known;
+    }
     Exec.Result r = Exec.run("runc", "state", id);
     if (!r.ok()) {
       return new ContainerStatus(id, "missing", 0);
     }
     JsonNode n = Json.read(r.stdout(), JsonNode.class);
     return new ContainerStatus(id, n.path("status").asText(), n.path("pid").asLong());
+  }
+
+  /**
+   * The state of a running or paused container read the way {@code runc state} reads it (its
+   * state.json, the init process's start time, the freezer) without starting runc: this is
+   * asked inside the frozen window. Null when the answer is anything else (stopped, created,
+   * unknown): runc itself is asked then.
+   */
+  static ContainerStatus stateFromFiles(String id) {
+    try {
+      Path dir = Path.of("/run/runc", id);
+      Path stateFile = dir.resolve("state.json");
+      if (!Files.isRegularFile(stateFile) || Files.exists(dir.resolve("exec.fifo"))) {
+        return null;
+      }
+      JsonNode n = Json.read(Files.readString(stateFile), JsonNode.class);
+      long pid = n.path("init_process_pid").asLong();
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      // f[0] is field 3 (state), f[19] field 22 (start time in clock ticks)
+      if (f[0].equals("Z") || f[0].equals("X") || !f[19].equals(n.path("init_process_start").asText())) {
+        return null;
+      }
+      JsonNode cg = n.path("cgroup_paths");
+      String frozen;
+      if (cg.hasNonNull("freezer")) {
+        frozen = Files.readString(Path.of(cg.get("freezer").asText(), "freezer.state")).strip();
+        frozen = frozen.equals("THAWED") ? "" : frozen;
+      } else if (cg.hasNonNull("")) {
+        frozen = Files.readString(Path.of(cg.get("").asText(), "cgroup.freeze")).strip().equals("1") ? "FROZEN" : "";
+      } else {
+        return null;
+      }
+      return new ContainerStatus(id, frozen.isEmpty() ? "running" : "paused", pid);
+    } catch (IOException | RuntimeException e) {
+      return null; // gone meanwhile, or a state.json runc writes differently: ask runc
+    }
   }
 
   @Override
@@ -81,7 +122,37 @@ public final class RuncRuntime implements ContainerRuntime {
    * time (runc polls in microseconds: ~6 ms here). A cgroup CRIU finds frozen it seizes at once.
    */
   private static void pause(String id) {
-    Exec.run("runc", "pause", id); // best effort: CRIU freezes it anyway if this did not
+    if (!freezeThroughCgroup(id)) {
+      Exec.run("runc", "pause", id); // best effort: CRIU freezes it anyway if this did not
+    }
+  }
+
+  /**
+   * What {@code runc pause} does on a cgroup v1 host (write FROZEN to the container's freezer
+   * and wait for the state to follow), without starting runc inside the frozen window. False
+   * when it could not: runc is asked then.
+   */
+  private static boolean freezeThroughCgroup(String id) {
+    try {
+      JsonNode n = Json.read(Files.readString(Path.of("/run/runc", id, "state.json")), JsonNode.class);
+      String freezer = n.path("cgroup_paths").path("freezer").asText("");
+      if (freezer.isEmpty()) {
+        return false;
+      }
+      Path state = Path.of(freezer, "freezer.state");
+      Files.writeString(state, "FROZEN");
+      long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+      while (System.nanoTime() < deadline) {
+        if (Files.readString(state).strip().equals("FROZEN")) {
+          return true;
+        }
+        Thread.onSpinWait();
+        java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+      }
+      return false; // still FREEZING: runc pause retries the same way, and CRIU waits for it too
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
   }
 
   @Override

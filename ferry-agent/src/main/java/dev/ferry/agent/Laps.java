@@ -1,0 +1,24 @@
+package dev.ferry.agent;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Where the time of a step went: each {@link #lap} adds the time since the previous one to its name. */
+final class Laps {
+  private final Map<String, Long> ms = new LinkedHashMap<>();
+  private long last = System.nanoTime();
+
+  void lap(String name) {
+    long now = System.nanoTime();
+    ms.merge(name, (now - last) / 1_000_000, Long::sum);
+    last = now;
+  }
+
+  long get(String name) {
+    return ms.getOrDefault(name, 0L);
+  }
+
+  Map<String, Long> asMap() {
+    return Map.copyOf(ms);
+  }
+}
