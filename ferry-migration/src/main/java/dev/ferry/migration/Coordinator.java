@@ -7,15 +7,12 @@ import dev.ferry.api.HostInfo;
 import dev.ferry.api.Json;
 import dev.ferry.api.MigrationPhase;
 import dev.ferry.api.MigrationReport;
-import dev.ferry.api.PodIdentity;
-import dev.ferry.api.PodSpec;
 import dev.ferry.api.PodStatus;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,6 +44,7 @@ public final class Coordinator {
   private final Services services;
   private final Disks disks;
   private final HookRunner hookRunner = new HookRunner();
+  private final PodLifecycle lifecycle;
 
   /**
    * @param podSubnet first three octets pods get addresses from, e.g. "10.77.1."
@@ -76,6 +74,7 @@ public final class Coordinator {
     this.capacity = new Capacity(store);
     this.services = new Services(store, ipam, serviceNetwork);
     this.disks = new Disks(store, diskBackend);
+    this.lifecycle = new PodLifecycle(store, hosts, podSubnet, prefixLength, ipam, capacity, services, disks);
   }
 
   public Disks disks() {
@@ -132,85 +131,12 @@ public final class Coordinator {
   public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares,
       List<dev.ferry.api.VolumeSpec> volumes) {
     requireHost(host);
-    for (dev.ferry.api.VolumeSpec v : volumes) {
-      if (v.kind().equals("disk")) {
-        if (disks.find(v.name()) == null) {
-          throw new IllegalArgumentException("unknown disk '" + v.name() + "'; create it first: ferry disk create "
-              + v.name());
-        }
-        for (PodRecord other : store.pods()) {
-          if (other.spec().volumes().stream().anyMatch(o -> o.kind().equals("disk") && o.name().equals(v.name()))) {
-            throw new IllegalStateException("disk " + v.name() + " is used by pod '" + other.name() + "' already");
-          }
-        }
-      }
-    }
-    if (store.pod(name).isPresent()) {
-      throw new IllegalArgumentException("a pod named '" + name + "' exists already (on " + store.pod(name).get().host() + ")");
-    }
-    capacity.reserve(host, Capacity.podOwner(name), "pod", memoryMiB);
-    String ip;
-    try {
-      ip = ipam.lease(podSubnet, Ipam.podOwner(name), "pod", host);
-    } catch (RuntimeException e) {
-      capacity.release(Capacity.podOwner(name));
-      throw e;
-    }
-    PodIdentity id = new PodIdentity(UUID.randomUUID().toString(), name, ip, prefixLength, macFor(ip));
-    PodSpec spec = new PodSpec(id, containers, memoryMiB, cpuShares, volumes);
-    PodRecord rec = new PodRecord(spec, host, "starting");
-    try {
-      store.insertPod(rec); // claims the name, UID, IP and MAC before anything exists
-    } catch (RuntimeException e) {
-      ipam.release(Ipam.podOwner(name));
-      capacity.release(Capacity.podOwner(name));
-      throw e;
-    }
-    try (AgentClient agent = hosts.connect(host)) {
-      attachDisks(spec, host);
-      agent.runPod(spec);
-      store.setPodState(name, "running");
-      return new PodRecord(spec, host, "running");
-    } catch (RuntimeException e) {
-      detachDisks(spec, host);
-      store.deletePod(name);
-      ipam.release(Ipam.podOwner(name));
-      capacity.release(Capacity.podOwner(name));
-      throw e;
-    }
+    return lifecycle.run(host, name, containers, memoryMiB, cpuShares, volumes);
   }
 
-
-
+  /** Deletes a pod that is not migrating: its containers, services, disks' attachment, address and reservation. */
   public void deletePod(String name) {
-    PodRecord p = requirePod(name);
-    if (!"running".equals(p.state()) && !"starting".equals(p.state())) {
-      throw new IllegalStateException("pod '" + name + "' is " + p.state() + "; wait for its migration to end");
-    }
-    try (AgentClient agent = hosts.connect(p.host())) {
-      try {
-        agent.deletePod(name);
-      } catch (AgentClient.AgentException e) {
-        if (e.status() != 404) {
-          throw e;
-        }
-      }
-    }
-    for (Services.Service s : services.ofPod(name)) {
-      services.remove(s.name());
-    }
-    detachDisks(p.spec(), p.host());
-    store.deletePod(name);
-    ipam.release(Ipam.podOwner(name));
-    capacity.release(Capacity.podOwner(name));
-  }
-
-  private void attachDisks(PodSpec spec, String host) {
-    spec.volumes().stream().filter(v -> v.kind().equals("disk")).forEach(v -> disks.attach(v.name(), host));
-  }
-
-  private void detachDisks(PodSpec spec, String host) {
-    spec.volumes().stream().filter(v -> v.kind().equals("disk")).forEach(v -> disks.detach(v.name(), host));
+    lifecycle.delete(requirePod(name));
   }
 
   public List<PodView> pods() {

@@ -44,12 +44,29 @@ public final class Ipam {
    * @throws IllegalStateException when the range is full
    */
   public String lease(String range, String owner, String kind, String host) {
+    return lease(range, owner, kind, host, false);
+  }
+
+  /**
+   * Leases an address to an owner that holds none yet: the atomic claim of a name (two
+   * callers creating one pod at once: the second is refused).
+   *
+   * @throws IllegalStateException when {@code owner} holds a lease already
+   */
+  public String leaseNew(String range, String owner, String kind, String host) {
+    return lease(range, owner, kind, host, true);
+  }
+
+  private String lease(String range, String owner, String kind, String host, boolean exclusive) {
     return store.inTransaction(db -> {
       try (PreparedStatement ps = db.prepareStatement("SELECT ip FROM leases WHERE owner=? AND kind=?")) {
         ps.setString(1, owner);
         ps.setString(2, kind);
         try (ResultSet rs = ps.executeQuery()) {
           if (rs.next()) {
+            if (exclusive) {
+              throw new IllegalStateException(owner + " holds address " + rs.getString(1) + " already");
+            }
             return rs.getString(1);
           }
         }

@@ -27,6 +27,17 @@ class IpamTest {
   }
 
   @Test
+  void aNewLeaseIsTheClaimOfAName() {
+    try (MigrationStore s = new MigrationStore(dir)) {
+      Ipam ipam = new Ipam(s);
+      assertThat(ipam.leaseNew("10.77.1.", "pod:a", "pod", "host-a")).isEqualTo("10.77.1.2");
+      assertThatThrownBy(() -> ipam.leaseNew("10.77.1.", "pod:a", "pod", "host-b"))
+          .hasMessageContaining("pod:a holds address 10.77.1.2 already");
+      assertThat(ipam.leases()).hasSize(1);
+    }
+  }
+
+  @Test
   void anAddressNeverHasTwoOwnersEvenWhenLeasedConcurrently() throws Exception {
     try (MigrationStore s = new MigrationStore(dir)) {
       Ipam ipam = new Ipam(s);
