@@ -184,6 +184,9 @@ public final class Coordinator {
     MDC.put("migration", id);
     store.insertMigration(new MigrationRecord(id, pod.name(), pod.host(), o.targetHost(), o.strategy(),
         MigrationPhase.PENDING, false, ProcessHandle.current().pid(), t0, t0, null, null));
+    if (hooks.pre() != null || hooks.post() != null) {
+      store.setHooks(id, hooks.toJson());
+    }
     MigrationReport report = newReport(id, pod, o);
     report.strategyRequested = requested.strategy();
     report.strategyReason = plan.choice().reason();
@@ -425,7 +428,7 @@ public final class Coordinator {
       try (AgentClient source = hosts.connect(r.source()); AgentClient target = hosts.connect(r.target())) {
         MigrationRun m = new MigrationRun(r.id(), pod, new MigrationOptions(r.pod(), r.target(), r.strategy(), List.of()),
             source, target, store, ProgressListener.NONE, report, r.createdAt())
-            .handover(handover(r.id(), pod, r.target(), HookSpec.Hooks.NONE, report));
+            .handover(handover(r.id(), pod, r.target(), HookSpec.Hooks.fromJson(store.hooks(r.id())), report));
         if (r.committed()) {
           m.cleanup();
           store.setPhase(r.id(), MigrationPhase.SUCCEEDED);
@@ -453,7 +456,8 @@ public final class Coordinator {
   }
 
   private HandoverSteps handover(String id, PodRecord pod, String target, HookSpec.Hooks hooks, MigrationReport report) {
-    return new HandoverSteps(id, pod, target, new HandoverSteps.Context(ipam, capacity, services, disks, podSubnet, hooks,
+    return new HandoverSteps(id, pod, target, new HandoverSteps.Context(store, ipam, capacity, services, disks, podSubnet,
+        hooks,
         hookRunner), report);
   }
 

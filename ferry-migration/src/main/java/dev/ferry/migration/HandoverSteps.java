@@ -18,8 +18,8 @@ final class HandoverSteps {
   private static final Logger LOG = LoggerFactory.getLogger(HandoverSteps.class);
 
   /** What the steps need from the coordinator. */
-  record Context(Ipam ipam, Capacity capacity, Services services, Disks disks, String podRange, HookSpec.Hooks hooks,
-      HookRunner hookRunner) {}
+  record Context(MigrationStore store, Ipam ipam, Capacity capacity, Services services, Disks disks, String podRange,
+      HookSpec.Hooks hooks, HookRunner hookRunner) {}
 
   private final String id;
   private final PodRecord pod;
@@ -49,9 +49,12 @@ final class HandoverSteps {
     call("pre-migration", ctx.hooks().pre(), "pre-migration");
   }
 
-  /** Tells a pre-hook that admitted the migration that it was rolled back (it may free what it reserved). */
+  /**
+   * Tells a pre-hook that admitted the migration (its step is done, in this process or in the
+   * one that crashed) that it was rolled back, so that it may free what it reserved.
+   */
   void undoPreHook() {
-    if (ctx.hooks().pre() != null && admitted("pre-migration")) {
+    if (ctx.hooks().pre() != null && "done".equals(ctx.store().steps(id).get("pre-hook"))) {
       callQuietly("pre-migration", ctx.hooks().pre(), "rolled-back");
     }
   }
@@ -63,10 +66,6 @@ final class HandoverSteps {
    */
   void postHook() {
     call("post-migration", ctx.hooks().post(), "post-migration");
-  }
-
-  private boolean admitted(String hook) {
-    return report.hooks.stream().anyMatch(c -> c.hook().equals(hook) && c.phase().equals(hook) && c.result().equals("ok"));
   }
 
   private void call(String hook, HookSpec spec, String phase) {

@@ -41,5 +41,31 @@ public record HookSpec(String target, Duration timeout, String onFailure) {
   /** The hooks of one migration; either may be null. */
   public record Hooks(HookSpec pre, HookSpec post) {
     public static final Hooks NONE = new Hooks(null, null);
+
+    /** As recorded in the store. */
+    public String toJson() {
+      java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+      m.put("pre", pre == null ? null : pre.asMap());
+      m.put("post", post == null ? null : post.asMap());
+      return dev.ferry.api.Json.write(m);
+    }
+
+    /** From the store ({@link #NONE} for null). */
+    public static Hooks fromJson(String json) {
+      if (json == null) {
+        return NONE;
+      }
+      com.fasterxml.jackson.databind.JsonNode n = dev.ferry.api.Json.read(json, com.fasterxml.jackson.databind.JsonNode.class);
+      return new Hooks(fromNode(n.path("pre")), fromNode(n.path("post")));
+    }
+
+    private static HookSpec fromNode(com.fasterxml.jackson.databind.JsonNode n) {
+      return n.isObject() ? new HookSpec(n.path("target").asText(), Duration.ofMillis(n.path("timeoutMs").asLong()),
+          n.path("onFailure").asText()) : null;
+    }
+  }
+
+  private java.util.Map<String, Object> asMap() {
+    return java.util.Map.of("target", target, "timeoutMs", timeout.toMillis(), "onFailure", onFailure);
   }
 }

@@ -40,6 +40,8 @@ public final class MigrationStore implements AutoCloseable {
             + " phase VARCHAR(32) NOT NULL, committed BOOLEAN NOT NULL, owner_pid BIGINT NOT NULL,"
             + " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, error CLOB, report CLOB)");
         s.execute("ALTER TABLE migrations ADD COLUMN IF NOT EXISTS cancel_requested BOOLEAN DEFAULT FALSE NOT NULL");
+        // the migration's hooks, so that a recovery can tell an admitting pre-hook it was rolled back
+        s.execute("ALTER TABLE migrations ADD COLUMN IF NOT EXISTS hooks CLOB");
         s.execute("CREATE TABLE IF NOT EXISTS steps (seq BIGINT GENERATED ALWAYS AS IDENTITY,"
             + " migration_id VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"
             + " status VARCHAR(16) NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (migration_id, step))");
@@ -139,6 +141,20 @@ public final class MigrationStore implements AutoCloseable {
 
   public synchronized void setError(String id, String error) {
     update("UPDATE migrations SET error=? WHERE id=?", error, id);
+  }
+
+  /** Records a migration's hooks (JSON), for a recovery to call them. */
+  public synchronized void setHooks(String id, String hooksJson) {
+    update("UPDATE migrations SET hooks=? WHERE id=?", hooksJson, id);
+  }
+
+  /** A migration's hooks as recorded (JSON), or null. */
+  public synchronized String hooks(String id) {
+    try (PreparedStatement ps = prepare("SELECT hooks FROM migrations WHERE id=?", id); ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? rs.getString(1) : null;
+    } catch (SQLException e) {
+      throw new IllegalStateException("store: " + e.getMessage(), e);
+    }
   }
 
   public synchronized void setReport(String id, String reportJson) {

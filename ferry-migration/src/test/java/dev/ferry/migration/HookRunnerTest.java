@@ -102,6 +102,15 @@ class HookRunnerTest {
   }
 
   @Test
+  void hooksSurviveTheStoreForARecovery() {
+    HookSpec.Hooks h = new HookSpec.Hooks(new HookSpec("/bin/true", Duration.ofMillis(1500), "ignore"),
+        new HookSpec("http://127.0.0.1:9/x", null, "abort"));
+    assertThat(HookSpec.Hooks.fromJson(h.toJson())).isEqualTo(h);
+    assertThat(HookSpec.Hooks.fromJson(HookSpec.Hooks.NONE.toJson())).isEqualTo(HookSpec.Hooks.NONE);
+    assertThat(HookSpec.Hooks.fromJson(null)).isEqualTo(HookSpec.Hooks.NONE);
+  }
+
+  @Test
   void badSpecsAreRefusedUpFront() {
     assertThatThrownBy(() -> new HookSpec("relative/hook", null, "abort")).hasMessageContaining("absolute path");
     assertThatThrownBy(() -> new HookSpec("/bin/true", null, "retry")).hasMessageContaining("'abort' or 'ignore'");
