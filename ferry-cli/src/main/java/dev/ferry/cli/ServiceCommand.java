@@ -47,12 +47,19 @@ final class ServiceCommand implements Runnable {
   static final class Ls implements Callable<Integer> {
     @ParentCommand ServiceCommand svc;
 
+    @Option(names = "--rules", description = "also print the kernel's rules (nftables, in the client namespace)")
+    boolean rules;
+
     @Override
     public Integer call() {
       try (LabSession s = LabSession.open(svc.parent.lab)) {
         System.out.printf("%-16s %-18s %-16s %s%n", "SERVICE", "VIP", "POD", "BACKEND HOST");
         for (Services.Service v : s.coordinator.services().all()) {
           System.out.printf("%-16s %-18s %-16s %s%n", v.name(), v.vip() + ":" + v.port(), v.pod(), v.backendHost());
+        }
+        if (rules) {
+          System.out.println();
+          System.out.print(new LabServices(s.lab.config()).rules());
         }
         return 0;
       }
