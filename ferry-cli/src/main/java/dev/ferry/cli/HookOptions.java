@@ -14,8 +14,8 @@ final class HookOptions {
 
   /** Hook after the identity hand-over. */
   @Option(names = "--post-hook", paramLabel = "CMD|URL",
-      description = "post-migration hook, called once the pod runs on the target with its identity, before the commit"
-          + " point (e.g. to update a service registry)")
+      description = "post-migration hook, called once the pod runs on the target with its identity and the migration"
+          + " is committed (e.g. to update a service registry)")
   String postHook;
 
   /** Hook timeout. */
@@ -25,8 +25,9 @@ final class HookOptions {
 
   /** Failure policy. */
   @Option(names = "--hook-failure", defaultValue = "abort", paramLabel = "abort|ignore",
-      description = "what a failing or timed-out hook does: abort (default: the migration rolls back, the source keeps"
-          + " running) or ignore (recorded in the report, the migration goes on)")
+      description = "what a failing or timed-out hook does: abort (default: a failing pre-hook stops the migration"
+          + " before anything is frozen, the source keeps running; a failing post-hook, past the commit point, moves the"
+          + " pod back by a second migration) or ignore (recorded in the report, the migration goes on)")
   String hookFailure;
 
   HookSpec.Hooks hooks() {
