@@ -165,7 +165,9 @@ public final class AgentApi {
         source.finish(id, pod);
         return Map.of("finished", true);
       case "target/prepare":
-        return target.prepare(id, Json.MAPPER.convertValue(req.path("spec"), PodSpec.class), faults);
+        return target.prepare(id, Json.MAPPER.convertValue(req.path("spec"), PodSpec.class), faults,
+            req.hasNonNull("tempIp") ? req.path("tempIp").asText() : null,
+            req.hasNonNull("tempMac") ? req.path("tempMac").asText() : null);
       case "target/identity":
         target.takeIdentity(id, pod);
         return Map.of("identity", true);

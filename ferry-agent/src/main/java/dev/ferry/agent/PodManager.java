@@ -3,6 +3,7 @@ package dev.ferry.agent;
 import dev.ferry.api.ContainerSpec;
 import dev.ferry.api.PodSpec;
 import dev.ferry.api.PodStatus;
+import dev.ferry.api.VolumeSpec;
 import dev.ferry.runtime.BundleBuilder;
 import dev.ferry.runtime.ContainerRuntime;
 import dev.ferry.runtime.Files2;
@@ -111,6 +112,46 @@ public final class PodManager {
     return runtime.state(id).pid();
   }
 
+  /**
+   * The placeholder's app slots: one pause process per app container, in the sandbox's
+   * namespaces and in a cgroup with the container's real limits (memory, CPU weight), so that
+   * the blank pod holds the pod's resources while it waits. Removed once the pod is restored
+   * (off the frozen path) or with the placeholder.
+   */
+  void startSlots(PodSpec spec, long pausePid) {
+    String name = spec.identity().name();
+    for (ContainerSpec c : spec.containers()) {
+      String id = slotId(name, c.name());
+      if (runtime.state(id).running()) {
+        continue;
+      }
+      runtime.destroy(id);
+      Path bundle = store.podDir(name).resolve("slots").resolve(c.name());
+      BundleBuilder.buildPause(bundle);
+      OciConfig.load(bundle)
+          .namespaces(Netns.path(network(name).netns()).toString(), "/proc/" + pausePid + "/ns/ipc",
+              "/proc/" + pausePid + "/ns/uts")
+          .hostname(null)
+          .cgroupsPath(cgroupsPath(name, c.name() + ".slot"))
+          .resources(spec.memoryLimitMiB() * 1024 * 1024, spec.cpuShares())
+          .save();
+      runtime.run(id, bundle);
+    }
+  }
+
+  /** Removes the placeholder's app slots. Idempotent. */
+  synchronized void removeSlots(String name, PodSpec spec) {
+    for (ContainerSpec c : spec.containers()) {
+      runtime.destroy(slotId(name, c.name()));
+    }
+    Files2.deleteTree(store.podDir(name).resolve("slots"));
+  }
+
+  /** Container id of the placeholder slot standing in for app container {@code container}. */
+  public String slotId(String pod, String container) {
+    return containerId(pod, container) + ".slot";
+  }
+
   /** Points an app bundle at this host's sandbox of the pod: network, IPC, UTS and cgroup. */
   void configureApp(Path bundle, PodSpec spec, ContainerSpec c, long pausePid) {
     String name = spec.identity().name();
@@ -121,6 +162,29 @@ public final class PodManager {
         .cgroupsPath(cgroupsPath(name, c.name()))
         .resources(spec.memoryLimitMiB() * 1024 * 1024, spec.cpuShares())
         .save();
+    mountVolumes(bundle, spec);
+  }
+
+  /** Points the bundle's volume mounts at this host's directories (a moved bundle still names the source's). */
+  private void mountVolumes(Path bundle, PodSpec spec) {
+    if (spec.volumes().isEmpty()) {
+      return;
+    }
+    OciConfig cfg = OciConfig.load(bundle);
+    for (VolumeSpec v : spec.volumes()) {
+      Path dir = "disk".equals(v.kind()) ? store.diskDir(v.name())
+          : store.hostVolume(spec.identity().name(), spec.containers().get(0).name(), v.name());
+      if ("disk".equals(v.kind()) && Files2.mountsUnder(dir).stream().noneMatch(m -> m.equals(dir.toString()))) {
+        throw ApiException.conflict("disk '" + v.name() + "' is not attached to " + config.host());
+      }
+      try {
+        Files.createDirectories(dir);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot create volume " + dir, e);
+      }
+      cfg.bindMount(dir.toString(), v.mountPath());
+    }
+    cfg.save();
   }
 
   private String cgroupsPath(String pod, String container) {
@@ -206,6 +270,7 @@ public final class PodManager {
   synchronized void destroy(String name, PodSpec spec) {
     for (ContainerSpec c : spec.containers()) {
       runtime.destroy(containerId(name, c.name()));
+      runtime.destroy(slotId(name, c.name()));
     }
     runtime.destroy(containerId(name, PAUSE));
     network(name).destroy();
@@ -233,6 +298,13 @@ public final class PodManager {
       throw ApiException.badRequest("pod '" + spec.identity().name() + "' has no containers");
     }
     Set<String> seen = new HashSet<>();
+    for (VolumeSpec v : spec.volumes()) {
+      Names.check("volume", v.name());
+      if (!v.mountPath().matches("(/[A-Za-z0-9._-]+)+") || !seen.add("volume " + v.name())) {
+        throw ApiException.badRequest("volume '" + v.name() + "' at '" + v.mountPath() + "': names must be unique and"
+            + " paths plain absolute paths");
+      }
+    }
     for (ContainerSpec c : spec.containers()) {
       Names.check("container", c.name());
       if (c.name().equals(PAUSE)) {

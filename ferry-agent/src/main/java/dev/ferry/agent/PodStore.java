@@ -22,6 +22,19 @@ public final class PodStore {
     return podsDir.resolve(name);
   }
 
+  /** Where a lab network disk is attached on this host (the lab bind-mounts it there). */
+  public Path diskDir(String disk) {
+    return podsDir.resolveSibling("disks").resolve(disk);
+  }
+
+  /**
+   * A host volume of a pod: inside its first app container's bundle, beside the rootfs, so that
+   * it travels with the bundle (pre-copy while the pod runs, changes in the frozen round).
+   */
+  public Path hostVolume(String pod, String firstContainer, String volume) {
+    return bundle(pod, firstContainer).resolve("volumes").resolve(volume);
+  }
+
   public Path bundle(String pod, String container) {
     return podDir(pod).resolve("bundles").resolve(container);
   }

@@ -131,6 +131,16 @@ public final class TargetRole {
 
   /** Creates the placeholder: same resources, sandbox with pause, network locked, no identity yet. */
   public synchronized Map<String, Object> prepare(String migrationId, PodSpec spec, List<String> injected) {
+    return prepare(migrationId, spec, injected, null, null);
+  }
+
+  /**
+   * Creates the placeholder ("blank birth"): sandbox with pause, a pause process per app slot
+   * in a cgroup with the pod's limits, network locked, and (if given) a temporary address from
+   * the IPAM that it holds while it waits; the pod's own identity comes later.
+   */
+  public synchronized Map<String, Object> prepare(String migrationId, PodSpec spec, List<String> injected, String tempIp,
+      String tempMac) {
     PodManager.validate(spec);
     String name = spec.identity().name();
     LocalPod existing = pods.store().find(name).orElse(null);
@@ -147,7 +157,11 @@ public final class TargetRole {
       PodNetwork net = pods.network(name);
       net.create();
       net.lock();
-      pods.startSandbox(spec);
+      if (tempIp != null) {
+        net.takeIdentity(tempIp, spec.identity().prefixLength(), tempMac);
+      }
+      long pausePid = pods.startSandbox(spec);
+      pods.startSlots(spec, pausePid);
     } catch (RuntimeException e) {
       abort(migrationId, name);
       throw e;
@@ -306,6 +320,7 @@ public final class TargetRole {
     boolean pagesPending = pageClients.containsKey(migrationId);
     inBackground(() -> {
       net.announce(pod.spec().identity().ip());
+      pods.removeSlots(podName, pod.spec()); // the placeholder's pause slots are replaced by the pod
       if (!pagesPending) {
         MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
       }

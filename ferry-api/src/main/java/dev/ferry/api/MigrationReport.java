@@ -90,4 +90,22 @@ public class MigrationReport {
   public java.util.Map<String, Long> downtimeBreakdownMs = new java.util.LinkedHashMap<>();
   /** Where the frozen time went: checkpoint, transfer, restore, ... in ms. */
   public java.util.Map<String, Long> frozenBreakdownMs = new java.util.LinkedHashMap<>();
+  /** Every hook call, in order: hook, phase, result, ms, answer. */
+  public List<HookCall> hooks = new ArrayList<>();
+  /** Service VIP the client used (demo with --vip), or null. */
+  public String vip;
+  /** Longest gap between two acknowledged writes of a client that talks to the pod through the VIP. */
+  public Long vipGapMs;
+  /**
+   * Most hosts seen answering ARP for the pod's IP at one sample (the prober's, >= 100 Hz): must
+   * be 1. Null when nothing probed.
+   */
+  public Integer ipOwnersMax;
+  /** Samples the prober took, and at what rate. */
+  public Long ipOwnerSamples;
+  public Double ipOwnerHz;
+  /** Hosts that answered for the pod's IP, in the order they did (each change once). */
+  public List<String> ipOwnerSequence = new ArrayList<>();
+  /** Longest run of samples with no host answering (the hand-over), in ms. */
+  public Long ipUnownedMaxMs;
 }

@@ -9,9 +9,17 @@ import java.util.List;
  * @param containers app containers, started in order
  * @param memoryLimitMiB memory limit per container (cgroup), also what the pod reserves on its host
  * @param cpuShares relative CPU weight per container
+ * @param volumes directories from outside the rootfs mounted into every app container
  */
-public record PodSpec(PodIdentity identity, List<ContainerSpec> containers, long memoryLimitMiB, long cpuShares) {
+public record PodSpec(PodIdentity identity, List<ContainerSpec> containers, long memoryLimitMiB, long cpuShares,
+    List<VolumeSpec> volumes) {
   public PodSpec {
     containers = List.copyOf(containers);
+    volumes = volumes == null ? List.of() : List.copyOf(volumes);
+  }
+
+  /** A pod without volumes. */
+  public PodSpec(PodIdentity identity, List<ContainerSpec> containers, long memoryLimitMiB, long cpuShares) {
+    this(identity, containers, memoryLimitMiB, cpuShares, List.of());
   }
 }

@@ -49,6 +49,19 @@ final class DemoCommand implements Callable<Integer> {
           + " pre-copy) or abort")
   String onBudgetMiss;
 
+  /** Client through a service VIP. */
+  @Option(names = "--vip", description = "publish the pod behind a service VIP (nftables DNAT, kernel data path) and"
+      + " send the client through it; probes who answers for the pod's IP during the migration")
+  boolean vip;
+
+  /** Probe rate. */
+  @Option(names = "--probe-hz", defaultValue = "-1", description = "ARP samples a second asking who answers for the"
+      + " pod's IP (default: 200 with --vip, else none; 0: none)")
+  int probeHz;
+
+  /** Pre- and post-migration hooks. */
+  @picocli.CommandLine.Mixin HookOptions hookOptions = new HookOptions();
+
   @Override
   public Integer call() throws Exception {
     FerryCommand.requireRoot();
@@ -60,7 +73,8 @@ final class DemoCommand implements Callable<Integer> {
           + dev.ferry.migration.Coordinator.STRATEGIES);
     }
     MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy)
-        .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).run();
+        .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).vip(vip).probeIpOwners(probeHz >= 0 ? probeHz : vip ? 200 : 0)
+        .hooks(hookOptions.hooks()).run();
     DemoRunner.printSummary(r, System.out);
     if (jsonReport != null) {
       Json.writeFile(jsonReport.toAbsolutePath(), r);

@@ -33,10 +33,15 @@ final class LabCommand implements Runnable {
     @Option(names = "--memory-mib", defaultValue = "8192", description = "memory capacity per host in MiB (default: ${DEFAULT-VALUE})")
     long memoryMiB;
 
+    /** Pods each host can hold. */
+    @Option(names = "--pod-slots", defaultValue = "16", description = "pods (placeholders included) each host can hold"
+        + " (default: ${DEFAULT-VALUE})")
+    int podSlots;
+
     @Override
     public Integer call() {
       FerryCommand.requireRoot();
-      Lab l = Lab.up(lab.parent.lab, hosts, memoryMiB);
+      Lab l = Lab.up(lab.parent.lab, hosts, memoryMiB, podSlots);
       print(l.config());
       return 0;
     }
@@ -71,9 +76,10 @@ final class LabCommand implements Runnable {
     Lab lab = Lab.require(c.name());
     System.out.printf("lab %s (network %s.0.0/%d, bridge in namespace %s)%n", c.name(), c.networkPrefix(), c.prefixLength(),
         c.bridgeNs());
-    System.out.printf("  %-10s %-14s %-18s %s%n", "HOST", "IP", "NAMESPACE", "AGENT");
+    System.out.printf("  %-10s %-14s %-18s %-22s %s%n", "HOST", "IP", "NAMESPACE", "CAPACITY", "AGENT");
     for (LabConfig.HostEntry h : c.hosts()) {
-      System.out.printf("  %-10s %-14s %-18s %s%n", h.name(), h.ip(), h.netns(),
+      System.out.printf("  %-10s %-14s %-18s %-22s %s%n", h.name(), h.ip(), h.netns(),
+          h.memoryCapacityMiB() + " MiB, " + h.slots() + " pods",
           lab.agentAlive(h) ? "running (pid " + lab.agentPid(h).orElse(0L) + ")" : "NOT RUNNING");
     }
     System.out.printf("  %-10s %-14s %-18s%n", "client", c.clientIp(), c.clientNs());

@@ -26,8 +26,16 @@ public final class LabHosts implements HostDirectory {
     return lab.client(host);
   }
 
-  /** The embedded coordinator of a lab that is up, pods getting addresses from its pod range. */
+  /**
+   * The embedded coordinator of a lab that is up: pods get addresses from its pod range, VIPs
+   * are served in its client namespace, and each host's capacity is the one set at lab up.
+   */
   public static Coordinator coordinator(Lab lab, MigrationStore store) {
-    return new Coordinator(store, new LabHosts(lab), lab.config().networkPrefix() + ".1.", lab.config().prefixLength());
+    Coordinator c = new Coordinator(store, new LabHosts(lab), lab.config().podRange(), lab.config().prefixLength(),
+        new LabServices(lab.config()), new LabDisks(lab.config()));
+    for (LabConfig.HostEntry h : lab.config().hosts()) {
+      c.capacity().defineHost(h.name(), h.memoryCapacityMiB(), h.slots());
+    }
+    return c;
   }
 }

@@ -52,6 +52,9 @@ final class MigrateCommand implements Callable<Integer> {
           + " pre-copy so that its writes slow down) or abort (before anything is frozen)")
   String onBudgetMiss;
 
+  /** Pre- and post-migration hooks. */
+  @picocli.CommandLine.Mixin HookOptions hookOptions = new HookOptions();
+
   /** Where to write the report. */
   @Option(names = "--json-report", description = "write the migration report (JSON) to this file")
   Path jsonReport;
@@ -70,7 +73,7 @@ final class MigrateCommand implements Callable<Integer> {
       int code = 0;
       try {
         r = s.coordinator.migrate(new MigrationOptions(pod, target, strategy, faults, bandwidthMBps, maxFreezeMs,
-                allowPostcopy, onBudgetMiss),
+                allowPostcopy, onBudgetMiss), hookOptions.hooks(),
             new dev.ferry.cli.demo.DemoRunner.ConsoleProgressPrinter(System.out));
       } catch (MigrationFailedException e) {
         r = e.report();

@@ -1,6 +1,7 @@
 package dev.ferry.cli;
 
 import dev.ferry.api.ContainerSpec;
+import dev.ferry.api.VolumeSpec;
 import dev.ferry.migration.PodRecord;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,6 +26,21 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--memory-mib", defaultValue = "512", description = "memory limit of the pod in MiB (default: ${DEFAULT-VALUE})")
   long memoryMiB;
 
+  /** CPU weight. */
+  @Option(names = "--cpu-shares", defaultValue = "0", description = "relative CPU weight of each container (cgroup"
+      + " cpu.shares; default: the runtime's)")
+  long cpuShares;
+
+  /** Host volumes. */
+  @Option(names = "--volume", paramLabel = "NAME:/PATH", description = "a directory of the pod's own on its host, mounted"
+      + " at PATH and copied with the pod when it migrates; repeatable")
+  List<String> volumes = new ArrayList<>();
+
+  /** Network disks. */
+  @Option(names = "--disk", paramLabel = "NAME:/PATH", description = "a network disk (ferry disk create NAME) mounted at"
+      + " PATH; attached to one host at a time, it follows the pod; repeatable")
+  List<String> disks = new ArrayList<>();
+
   /** Extra files the program needs. */
   @Option(names = "--add", description = "extra file or directory (absolute path) to copy into the pod's rootfs; repeatable")
   List<String> extra = new ArrayList<>();
@@ -35,10 +51,30 @@ final class RunCommand implements Callable<Integer> {
   @Parameters(index = "1..*", arity = "1..*", description = "program and arguments (after --)")
   List<String> command;
 
+  private List<VolumeSpec> volumeSpecs() {
+    List<VolumeSpec> out = new ArrayList<>();
+    for (String v : volumes) {
+      out.add(parse(v, "host", "--volume"));
+    }
+    for (String d : disks) {
+      out.add(parse(d, "disk", "--disk"));
+    }
+    return out;
+  }
+
+  private static VolumeSpec parse(String s, String kind, String option) {
+    int colon = s.indexOf(':');
+    if (colon <= 0) {
+      throw new IllegalArgumentException(option + " '" + s + "': expected NAME:/PATH");
+    }
+    return new VolumeSpec(s.substring(0, colon), kind, s.substring(colon + 1));
+  }
+
   @Override
   public Integer call() {
     try (LabSession s = LabSession.open(parent.lab)) {
-      PodRecord p = s.coordinator.runPod(host, name, List.of(new ContainerSpec("app", command, extra)), memoryMiB);
+      PodRecord p = s.coordinator.runPod(host, name, List.of(new ContainerSpec("app", command, extra)), memoryMiB,
+          cpuShares, volumeSpecs());
       System.out.printf("pod %s running on %s, ip %s, uid %s%n", p.name(), p.host(), p.spec().identity().ip(),
           p.spec().identity().uid());
       return 0;

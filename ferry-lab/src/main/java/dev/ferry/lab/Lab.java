@@ -67,7 +67,18 @@ public final class Lab {
    * @param memoryCapacityMiB memory each host offers to pods
    */
   public static Lab up(String name, List<String> hosts, long memoryCapacityMiB) {
+    return up(name, hosts, memoryCapacityMiB, LabConfig.HostEntry.DEFAULT_POD_SLOTS);
+  }
+
+  /**
+   * Brings the lab up with a capacity per host: {@code memoryCapacityMiB} and {@code podSlots}
+   * pods (placeholders count). Idempotent; the capacity of a lab that is up stays as it was.
+   */
+  public static Lab up(String name, List<String> hosts, long memoryCapacityMiB, int podSlots) {
     checkName(name);
+    if (podSlots < 1 || podSlots > 250) {
+      throw new IllegalArgumentException("pod slots per host must be 1 .. 250, got " + podSlots);
+    }
     if (hosts.isEmpty() || hosts.size() > 20) {
       throw new IllegalArgumentException("a lab needs 1 to 20 hosts, got " + hosts.size());
     }
@@ -86,7 +97,7 @@ public final class Lab {
         throw new IllegalArgumentException("lab '" + name + "' is up with hosts " + had + "; run 'ferry lab down' first to change them");
       }
     }
-    LabConfig cfg = existing.map(Lab::config).orElseGet(() -> plan(name, hosts, memoryCapacityMiB));
+    LabConfig cfg = existing.map(Lab::config).orElseGet(() -> plan(name, hosts, memoryCapacityMiB, podSlots));
     Lab lab = new Lab(cfg);
     Json.writeFile(cfg.stateDir().resolve("lab.json"), cfg);
     try {
@@ -101,7 +112,7 @@ public final class Lab {
     return lab;
   }
 
-  private static LabConfig plan(String name, List<String> hosts, long memoryCapacityMiB) {
+  private static LabConfig plan(String name, List<String> hosts, long memoryCapacityMiB, int podSlots) {
     String net = "10.77";
     Path state = STATE_ROOT.resolve(name);
     Path run = RUN_ROOT.resolve(name);
@@ -110,7 +121,7 @@ public final class Lab {
       String h = hosts.get(i);
       Path dir = run.resolve("hosts").resolve(h);
       entries.add(new LabConfig.HostEntry(h, name + "-" + h, net + ".0." + (11 + i), dir.resolve("agent.sock"), 0, 7071,
-          dir, memoryCapacityMiB));
+          dir, memoryCapacityMiB, podSlots));
     }
     return new LabConfig(name, name + "-net", net, entries, name + "-client", net + ".0.100", state, run);
   }

@@ -37,9 +37,19 @@ public record LabConfig(
    * @param dataPort its agent's image port on {@code ip}
    * @param stateDir its agent's state directory
    * @param memoryCapacityMiB memory pods may reserve on it
+   * @param podSlots how many pods (and placeholders) it can hold; 0 in a lab from before slots: {@link #DEFAULT_POD_SLOTS}
    */
   public record HostEntry(
-      String name, String netns, String ip, Path socket, int apiPort, int dataPort, Path stateDir, long memoryCapacityMiB) {
+      String name, String netns, String ip, Path socket, int apiPort, int dataPort, Path stateDir, long memoryCapacityMiB,
+      int podSlots) {
+    /** Pod slots of a host when none were given. */
+    public static final int DEFAULT_POD_SLOTS = 16;
+
+    /** Pod slots, {@link #DEFAULT_POD_SLOTS} when none were recorded. */
+    public int slots() {
+      return podSlots > 0 ? podSlots : DEFAULT_POD_SLOTS;
+    }
+
     public Path pidFile() {
       return stateDir.resolve("agent.pid");
     }
@@ -62,5 +72,15 @@ public record LabConfig(
 
   public int prefixLength() {
     return 16;
+  }
+
+  /** First three octets of the pods' addresses, e.g. "10.77.1.". */
+  public String podRange() {
+    return networkPrefix + ".1.";
+  }
+
+  /** First three octets of service VIPs, e.g. "10.77.2.". */
+  public String vipRange() {
+    return networkPrefix + ".2.";
   }
 }

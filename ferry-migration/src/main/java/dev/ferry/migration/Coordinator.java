@@ -7,16 +7,12 @@ import dev.ferry.api.HostInfo;
 import dev.ferry.api.Json;
 import dev.ferry.api.MigrationPhase;
 import dev.ferry.api.MigrationReport;
-import dev.ferry.api.PodIdentity;
-import dev.ferry.api.PodSpec;
 import dev.ferry.api.PodStatus;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,16 +39,67 @@ public final class Coordinator {
   private final HostDirectory hosts;
   private final String podSubnet;
   private final int prefixLength;
+  private final Ipam ipam;
+  private final Capacity capacity;
+  private final Services services;
+  private final Disks disks;
+  private final HookRunner hookRunner = new HookRunner();
+  private final PodLifecycle lifecycle;
 
   /**
    * @param podSubnet first three octets pods get addresses from, e.g. "10.77.1."
    * @param prefixLength prefix length of the network the pods live on
    */
   public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength) {
+    this(store, hosts, podSubnet, prefixLength, ServiceNetwork.NONE);
+  }
+
+  /** @param serviceNetwork where service VIPs are served */
+  public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength,
+      ServiceNetwork serviceNetwork) {
+    this(store, hosts, podSubnet, prefixLength, serviceNetwork, DiskBackend.NONE);
+  }
+
+  /**
+   * @param serviceNetwork where service VIPs are served
+   * @param diskBackend where network disks live and how they attach to hosts
+   */
+  public Coordinator(MigrationStore store, HostDirectory hosts, String podSubnet, int prefixLength,
+      ServiceNetwork serviceNetwork, DiskBackend diskBackend) {
     this.store = store;
     this.hosts = hosts;
     this.podSubnet = podSubnet;
     this.prefixLength = prefixLength;
+    this.ipam = new Ipam(store);
+    this.capacity = new Capacity(store);
+    this.services = new Services(store, ipam, serviceNetwork);
+    this.disks = new Disks(store, diskBackend);
+    this.lifecycle = new PodLifecycle(store, hosts, podSubnet, prefixLength, ipam, capacity, services, disks);
+  }
+
+  public Disks disks() {
+    return disks;
+  }
+
+  public Ipam ipam() {
+    return ipam;
+  }
+
+  public Capacity capacity() {
+    return capacity;
+  }
+
+  public Services services() {
+    return services;
+  }
+
+  /** Publishes a running pod behind a new service VIP (served by the kernel) on {@code port}. */
+  public Services.Service createService(String name, String pod, int port) {
+    PodRecord p = requirePod(pod);
+    if (!"running".equals(p.state())) {
+      throw new IllegalStateException("pod '" + pod + "' is " + p.state() + "; publish it once it runs");
+    }
+    return services.create(name, pod, p.spec().identity().ip(), p.host(), port);
   }
 
   public MigrationStore store() {
@@ -64,40 +111,32 @@ public final class Coordinator {
 
   /** Runs a new pod on {@code host} with a fresh identity (UID, IP, MAC) from the lab's range. */
   public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB) {
-    requireHost(host);
-    if (store.pod(name).isPresent()) {
-      throw new IllegalArgumentException("a pod named '" + name + "' exists already (on " + store.pod(name).get().host() + ")");
-    }
-    String ip = allocateIp();
-    PodIdentity id = new PodIdentity(UUID.randomUUID().toString(), name, ip, prefixLength, macFor(ip));
-    PodSpec spec = new PodSpec(id, containers, memoryMiB, 0);
-    PodRecord rec = new PodRecord(spec, host, "starting");
-    store.insertPod(rec); // claims the name, UID, IP and MAC before anything exists
-    try (AgentClient agent = hosts.connect(host)) {
-      agent.runPod(spec);
-      store.setPodState(name, "running");
-      return new PodRecord(spec, host, "running");
-    } catch (RuntimeException e) {
-      store.deletePod(name);
-      throw e;
-    }
+    return runPod(host, name, containers, memoryMiB, 0);
   }
 
+  /**
+   * Runs a new pod; it reserves a pod slot and its memory on {@code host} first, and leases its
+   * IP from the IPAM.
+   *
+   * @param cpuShares relative CPU weight per container (cgroup), 0 for the runtime's default
+   */
+  public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares) {
+    return runPod(host, name, containers, memoryMiB, cpuShares, List.of());
+  }
+
+  /**
+   * Runs a new pod with volumes: host volumes are created empty on the host (and move with the
+   * pod), network disks are attached to the host first (each to one pod, on one host).
+   */
+  public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares,
+      List<dev.ferry.api.VolumeSpec> volumes) {
+    requireHost(host);
+    return lifecycle.run(host, name, containers, memoryMiB, cpuShares, volumes);
+  }
+
+  /** Deletes a pod that is not migrating: its containers, services, disks' attachment, address and reservation. */
   public void deletePod(String name) {
-    PodRecord p = requirePod(name);
-    if (!"running".equals(p.state()) && !"starting".equals(p.state())) {
-      throw new IllegalStateException("pod '" + name + "' is " + p.state() + "; wait for its migration to end");
-    }
-    try (AgentClient agent = hosts.connect(p.host())) {
-      try {
-        agent.deletePod(name);
-      } catch (AgentClient.AgentException e) {
-        if (e.status() != 404) {
-          throw e;
-        }
-      }
-    }
-    store.deletePod(name);
+    lifecycle.delete(requirePod(name));
   }
 
   public List<PodView> pods() {
@@ -129,6 +168,11 @@ public final class Coordinator {
    * {@link MigrationFailedException} (with the report) when it was rolled back or failed.
    */
   public MigrationReport migrate(MigrationOptions requested, ProgressListener progress) {
+    return migrate(requested, HookSpec.Hooks.NONE, progress);
+  }
+
+  /** Migrates a pod, calling {@code hooks} before (admission) and after the identity hand-over. */
+  public MigrationReport migrate(MigrationOptions requested, HookSpec.Hooks hooks, ProgressListener progress) {
     PodRecord pod = precheck(requested);
     Plan plan = plan(requested, pod);
     MigrationOptions o = requested.withStrategy(plan.choice().strategy());
@@ -140,6 +184,9 @@ public final class Coordinator {
     MDC.put("migration", id);
     store.insertMigration(new MigrationRecord(id, pod.name(), pod.host(), o.targetHost(), o.strategy(),
         MigrationPhase.PENDING, false, ProcessHandle.current().pid(), t0, t0, null, null));
+    if (hooks.pre() != null || hooks.post() != null) {
+      store.setHooks(id, hooks.toJson());
+    }
     MigrationReport report = newReport(id, pod, o);
     report.strategyRequested = requested.strategy();
     report.strategyReason = plan.choice().reason();
@@ -153,7 +200,8 @@ public final class Coordinator {
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
       report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
       report.runtime = "runc+criu-" + report.runtime;
-      MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0);
+      HandoverSteps handover = handover(id, pod, o.targetHost(), hooks, report);
+      MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0).handover(handover);
       try {
         m.runForward();
       } catch (Exception e) {
@@ -177,10 +225,54 @@ public final class Coordinator {
       report.totalMs = System.currentTimeMillis() - t0;
       progress.phase(id, MigrationPhase.SUCCEEDED, "pod " + pod.name() + " runs on " + o.targetHost());
       store.setReport(id, Json.write(report));
+      try {
+        handover.refreshVip();
+      } catch (RuntimeException e) {
+        LOG.warn("the VIP rules of pod {} still name {}: {}", pod.name(), pod.host(), e.getMessage());
+      }
+      try {
+        store.stepStatus(id, "post-hook", "started");
+        handover.postHook();
+        store.stepStatus(id, "post-hook", "done");
+      } catch (HandoverSteps.HookFailedException e) {
+        store.stepStatus(id, "post-hook", "failed");
+        return movedBack(pod, o, e, report, progress);
+      } finally {
+        report.totalMs = System.currentTimeMillis() - t0;
+        store.setReport(id, Json.write(report));
+      }
       return report;
     } finally {
       MDC.remove("migration");
     }
+  }
+
+  /**
+   * The post-migration hook failed under "abort" after the commit point: the pod may have
+   * acknowledged writes on the target, so a rollback would lose them; it is moved back to its
+   * source by a second migration instead, with everything it holds.
+   */
+  private MigrationReport movedBack(PodRecord pod, MigrationOptions o, RuntimeException e, MigrationReport report,
+      ProgressListener progress) {
+    LOG.warn("{}; moving pod {} back to {}", e.getMessage(), pod.name(), pod.host());
+    progress.phase(report.migrationId, MigrationPhase.ROLLING_BACK, e.getMessage() + "; moving the pod back to " + pod.host());
+    String id = report.migrationId;
+    try {
+      MigrationReport back = migrate(new MigrationOptions(pod.name(), pod.host(), "cold", List.of(), o.bandwidthMBps()),
+          HookSpec.Hooks.NONE, progress);
+      report.outcome = "rolled-back";
+      report.ipAfter = back.ipAfter;
+      report.uidAfter = back.uidAfter;
+      report.error = e.getMessage() + "; past the commit point the pod may have served clients on " + o.targetHost()
+          + ", so it was moved back to " + pod.host() + " by migration " + back.migrationId + " with all it acknowledged";
+    } catch (RuntimeException back) {
+      report.error = e.getMessage() + "; moving the pod back to " + pod.host() + " failed (" + back.getMessage()
+          + "): it runs on " + o.targetHost();
+    } finally {
+      MDC.put("migration", id);
+    }
+    store.setError(id, report.error);
+    throw new MigrationFailedException("migration " + id + " of pod " + pod.name() + ": " + report.error, report);
   }
 
   /** Post-copy failed after the commit point: the copy on the target is stopped, not left corrupt. */
@@ -335,7 +427,8 @@ public final class Coordinator {
       MigrationReport report = new MigrationReport();
       try (AgentClient source = hosts.connect(r.source()); AgentClient target = hosts.connect(r.target())) {
         MigrationRun m = new MigrationRun(r.id(), pod, new MigrationOptions(r.pod(), r.target(), r.strategy(), List.of()),
-            source, target, store, ProgressListener.NONE, report, r.createdAt());
+            source, target, store, ProgressListener.NONE, report, r.createdAt())
+            .handover(handover(r.id(), pod, r.target(), HookSpec.Hooks.fromJson(store.hooks(r.id())), report));
         if (r.committed()) {
           m.cleanup();
           store.setPhase(r.id(), MigrationPhase.SUCCEEDED);
@@ -360,6 +453,12 @@ public final class Coordinator {
       }
     }
     return done;
+  }
+
+  private HandoverSteps handover(String id, PodRecord pod, String target, HookSpec.Hooks hooks, MigrationReport report) {
+    return new HandoverSteps(id, pod, target, new HandoverSteps.Context(store, ipam, capacity, services, disks, podSubnet,
+        hooks,
+        hookRunner), report);
   }
 
   private void fillAfter(MigrationReport report, AgentClient host, String pod) {
@@ -393,16 +492,6 @@ public final class Coordinator {
     if (!hosts.hosts().contains(host)) {
       throw new IllegalArgumentException("unknown host '" + host + "'; hosts: " + hosts.hosts());
     }
-  }
-
-  private String allocateIp() {
-    Set<String> used = new HashSet<>(store.ipsInUse());
-    for (int i = 2; i < 255; i++) {
-      if (!used.contains(podSubnet + i)) {
-        return podSubnet + i;
-      }
-    }
-    throw new IllegalStateException("no free pod address left in " + podSubnet + "0/24");
   }
 
   /** A locally administered MAC derived from the IP: unique while the IP is. */

@@ -73,6 +73,10 @@ final class MigrationRun {
   private long pumpStartedAt;
   private MigrationPhase currentPhase;
   private long phaseStart;
+  /** Hooks, reservation, IPAM and VIP steps (the management plane). */
+  private HandoverSteps handover;
+  /** The placeholder's temporary address while it waits. */
+  private String placeholderIp;
 
   MigrationRun(String id, PodRecord pod, MigrationOptions options, AgentClient source, AgentClient target,
       MigrationStore store, ProgressListener progress, MigrationReport report, long t0) {
@@ -87,9 +91,18 @@ final class MigrationRun {
     this.t0 = t0;
   }
 
+  /** Sets the management-plane steps (hooks, reservation, IPAM, VIP); required before running. */
+  MigrationRun handover(HandoverSteps h) {
+    this.handover = h;
+    return this;
+  }
+
   List<Step> steps() {
     Action nothing = () -> {};
     List<Step> steps = new ArrayList<>();
+    steps.add(new Step("pre-hook", MigrationPhase.PREPARING, handover::preHook, handover::undoPreHook));
+    steps.add(new Step("reserve-target", MigrationPhase.PREPARING, () -> placeholderIp = handover.reserveTarget(),
+        handover::releaseTarget));
     steps.add(new Step("prepare-target", MigrationPhase.PREPARING, this::prepareTarget, this::abortTarget));
     steps.add(new Step("presync", MigrationPhase.PRECOPY, this::presync, nothing));
     if (memoryPrecopy()) {
@@ -97,13 +110,32 @@ final class MigrationRun {
       steps.add(new Step("open-pagestore", MigrationPhase.PRECOPY, this::openPageStore, nothing));
     }
     steps.add(new Step(postCopy() ? "checkpoint-lazy" : "checkpoint", MigrationPhase.DUMPING, this::checkpoint,
-        this::resumeSource));
+        this::resumeSourceWithDisks));
+    if (handover.hasDisks()) {
+      steps.add(new Step("detach-disks", MigrationPhase.DUMPING, handover::detachDisksFromSource,
+          handover::attachDisksToSource));
+    }
     steps.add(new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing));
     if (memoryPrecopy()) {
       steps.add(new Step("pump", MigrationPhase.TRANSFERRING, this::pump, nothing));
     }
-    steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, this::resumeSource));
-    steps.add(new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, this::abortTarget));
+    steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, () -> {
+      resumeSourceWithDisks();
+      handover.identityBackOnSource();
+    }));
+    // before the identity: undone after the target copy is gone, so it never writes to a detached disk
+    if (handover.hasDisks()) {
+      steps.add(new Step("attach-disks", MigrationPhase.RESTORING, handover::attachDisksToTarget,
+          handover::detachDisksFromTarget));
+    }
+    steps.add(new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, () -> {
+      abortTarget();
+      handover.identityGivenUpByTarget();
+    }));
+    // before the restore: were it to fail after the target served a client, a rollback would lose acknowledged writes
+    if (handover.hasServices()) {
+      steps.add(new Step("switch-vip", MigrationPhase.RESTORING, handover::switchVip, handover::switchVipBack));
+    }
     steps.add(new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore,
         this::abortTarget));
     steps.add(new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
@@ -209,7 +241,12 @@ final class MigrationRun {
   }
 
   private void prepareTarget() {
-    target.step(id, "target", "prepare", Map.of("spec", pod.spec(), "faults", options.faults()));
+    Map<String, Object> body = new java.util.HashMap<>(Map.of("spec", pod.spec(), "faults", options.faults()));
+    if (placeholderIp != null) {
+      body.put("tempIp", placeholderIp);
+      body.put("tempMac", Coordinator.macFor(placeholderIp));
+    }
+    target.step(id, "target", "prepare", body);
     boolean uffd = Boolean.TRUE.equals(target.info().capabilities().get("userfaultfd"));
     boolean eager = "1".equals(System.getenv("FERRY_EAGER_RESTORE"));
     pumped = memoryPrecopy() && uffd && pod.spec().containers().size() == 1 && (hybrid() || !eager);
@@ -391,6 +428,14 @@ final class MigrationRun {
     report.frozenBreakdownMs.put("pumpPages", now() - start);
   }
 
+  /** The source resumes with its disks attached again (a cold source restores from images that use them). */
+  private void resumeSourceWithDisks() {
+    if (handover.hasDisks()) {
+      handover.attachDisksToSource();
+    }
+    resumeSource();
+  }
+
   private void resumeSource() {
     source.step(id, "source", "resume", Map.of("pod", pod.name()));
   }
@@ -492,11 +537,13 @@ final class MigrationRun {
     }
     long start = now();
     source.step(id, "source", "release", Map.of("pod", pod.name()));
+    handover.identityReleased();
     report.frozenBreakdownMs.put("releaseIdentity", now() - start);
   }
 
   private void takeIdentity() {
     long start = now();
+    handover.identityTaken(); // recorded before acting; refused while the source still holds the IP
     target.step(id, "target", "identity", Map.of("pod", pod.name()));
     report.frozenBreakdownMs.put("takeIdentity", now() - start);
   }

@@ -40,9 +40,23 @@ public final class MigrationStore implements AutoCloseable {
             + " phase VARCHAR(32) NOT NULL, committed BOOLEAN NOT NULL, owner_pid BIGINT NOT NULL,"
             + " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, error CLOB, report CLOB)");
         s.execute("ALTER TABLE migrations ADD COLUMN IF NOT EXISTS cancel_requested BOOLEAN DEFAULT FALSE NOT NULL");
+        // the migration's hooks, so that a recovery can tell an admitting pre-hook it was rolled back
+        s.execute("ALTER TABLE migrations ADD COLUMN IF NOT EXISTS hooks CLOB");
         s.execute("CREATE TABLE IF NOT EXISTS steps (seq BIGINT GENERATED ALWAYS AS IDENTITY,"
             + " migration_id VARCHAR(64) NOT NULL, step VARCHAR(64) NOT NULL,"
             + " status VARCHAR(16) NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (migration_id, step))");
+        // the lab's IPAM: an address has at most one lease (primary key), so never two owners
+        s.execute("CREATE TABLE IF NOT EXISTS leases (ip VARCHAR(32) PRIMARY KEY, owner VARCHAR(96) NOT NULL,"
+            + " kind VARCHAR(16) NOT NULL, host VARCHAR(64), since BIGINT NOT NULL)");
+        // host capacity and what pods and placeholders reserve from it
+        s.execute("CREATE TABLE IF NOT EXISTS hosts (name VARCHAR(64) PRIMARY KEY, memory_mib BIGINT NOT NULL,"
+            + " pod_slots INT NOT NULL)");
+        s.execute("CREATE TABLE IF NOT EXISTS reservations (owner VARCHAR(96) PRIMARY KEY, host VARCHAR(64) NOT NULL,"
+            + " kind VARCHAR(16) NOT NULL, memory_mib BIGINT NOT NULL, since BIGINT NOT NULL)");
+        s.execute("CREATE TABLE IF NOT EXISTS services (name VARCHAR(64) PRIMARY KEY, vip VARCHAR(32) NOT NULL UNIQUE,"
+            + " port INT NOT NULL, pod VARCHAR(64) NOT NULL, backend_host VARCHAR(64) NOT NULL)");
+        // network disks: at most one host each
+        s.execute("CREATE TABLE IF NOT EXISTS disks (name VARCHAR(64) PRIMARY KEY, host VARCHAR(64))");
       }
     } catch (SQLException e) {
       throw new IllegalStateException("cannot open the coordinator's store in " + dir + ": " + e.getMessage(), e);
@@ -129,6 +143,20 @@ public final class MigrationStore implements AutoCloseable {
     update("UPDATE migrations SET error=? WHERE id=?", error, id);
   }
 
+  /** Records a migration's hooks (JSON), for a recovery to call them. */
+  public synchronized void setHooks(String id, String hooksJson) {
+    update("UPDATE migrations SET hooks=? WHERE id=?", hooksJson, id);
+  }
+
+  /** A migration's hooks as recorded (JSON), or null. */
+  public synchronized String hooks(String id) {
+    try (PreparedStatement ps = prepare("SELECT hooks FROM migrations WHERE id=?", id); ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? rs.getString(1) : null;
+    } catch (SQLException e) {
+      throw new IllegalStateException("store: " + e.getMessage(), e);
+    }
+  }
+
   public synchronized void setReport(String id, String reportJson) {
     update("UPDATE migrations SET report=? WHERE id=?", reportJson, id);
   }
@@ -143,6 +171,12 @@ public final class MigrationStore implements AutoCloseable {
       update("UPDATE migrations SET committed=TRUE, phase=?, updated_at=? WHERE id=?", MigrationPhase.CUTOVER.name(),
           System.currentTimeMillis(), id);
       update("UPDATE pods SET host=? WHERE name=?", target, pod);
+      // the IPAM and the capacity follow in the same transaction: the pod's address is owned
+      // by the target now, and the placeholder's reservation becomes the pod's
+      update("UPDATE leases SET host=? WHERE owner=?", target, Ipam.podOwner(pod));
+      update("DELETE FROM reservations WHERE owner=?", Capacity.podOwner(pod));
+      update("UPDATE reservations SET owner=?, kind='pod' WHERE owner=?", Capacity.podOwner(pod),
+          Capacity.migrationOwner(id));
       db.commit();
     } catch (SQLException | RuntimeException e) {
       try {
@@ -226,6 +260,41 @@ public final class MigrationStore implements AutoCloseable {
       throw new IllegalStateException(e);
     }
     return out;
+  }
+
+  /** Work on the store's connection inside one transaction (the caller holds the store's lock). */
+  @FunctionalInterface
+  interface SqlWork<T> {
+    T apply(Connection db) throws SQLException;
+  }
+
+  /**
+   * Runs {@code work} in one transaction, under this store's lock (one process) and the
+   * database's row locks (several processes: use SELECT ... FOR UPDATE in {@code work}).
+   */
+  synchronized <T> T inTransaction(SqlWork<T> work) {
+    try {
+      db.setAutoCommit(false);
+      T result = work.apply(db);
+      db.commit();
+      return result;
+    } catch (SQLException | RuntimeException e) {
+      try {
+        db.rollback();
+      } catch (SQLException ignored) {
+        // the original error is the one to report
+      }
+      if (e instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new IllegalStateException("store: " + e.getMessage(), e);
+    } finally {
+      try {
+        db.setAutoCommit(true);
+      } catch (SQLException ignored) {
+        // connection broken: the next call reports it
+      }
+    }
   }
 
   private void update(String sql, Object... args) {

@@ -81,6 +81,24 @@ public final class OciConfig {
     return this;
   }
 
+  /**
+   * Bind-mounts {@code source} (a host directory) at {@code destination} in the container,
+   * read-write; replaces a mount at that destination, so that a bundle moved to another host
+   * can point at that host's directory.
+   */
+  public OciConfig bindMount(String source, String destination) {
+    ArrayNode mounts = root.has("mounts") ? (ArrayNode) root.get("mounts") : ((ObjectNode) root).putArray("mounts");
+    for (int i = mounts.size() - 1; i >= 0; i--) {
+      if (destination.equals(mounts.get(i).path("destination").asText())) {
+        mounts.remove(i);
+      }
+    }
+    ObjectNode m = mounts.addObject();
+    m.put("destination", destination).put("type", "bind").put("source", source);
+    m.putArray("options").add("rbind").add("rw");
+    return this;
+  }
+
   public String hostnameValue() {
     return root.path("hostname").asText(null);
   }

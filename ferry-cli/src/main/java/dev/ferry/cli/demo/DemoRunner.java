@@ -61,6 +61,28 @@ public final class DemoRunner {
     return this;
   }
 
+  private boolean vip;
+  private int probeHz;
+  private dev.ferry.migration.HookSpec.Hooks hooks = dev.ferry.migration.HookSpec.Hooks.NONE;
+
+  /** Sends the client through a service VIP (nftables DNAT in the client namespace) instead of the pod's IP. */
+  public DemoRunner vip(boolean v) {
+    this.vip = v;
+    return this;
+  }
+
+  /** Probes who answers for the pod's IP {@code hz} times a second during the migration (0: not at all). */
+  public DemoRunner probeIpOwners(int hz) {
+    this.probeHz = hz;
+    return this;
+  }
+
+  /** Pre- and post-migration hooks of the migration. */
+  public DemoRunner hooks(dev.ferry.migration.HookSpec.Hooks h) {
+    this.hooks = h;
+    return this;
+  }
+
   /** Looks at the lab after the migration and the client's read-back, before the lab goes down. */
   @FunctionalInterface
   public interface AfterMigration {
@@ -86,6 +108,7 @@ public final class DemoRunner {
   public MigrationReport run() throws Exception {
     Lab.down(labName); // a previous demo that was killed may have left its lab
     Process client = null;
+    IpOwnerProber prober = null;
     try {
       out.println("== bringing up lab '" + labName + "': host-a, host-b and a client, in network namespaces");
       Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 8192);
@@ -96,33 +119,55 @@ public final class DemoRunner {
         String ip = pod.spec().identity().ip();
         out.println("== redis pod on host-a: ip " + ip + ", uid " + pod.spec().identity().uid());
         Path control = lab.config().runDir().resolve("client");
-        client = startClient(lab, ip, control, dataMiB);
+        String serverIp = ip;
+        String vipAddress = null;
+        if (vip) {
+          var svc = coordinator.createService("redis", "redis", 6379);
+          serverIp = svc.vip();
+          vipAddress = svc.vip() + ":" + svc.port();
+          out.println("== service VIP " + vipAddress + " -> pod redis (nftables DNAT in the client namespace)");
+        }
+        client = startClient(lab, serverIp, control, dataMiB);
         if (dataMiB > 0) {
           out.println("== loading " + dataMiB + " MiB of data into redis");
         }
         LoadResult before = waitFor(control, s -> s.connected && s.acked >= 500, 600, "the client to connect and write");
         out.println("== client connected from " + lab.config().clientIp() + ":" + before.localPort + ", writing keys");
+        if (probeHz > 0) {
+          prober = IpOwnerProber.start(lab, ip, probeHz);
+          out.println("== probing who answers for " + ip + " at " + probeHz + " Hz (ARP from the client namespace)");
+        }
         Thread.sleep(1000);
         out.println("== migrating the pod to host-b");
         MigrationReport report;
         try {
           report = coordinator.migrate(new MigrationOptions("redis", "host-b", strategy, faults, 0, maxFreezeMs, allowPostcopy,
-              onBudgetMiss), new ConsoleProgressPrinter(out));
+              onBudgetMiss), hooks, new ConsoleProgressPrinter(out));
         } catch (MigrationFailedException e) {
           report = e.report();
           out.println("== migration failed: " + report.error);
         }
         Thread.sleep(1000);
+        if (prober != null) {
+          IpOwnerProber.fill(report, prober.stop());
+        }
         LoadResult r = stopClient(client, control, 180);
         report.writesAcked = r.acked;
         report.writesLost = r.lost;
         report.downtimeMs = r.maxGapMs;
         downtimeBreakdown(report, r);
         report.tcpConnectionPreserved = r.connectionPreserved && r.verifiedOnSameConnection;
+        if (vipAddress != null) {
+          report.vip = vipAddress;
+          report.vipGapMs = r.maxGapMs;
+        }
         afterMigration.check(lab, coordinator, report);
         return report;
       }
     } finally {
+      if (prober != null) {
+        prober.close();
+      }
       if (client != null && client.isAlive()) {
         client.destroyForcibly();
       }
@@ -152,7 +197,7 @@ public final class DemoRunner {
     return "migrated".equals(r.outcome) && r.writesAcked != null && r.writesAcked > 0 && r.writesLost != null
         && r.writesLost == 0 && r.ipBefore != null && r.ipBefore.equals(r.ipAfter) && r.uidBefore != null
         && r.uidBefore.equals(r.uidAfter) && Boolean.TRUE.equals(r.tcpConnectionPreserved)
-        && !r.sourceHost.equals(r.targetHost);
+        && !r.sourceHost.equals(r.targetHost) && (r.ipOwnersMax == null || r.ipOwnersMax == 1);
   }
 
   public static void printSummary(MigrationReport r, PrintStream out) {
@@ -191,6 +236,16 @@ public final class DemoRunner {
       out.printf("  post-copy      %d pages fetched after the restore; the pod depended on its source for %d ms%n",
           r.postcopyPages, r.atRiskMs);
     }
+    if (r.vip != null) {
+      out.printf("  service VIP    %s: longest gap through the VIP %d ms%n", r.vip, r.vipGapMs);
+    }
+    if (r.ipOwnersMax != null) {
+      out.printf("  IP owners      at most %d host(s) answered for %s at one sample (%d samples at %.0f Hz); owners in"
+          + " order %s; longest time nobody answered %d ms%n", r.ipOwnersMax, r.ipBefore, r.ipOwnerSamples, r.ipOwnerHz,
+          r.ipOwnerSequence, r.ipUnownedMaxMs);
+    }
+    r.hooks.forEach(h -> out.printf("  hook           %s (%s): %s in %d ms: %s%n", h.hook(), h.phase(), h.result(), h.ms(),
+        h.answer()));
     r.phases.forEach(p -> out.printf("    %-13s %6d .. %6d ms%n", p.name(), p.startMs(), p.endMs()));
     if (r.error != null) {
       out.println("  error          " + r.error);

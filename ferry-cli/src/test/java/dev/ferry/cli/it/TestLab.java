@@ -83,9 +83,14 @@ final class TestLab implements AutoCloseable {
   }
 
   static TestLab up() {
+    return up(dev.ferry.lab.LabConfig.HostEntry.DEFAULT_POD_SLOTS);
+  }
+
+  /** A lab whose hosts hold {@code podSlots} pods each. */
+  static TestLab up(int podSlots) {
     assumeHostReady();
     TestLab t = new TestLab();
-    t.lab = Lab.up(t.name, List.of("host-a", "host-b"), 4096);
+    t.lab = Lab.up(t.name, List.of("host-a", "host-b"), 4096, podSlots);
     t.store = new MigrationStore(t.lab.config().stateDir());
     t.coordinator = dev.ferry.cli.LabHosts.coordinator(t.lab, t.store);
     return t;
