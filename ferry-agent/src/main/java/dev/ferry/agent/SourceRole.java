@@ -122,17 +122,22 @@ public final class SourceRole {
     }
     ContainerSpec c = pod.spec().containers().get(0);
     long t0 = System.nanoTime();
+    Laps laps = new Laps();
     frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
+    laps.lap("pids"); // before the freeze
     PostCopy.LazyDump dump = pods.runtime().checkpointLazy(pods.containerId(podName, c.name()), images(migrationId, c.name()),
         work(migrationId, "dump", c.name()), listenIp, freePort());
+    laps.lap("dump"); // freeze, runc, CRIU until its page server listens
     lazyDumps.put(migrationId, dump);
     // survives an agent restart: a new agent must still be able to thaw the frozen tree
     dev.ferry.api.Json.writeFile(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE),
         Map.of("pageServer", dump.pageServer(), "pids", frozenPids.get(migrationId)));
     pods.store().save(pod.withState("checkpointed", migrationId));
+    laps.lap("record");
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("lazy dump of pod {} ready in {} ms, serving pages on {}", podName, ms, dump.pageServer());
-    return Map.of("checkpointMs", ms, "imageBytes", sizeOf(images(migrationId, c.name())), "pageServer", dump.pageServer());
+    LOG.info("lazy dump of pod {} ready in {} ms, serving pages on {}: {}", podName, ms, dump.pageServer(), laps.asMap());
+    return Map.of("checkpointMs", ms, "imageBytes", sizeOf(images(migrationId, c.name())), "pageServer", dump.pageServer(),
+        "laps", laps.asMap());
   }
 
   /** Fault injection for tests, at the start of the frozen round's transfer (the pod is frozen). */

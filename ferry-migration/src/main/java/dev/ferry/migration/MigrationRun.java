@@ -382,6 +382,8 @@ final class MigrationRun {
     JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint()));
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
+    r.path("laps").fields().forEachRemaining(lap -> report.frozenBreakdownMs.put("checkpoint." + lap.getKey(),
+        lap.getValue().asLong()));
   }
 
   /**
