@@ -187,8 +187,8 @@ public final class TargetRole {
     LocalPod pod = require(migrationId, podName);
     PodIdentity id = pod.spec().identity();
     PodNetwork net = pods.network(podName);
-    net.lock();
-    net.takeIdentity(id.ip(), id.prefixLength(), id.mac());
+    // incoming stays dropped until the restored tree runs; outgoing opens now, for the restore
+    net.takeIdentityInputLocked(id.ip(), id.prefixLength(), id.mac());
     // ARP is not filtered by the lock: bridges learn the MAC's new port now, while the
     // restore runs, and the client's retransmissions wait at the lock instead of a RST
     net.announce(id.ip());
@@ -243,8 +243,7 @@ public final class TargetRole {
       long pausePid = pods.startSandbox(pod.spec());
       PodNetwork net = pods.network(podName);
       laps.lap("sandbox");
-      net.unlockOutput();
-      laps.lap("openOutput");
+      // take-identity left only incoming traffic locked (a reply frozen in a socket leaves at once)
       for (ContainerSpec c : pod.spec().containers()) {
         Path bundle = pods.store().bundle(podName, c.name());
         move(in.resolve("bundles").resolve(c.name()), bundle);

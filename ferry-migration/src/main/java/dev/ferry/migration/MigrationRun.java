@@ -546,8 +546,10 @@ final class MigrationRun {
   private void takeIdentity() {
     long start = now();
     handover.identityTaken(); // recorded before acting; refused while the source still holds the IP
+    long recorded = now();
     target.step(id, "target", "identity", Map.of("pod", pod.name()));
     report.frozenBreakdownMs.put("takeIdentity", now() - start);
+    report.frozenBreakdownMs.put("takeIdentity.ipam", recorded - start);
   }
 
   private void restore() {

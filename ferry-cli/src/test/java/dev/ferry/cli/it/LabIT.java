@@ -28,6 +28,22 @@ class LabIT {
   }
 
   @Test
+  void criuStartsFromItsKernelFeatureCacheAfterAnAgentStarted() throws Exception {
+    java.nio.file.Files.deleteIfExists(java.nio.file.Path.of("/run/criu.kdat")); // as after a reboot
+    try (TestLab t = TestLab.up()) {
+      // agents start by making the cache; every CRIU run then skips its ~30 ms kernel probe
+      String criu = dev.ferry.runtime.CriuBinary.locate();
+      java.nio.file.Path log = java.nio.file.Files.createTempFile("ferry-criu-check", ".log");
+      try {
+        Exec.run(List.of(criu, "check", "-v4", "-o", log.toString()), java.time.Duration.ofSeconds(30), java.util.Map.of());
+        assertThat(java.nio.file.Files.readString(log)).contains("Loaded kdat cache from /run/criu.kdat");
+      } finally {
+        java.nio.file.Files.deleteIfExists(log);
+      }
+    }
+  }
+
+  @Test
   void downCleansUpAfterAgentsAreKilledInTheMiddleOfAMigration() throws Exception {
     TestLab t = TestLab.up();
     try {
