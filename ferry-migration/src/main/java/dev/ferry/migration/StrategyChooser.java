@@ -9,17 +9,20 @@ package dev.ferry.migration;
  */
 public final class StrategyChooser {
   // Fitted to this machine kind's measurements (bench/results/migration-strategies.json, medians
-  // by resident memory: cold ~1.15 s at 0.4 GB and ~2.7-3.5 s at 1.45 GB with the restore lazy
-  // from local images): CRIU writes images at ~1.3 GB/s, the lab link carries ~1.2 GB/s, an
+  // by resident memory: cold 0.87 s at 0.38 GB and 2.44 s at 1.46 GB with the restore lazy
+  // from local images): CRIU writes images at ~1.45 GB/s, the lab link carries ~1.35 GB/s, an
   // eager restore fills memory at ~1.3 GB/s.
-  private static final double DUMP_BYTES_PER_MS = 1.3e6;
-  private static final double TRANSFER_BYTES_PER_MS = 1.2e6;
+  private static final double DUMP_BYTES_PER_MS = 1.45e6;
+  private static final double TRANSFER_BYTES_PER_MS = 1.35e6;
   private static final double RESTORE_BYTES_PER_MS = 1.3e6;
   /** Fixed cost of a cold migration's frozen window (CRIU and runc start-up, network hand-over). */
-  private static final long COLD_FIXED_MS = 650;
-  /** Post-copy's frozen window: lazy dump and restore without pages, ~0.1 ms per MB of page tables. */
-  private static final long POSTCOPY_FIXED_MS = 650;
-  private static final double POSTCOPY_BYTES_PER_MS = 10e6;
+  private static final long COLD_FIXED_MS = 330;
+  /**
+   * Post-copy's frozen window: lazy dump and restore without pages (0.35-0.38 s from 0.4 to 1.5 GB),
+   * ~0.025 ms per MB for the page tables CRIU walks and the pages it pins for its page server.
+   */
+  private static final long POSTCOPY_FIXED_MS = 340;
+  private static final double POSTCOPY_BYTES_PER_MS = 40e6;
 
   private StrategyChooser() {}
 
@@ -58,12 +61,12 @@ public final class StrategyChooser {
 
   /**
    * Pre-copy through the page pump (userfaultfd on the target): a lazy dump (no pages), then
-   * the pump reads the frozen memory (~1 GB/s, measured 1.3 s for 1.4 GB) and sends what
-   * changed; the restore is lazy from the target's copy.
+   * the pump reads the frozen memory (~2.3 GB/s: 0.63 s at 0.38 GB, 1.1 s at 1.46 GB in all)
+   * and sends what changed; the restore is lazy from the target's copy.
    */
-  private static final double PUMP_BYTES_PER_MS = 1.4e6;
-  /** Lazy dump, images, pump set-up and lazy restore (fitted: ~0.85 s at 0.4 GB, ~1.7 s at 1.45 GB). */
-  private static final long PUMPED_PRECOPY_FIXED_MS = 700;
+  private static final double PUMP_BYTES_PER_MS = 2.35e6;
+  /** Lazy dump, images, pump set-up and lazy restore. */
+  private static final long PUMPED_PRECOPY_FIXED_MS = 465;
 
   public static long predictPumpedPrecopyMs(long memoryBytes, long leftBytes) {
     return PUMPED_PRECOPY_FIXED_MS + Math.round(memoryBytes / PUMP_BYTES_PER_MS + leftBytes / TRANSFER_BYTES_PER_MS);

@@ -24,19 +24,19 @@ class StrategyChooserTest {
 
   @Test
   void aBudgetPrecopyKeepsIsKeptWithoutPostcopy() {
-    var c = StrategyChooser.choose(1024 * MIB, 2000, false, true, "proceed");
+    var c = StrategyChooser.choose(1024 * MIB, 1200, false, true, "proceed");
     assertThat(c.strategy()).isEqualTo("precopy");
     assertThat(c.budgetMet()).isTrue();
   }
 
   @Test
   void tightBudgetsGoHybridOnlyWhenAllowedAndPossible() {
-    assertThat(StrategyChooser.choose(1024 * MIB, 1000, true, true, "proceed").strategy()).isEqualTo("hybrid");
-    var notAllowed = StrategyChooser.choose(1024 * MIB, 1000, false, true, "proceed");
+    assertThat(StrategyChooser.choose(1024 * MIB, 500, true, true, "proceed").strategy()).isEqualTo("hybrid");
+    var notAllowed = StrategyChooser.choose(1024 * MIB, 500, false, true, "proceed");
     assertThat(notAllowed.strategy()).isEqualTo("precopy");
     assertThat(notAllowed.budgetMet()).isFalse();
     assertThat(notAllowed.reason()).contains("--allow-postcopy").contains("going ahead with precopy");
-    assertThat(StrategyChooser.choose(1024 * MIB, 1000, true, false, "proceed").reason()).contains("lacks userfaultfd");
+    assertThat(StrategyChooser.choose(1024 * MIB, 500, true, false, "proceed").reason()).contains("lacks userfaultfd");
   }
 
   @Test

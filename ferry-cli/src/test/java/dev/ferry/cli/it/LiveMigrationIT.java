@@ -75,11 +75,11 @@ class LiveMigrationIT {
     assumeUffd();
     String lab = TestLab.newName();
     MigrationReport r = new DemoRunner(lab, System.out, List.of()).strategy("auto").dataMiB(32)
-        .budget(700, true, "proceed").run();
+        .budget(360, true, "proceed").run();
     assertThat(r.outcome).isEqualTo("migrated");
     assertThat(r.strategyRequested).isEqualTo("auto");
     assertThat(r.strategy).isEqualTo("hybrid");
-    assertThat(r.strategyReason).contains("700 ms budget");
+    assertThat(r.strategyReason).contains("360 ms budget");
     TestLab.assertInvariants(r);
 
     // nothing can keep 100 ms: refused before anything is recorded or touched
