@@ -226,7 +226,7 @@ public final class TargetRole {
       from = ps.server.address();
     }
     boolean lazy = from != null || lazyLocal;
-    // a lazy restore moves one app container; CRIU's page-client daemon starts meanwhile
+    // CRIU's page-client daemon of the first container starts while the sandbox is readied
     java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = null;
     if (lazy) {
       ContainerSpec c = pod.spec().containers().get(0);
@@ -266,7 +266,10 @@ public final class TargetRole {
         if (!lazy) {
           pods.runtime().restore(cid, bundle, images, restoreWork(migrationId, c));
         } else {
-          pageClients.put(migrationId, awaitPageClient(pageClient));
+          // (lazy from local images may restore several containers: one daemon each)
+          PostCopy.PageClient client = pageClient != null ? awaitPageClient(pageClient)
+              : pods.runtime().startPageClient(images, restoreWork(migrationId, c), from);
+          pageClients.put(migrationId, client);
           pageClient = null;
           laps.lap("pageClientWait");
           pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));

@@ -56,6 +56,25 @@ class ColdMigrationIT {
   }
 
   @Test
+  void aPodOfTwoContainersMovesWithBoth() throws Exception {
+    try (TestLab t = TestLab.up()) {
+      // each container restores lazily from the target's own images, with a page-client daemon of its own
+      t.coordinator.runPod("host-a", "duo", List.of(new dev.ferry.api.ContainerSpec("app", TestLab.COUNTER, List.of()),
+          new dev.ferry.api.ContainerSpec("side", TestLab.COUNTER, List.of())), 64);
+      long before = t.waitForCount("duo", 20);
+      TestLab.CliResult r = t.cli("migrate", "duo", "--to", "host-b", "--strategy", "cold");
+      assertThat(r.code()).as(r.err()).isZero();
+      t.waitForCount("duo", before + 20);
+      TestLab.assertContiguousFromOne(t.counts("duo"));
+      List<Long> side = t.coordinator.logs("duo", "side").lines().filter(l -> !l.isBlank()).map(l -> Long.parseLong(l.strip()))
+          .toList();
+      TestLab.assertContiguousFromOne(side);
+      assertThat(t.containers()).contains(t.name + "-host-b-duo-app", t.name + "-host-b-duo-side")
+          .noneMatch(id -> id.contains("-host-a-duo"));
+    }
+  }
+
+  @Test
   void redisKeepsEveryAcknowledgedWriteItsIpUidAndTcpConnection() throws Exception {
     TestLab.assumeHostReady();
     String lab = TestLab.newName();
