@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * it at first: the first migration's frozen round then took ~90 ms for 1 MB in 28 files, most
  * of it interpreted code, all of it with the pod frozen. Compiled, it takes a few ms. The same
  * for the restore's own work on the images and bundle (the inventory edit, the bundle's
- * config.json, runc's state files): loading their classes cost the first restore ~30-60 ms.
+ * config.json, runc's state files): loading their classes cost the first restore ~30-60 ms;
+ * and for the post-copy page path ({@link dev.ferry.transfer.memory.PagePathWarmup}).
  */
 final class Warmup {
   private static final Logger LOG = LoggerFactory.getLogger(Warmup.class);
@@ -50,8 +51,11 @@ final class Warmup {
         for (int round = 0; round < 20; round++) {
           restoreFilesOnce(restore);
         }
+        for (int round = 0; round < 12; round++) {
+          dev.ferry.transfer.memory.PagePathWarmup.exercise(Files.createDirectories(dir.resolve("pages-" + round)), 600);
+        }
         LOG.info("transfer path warmed up in {} ms", (System.nanoTime() - t0) / 1_000_000);
-      } catch (IOException | RuntimeException e) {
+      } catch (Exception e) {
         LOG.warn("warm-up failed (harmless; the first migration is slower): {}", e.getMessage());
       } finally {
         Files2.deleteTree(dir);
