@@ -71,7 +71,7 @@ final class Warmup {
     // an inventory as CRIU writes it: magic, length, inventory_entry {img_version 2, network_lock_method 0}
     byte[] entry = {0x08, 0x02, 0x58, 0x00};
     Files.write(dir.resolve("inventory.img"), java.nio.ByteBuffer.allocate(8 + entry.length)
-        .order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0x58313116).putInt(entry.length).put(entry).array());
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(CriuInventory.INVENTORY_MAGIC).putInt(entry.length).put(entry).array());
     CriuInventory.skipNetworkLock(dir);
     Files.writeString(dir.resolve("config.json"), "{\"process\":{\"args\":[\"x\"]},\"root\":{\"path\":\"rootfs\"},"
         + "\"linux\":{\"namespaces\":[{\"type\":\"pid\"}]}}");

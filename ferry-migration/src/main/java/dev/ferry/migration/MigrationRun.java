@@ -382,8 +382,7 @@ final class MigrationRun {
     JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint()));
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
-    r.path("laps").fields().forEachRemaining(lap -> report.frozenBreakdownMs.put("checkpoint." + lap.getKey(),
-        lap.getValue().asLong()));
+    putLaps("checkpoint", r);
   }
 
   /**
@@ -574,15 +573,23 @@ final class MigrationRun {
       report.frozenBreakdownMs.put("rebuildImages", r.path("rebuildMs").asLong());
     }
     report.frozenBreakdownMs.put("restore", now() - start - r.path("rebuildMs").asLong());
-    r.path("laps").fields().forEachRemaining(lap -> {
-      if (!lap.getKey().equals("rebuild")) {
-        report.frozenBreakdownMs.put("restore." + lap.getKey(), lap.getValue().asLong());
-      }
-    });
+    putLaps("restore", r);
     if (pumped && hybrid()) {
       // restored: the rest of the memory may now use the CPUs
       source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));
     }
+  }
+
+  /**
+   * Adds where an agent's step spent its time ({@code laps} in its answer) to the frozen
+   * breakdown as {@code step.lap}; a rebuild of the pages images has an entry of its own.
+   */
+  private void putLaps(String step, JsonNode answer) {
+    answer.path("laps").fields().forEachRemaining(lap -> {
+      if (!lap.getKey().equals("rebuild")) {
+        report.frozenBreakdownMs.put(step + "." + lap.getKey(), lap.getValue().asLong());
+      }
+    });
   }
 
   private void commit() {

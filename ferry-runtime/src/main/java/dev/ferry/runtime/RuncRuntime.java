@@ -61,11 +61,10 @@ public final class RuncRuntime implements ContainerRuntime {
   static ContainerStatus stateFromFiles(String id) {
     try {
       Path dir = Path.of("/run/runc", id);
-      Path stateFile = dir.resolve("state.json");
-      if (!Files.isRegularFile(stateFile) || Files.exists(dir.resolve("exec.fifo"))) {
+      if (!Files.isRegularFile(dir.resolve("state.json")) || Files.exists(dir.resolve("exec.fifo"))) {
         return null;
       }
-      JsonNode n = Json.read(Files.readString(stateFile), JsonNode.class);
+      JsonNode n = runcStateFile(id);
       long pid = n.path("init_process_pid").asLong();
       String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
       String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
@@ -87,6 +86,11 @@ public final class RuncRuntime implements ContainerRuntime {
     } catch (IOException | RuntimeException e) {
       return null; // gone meanwhile, or a state.json runc writes differently: ask runc
     }
+  }
+
+  /** The state runc keeps of container {@code id} (its state.json). */
+  private static JsonNode runcStateFile(String id) throws IOException {
+    return Json.read(Files.readString(Path.of("/run/runc", id, "state.json")), JsonNode.class);
   }
 
   @Override
@@ -134,8 +138,7 @@ public final class RuncRuntime implements ContainerRuntime {
    */
   private static boolean freezeThroughCgroup(String id) {
     try {
-      JsonNode n = Json.read(Files.readString(Path.of("/run/runc", id, "state.json")), JsonNode.class);
-      String freezer = n.path("cgroup_paths").path("freezer").asText("");
+      String freezer = runcStateFile(id).path("cgroup_paths").path("freezer").asText("");
       if (freezer.isEmpty()) {
         return false;
       }
