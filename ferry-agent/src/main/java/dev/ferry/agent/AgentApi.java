@@ -37,7 +37,7 @@ import org.slf4j.MDC;
  * </pre>
  */
 public final class AgentApi {
-  private static final Pattern MIGRATION = Pattern.compile("/v1/migrations/([^/]+)/(source|target)/([a-z]+)");
+  private static final Pattern MIGRATION = Pattern.compile("/v1/migrations/([^/]+)/(source|target)/([a-z][a-z-]*)");
   private static final Pattern PROGRESS = Pattern.compile("/v1/migrations/([^/]+)/progress");
   private static final Pattern POD = Pattern.compile("/v1/pods/([^/]+)(/logs)?");
 
@@ -156,8 +156,7 @@ public final class AgentApi {
         source.cancelTransfer(id);
         return Map.of("cancelled", true);
       case "source/release":
-        source.releaseIdentity(id, pod);
-        return Map.of("released", true);
+        return Map.of("released", true, "downAtMicros", source.releaseIdentity(id, pod));
       case "source/resume":
         source.resume(id, pod);
         return Map.of("resumed", true);
@@ -168,9 +167,11 @@ public final class AgentApi {
         return target.prepare(id, Json.MAPPER.convertValue(req.path("spec"), PodSpec.class), faults,
             req.hasNonNull("tempIp") ? req.path("tempIp").asText() : null,
             req.hasNonNull("tempMac") ? req.path("tempMac").asText() : null);
+      case "target/stage-identity":
+        target.stageIdentity(id, pod);
+        return Map.of("staged", true);
       case "target/identity":
-        target.takeIdentity(id, pod);
-        return Map.of("identity", true);
+        return Map.of("identity", true, "upAtMicros", target.takeIdentity(id, pod));
       case "target/restore":
         return target.restore(id, pod, req.hasNonNull("pageServer") ? req.path("pageServer").asText() : null,
             req.path("lazyLocal").asBoolean(false), req.path("ferryPages").asBoolean(false));

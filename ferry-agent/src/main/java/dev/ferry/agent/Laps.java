@@ -21,4 +21,10 @@ final class Laps {
   Map<String, Long> asMap() {
     return Map.copyOf(ms);
   }
+
+  /** Now, in microseconds since the epoch (to compare moments across agents). */
+  static long epochMicros() {
+    java.time.Instant t = java.time.Instant.now();
+    return t.getEpochSecond() * 1_000_000 + t.getNano() / 1000;
+  }
 }

@@ -3,6 +3,7 @@ package dev.ferry.agent;
 import dev.ferry.api.ContainerSpec;
 import dev.ferry.api.PodIdentity;
 import dev.ferry.runtime.Files2;
+import dev.ferry.runtime.LinkSwitch;
 import dev.ferry.runtime.PodNetwork;
 import dev.ferry.runtime.PostCopy;
 import dev.ferry.runtime.ProcessMemory;
@@ -459,12 +460,25 @@ public final class SourceRole {
     return Map.of("bytes", p.bytes(), "bytesPerSecond", (long) p.bytesPerSecond(), "finished", p.finished());
   }
 
-  /** Lets go of the pod's IP and MAC so that the target can take them. */
-  public synchronized void releaseIdentity(String migrationId, String podName) {
+  /**
+   * Lets go of the pod's IP and MAC so that the target can take them: the sandbox's link goes
+   * down in one system call (a link that is down answers for none of its addresses). The
+   * address itself stays configured, frozen with the pod, until the pod is resumed or removed.
+   *
+   * @return when the link went down, in microseconds since the epoch
+   */
+  public synchronized long releaseIdentity(String migrationId, String podName) {
     LocalPod pod = pods.store().get(podName);
     requireMigration(pod, migrationId);
-    pods.network(podName).releaseIdentity();
+    // recorded first: from the link going down until the target's comes up nobody answers
     pods.store().save(pod.withIdentityReleased(true));
+    long downAt;
+    try (LinkSwitch link = pods.network(podName).linkSwitch()) {
+      link.down();
+      downAt = Laps.epochMicros();
+    }
+    LOG.info("pod {} let go of {}: its link is down", podName, pod.spec().identity().ip());
+    return downAt;
   }
 
   /**
@@ -533,7 +547,7 @@ public final class SourceRole {
     }
     PodIdentity id = pod.spec().identity();
     PodNetwork net = pods.network(podName);
-    if (!id.ip().equals(net.currentIp())) {
+    if (!net.answersFor(id.ip())) {
       net.takeIdentity(id.ip(), id.prefixLength(), id.mac());
     }
     pods.startSandbox(pod.spec());

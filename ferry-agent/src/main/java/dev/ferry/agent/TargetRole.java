@@ -4,6 +4,7 @@ import dev.ferry.api.ContainerSpec;
 import dev.ferry.api.PodIdentity;
 import dev.ferry.api.PodSpec;
 import dev.ferry.runtime.Files2;
+import dev.ferry.runtime.LinkSwitch;
 import dev.ferry.runtime.PodNetwork;
 import dev.ferry.runtime.PostCopy;
 import dev.ferry.transfer.memory.CriuPageServer;
@@ -182,16 +183,57 @@ public final class TargetRole {
     }
   }
 
-  /** Takes the pod's IP and MAC (the source has let go of them) behind the network lock. */
-  public synchronized void takeIdentity(String migrationId, String podName) {
+  /** Links readied by {@link #stageIdentity}, by migration: {@link #takeIdentity} brings them up. */
+  private final Map<String, LinkSwitch> stagedLinks = new ConcurrentHashMap<>();
+
+  /**
+   * Readies the pod's IP and MAC on the sandbox with its link down and incoming traffic locked
+   * out (the placeholder's temporary address ends here). Runs while the source still holds the
+   * address: a link that is down answers for nothing. Idempotent.
+   */
+  public synchronized void stageIdentity(String migrationId, String podName) {
     LocalPod pod = require(migrationId, podName);
     PodIdentity id = pod.spec().identity();
     PodNetwork net = pods.network(podName);
-    // incoming stays dropped until the restored tree runs; outgoing opens now, for the restore
-    net.takeIdentityInputLocked(id.ip(), id.prefixLength(), id.mac());
+    LinkSwitch old = stagedLinks.remove(migrationId);
+    if (old != null) {
+      old.close();
+    }
+    net.stageIdentity(id.ip(), id.prefixLength(), id.mac());
+    stagedLinks.put(migrationId, net.linkSwitch());
+  }
+
+  /**
+   * Takes the pod's IP and MAC (the source has let go of them) behind the network lock: the
+   * staged link comes up in one system call, so that the address is unanswered only for the
+   * round trip from the source's release to here.
+   *
+   * @return when the link came up, in microseconds since the epoch
+   */
+  public synchronized long takeIdentity(String migrationId, String podName) {
+    LinkSwitch staged = stagedLinks.get(migrationId);
+    if (staged == null) {
+      stageIdentity(migrationId, podName); // an agent restarted since, or a coordinator that did not stage
+      staged = stagedLinks.get(migrationId);
+    }
+    staged.up(); // first: the pod's IP is unanswered until here (the staging checked the placeholder)
+    long upAt = Laps.epochMicros();
+    LocalPod pod = require(migrationId, podName);
+    PodIdentity id = pod.spec().identity();
+    PodNetwork net = pods.network(podName);
+    closeStagedLink(migrationId);
+    LOG.info("pod {} took {}: its link is up", podName, id.ip());
     // ARP is not filtered by the lock: bridges learn the MAC's new port now, while the
     // restore runs, and the client's retransmissions wait at the lock instead of a RST
     net.announce(id.ip());
+    return upAt;
+  }
+
+  private void closeStagedLink(String migrationId) {
+    LinkSwitch link = stagedLinks.remove(migrationId);
+    if (link != null) {
+      link.close();
+    }
   }
 
   /** Page clients fetching a restored pod's memory from its source (post-copy), by migration. */
@@ -367,6 +409,7 @@ public final class TargetRole {
     if (client != null) {
       client.kill();
     }
+    closeStagedLink(migrationId);
     PageStore ps = pageStores.remove(migrationId);
     if (ps != null) {
       ps.store.fail("migration aborted");

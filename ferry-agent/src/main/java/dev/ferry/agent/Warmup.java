@@ -37,6 +37,7 @@ final class Warmup {
       long t0 = System.nanoTime();
       Path dir = stateDir.resolve("warmup");
       try {
+        dev.ferry.runtime.LinkSwitch.warmUp();
         Path src = Files.createDirectories(dir.resolve("src"));
         Random rnd = new Random(1);
         for (int i = 0; i < 32; i++) {

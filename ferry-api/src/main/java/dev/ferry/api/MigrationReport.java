@@ -101,6 +101,11 @@ public class MigrationReport {
    * be 1. Null when nothing probed.
    */
   public Integer ipOwnersMax;
+  /**
+   * Fewest hosts seen answering at one sample (a sample re-asks every ms of its slot while
+   * nobody answers): 1 when the IP always had an owner, 0 when a whole sample went unanswered.
+   */
+  public Integer ipOwnersMin;
   /** Samples the prober took, and at what rate. */
   public Long ipOwnerSamples;
   public Double ipOwnerHz;
@@ -108,4 +113,9 @@ public class MigrationReport {
   public List<String> ipOwnerSequence = new ArrayList<>();
   /** Longest run of samples with no host answering (the hand-over), in ms. */
   public Long ipUnownedMaxMs;
+  /**
+   * From the source's link going down to the target's coming up, in microseconds, by the two
+   * agents' clocks: how long nobody answered for the pod's IP in the hand-over.
+   */
+  public Long identityUnansweredMicros;
 }

@@ -56,7 +56,7 @@ final class DemoCommand implements Callable<Integer> {
 
   /** Probe rate. */
   @Option(names = "--probe-hz", defaultValue = "-1", description = "ARP samples a second asking who answers for the"
-      + " pod's IP (default: 200 with --vip, else none; 0: none)")
+      + " pod's IP (default: 100 with --vip, else none; 0: none)")
   int probeHz;
 
   /** Pre- and post-migration hooks. */
@@ -73,7 +73,7 @@ final class DemoCommand implements Callable<Integer> {
           + dev.ferry.migration.Coordinator.STRATEGIES);
     }
     MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy)
-        .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).vip(vip).probeIpOwners(probeHz >= 0 ? probeHz : vip ? 200 : 0)
+        .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).vip(vip).probeIpOwners(probeHz >= 0 ? probeHz : vip ? 100 : 0)
         .hooks(hookOptions.hooks()).run();
     DemoRunner.printSummary(r, System.out);
     if (jsonReport != null) {

@@ -112,18 +112,13 @@ final class HandoverSteps {
 
   // ---- the identity's record in the IPAM ----
 
-  /** The source let go of the pod's IP: nobody may answer for it until the target takes it. */
-  void identityReleased() {
-    ctx.ipam().moveTo(pod.spec().identity().ip(), null);
-  }
-
   /**
-   * Recorded before the target takes the IP: its placeholder's temporary address ends, and the
-   * pod's lease goes to the target, which fails if the source still holds it.
+   * Recorded once the source let go of the pod's IP and the target took it (which takes a few
+   * ms in all, with nothing in between): the placeholder's temporary address ends, and the
+   * pod's lease moves from the source to the target in one transaction.
    */
-  void identityTaken() {
-    ctx.ipam().release(Ipam.placeholderOwner(id));
-    ctx.ipam().moveTo(pod.spec().identity().ip(), targetHost);
+  void identityMoved() {
+    ctx.ipam().handOver(pod.spec().identity().ip(), pod.host(), targetHost, Ipam.placeholderOwner(id));
   }
 
   /** The target let go of the IP again (rollback). */

@@ -118,13 +118,41 @@ public final class Ipam {
         throw new IllegalStateException("address " + ip + " is still held by " + now.host() + ": it must let go before "
             + toHost + " takes it");
       }
-      try (PreparedStatement ps = db.prepareStatement("UPDATE leases SET host=? WHERE ip=?")) {
-        ps.setString(1, toHost);
-        ps.setString(2, ip);
-        ps.executeUpdate();
-      }
+      setHost(db, ip, toHost);
       return null;
     });
+  }
+
+  /**
+   * Records a hand-over that happened: {@code fromHost} let go of {@code ip} and {@code toHost}
+   * took it, and the placeholder's temporary address ({@code placeholderOwner}'s lease) ended,
+   * all in one transaction. Refuses if a third host holds the address.
+   */
+  public void handOver(String ip, String fromHost, String toHost, String placeholderOwner) {
+    store.inTransaction(db -> {
+      try (PreparedStatement ps = db.prepareStatement("DELETE FROM leases WHERE owner=?")) {
+        ps.setString(1, placeholderOwner);
+        ps.executeUpdate();
+      }
+      Lease now = find(db, ip);
+      if (now == null) {
+        return null; // not managed (a pod from before the IPAM): nothing to follow
+      }
+      if (now.host() != null && !now.host().equals(fromHost) && !now.host().equals(toHost)) {
+        throw new IllegalStateException("address " + ip + " is held by " + now.host() + ", not by " + fromHost
+            + " which handed it over to " + toHost);
+      }
+      setHost(db, ip, toHost);
+      return null;
+    });
+  }
+
+  private static void setHost(java.sql.Connection db, String ip, String host) throws java.sql.SQLException {
+    try (PreparedStatement ps = db.prepareStatement("UPDATE leases SET host=? WHERE ip=?")) {
+      ps.setString(1, host);
+      ps.setString(2, ip);
+      ps.executeUpdate();
+    }
   }
 
   /** Ends every lease of {@code owner}. Idempotent. */

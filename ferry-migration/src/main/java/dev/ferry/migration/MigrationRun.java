@@ -64,8 +64,8 @@ final class MigrationRun {
    * frozen tree, and Ferry's page pump moves only what changed since the rounds.
    */
   private boolean pumped;
-  /** Set once the source let go of the identity (during the transfer). */
-  private volatile boolean identityReleased;
+  /** Set once the target readied the identity with its link down (during the transfer). */
+  private volatile boolean identityStaged;
   /** Where the target's page store takes the pump's stream. */
   private String pumpAddress;
   /** Why "--on-budget-miss throttle" did not throttle (for the report), or "". */
@@ -119,16 +119,23 @@ final class MigrationRun {
     if (memoryPrecopy()) {
       steps.add(new Step("pump", MigrationPhase.TRANSFERRING, this::pump, nothing));
     }
-    steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::releaseIdentity, () -> {
-      resumeSourceWithDisks();
-      handover.identityBackOnSource();
-    }));
-    // before the identity: undone after the target copy is gone, so it never writes to a detached disk
+    // run during the transfer (see there); its undo is the target's abort, which follows
+    steps.add(new Step("stage-identity", MigrationPhase.TRANSFERRING, this::stageIdentity, nothing));
+    // before the identity, so that nothing falls between its release and its take
     if (handover.hasDisks()) {
       steps.add(new Step("attach-disks", MigrationPhase.RESTORING, handover::attachDisksToTarget,
           handover::detachDisksFromTarget));
     }
-    steps.add(new Step("take-identity", MigrationPhase.RESTORING, this::takeIdentity, () -> {
+    // undone after the target copy is gone (take-identity's undo), which then never writes to a
+    // disk detached from it: the target lets go of the disks before the source takes them back
+    steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::handOverIdentity, () -> {
+      if (handover.hasDisks()) {
+        handover.detachDisksFromTarget();
+      }
+      resumeSourceWithDisks();
+      handover.identityBackOnSource();
+    }));
+    steps.add(new Step("take-identity", MigrationPhase.RESTORING, this::recordIdentityTaken, () -> {
       abortTarget();
       handover.identityGivenUpByTarget();
     }));
@@ -442,15 +449,15 @@ final class MigrationRun {
   }
 
   /**
-   * Sends the frozen round. Meanwhile, off the critical path, the frozen source lets go of the
-   * pod's IP and MAC (recorded as its step). The target takes them only after the transfer: a
-   * target that dies mid-transfer must not leave the identity in doubt, or the source could
-   * not be resumed.
+   * Sends the frozen round. Meanwhile, off the critical path, the target readies the pod's IP
+   * and MAC with its link down (recorded as its step): the source still answers for them. The
+   * hand-over itself comes only after the transfer: a target that dies mid-transfer must not
+   * leave the identity in doubt, or the source could not be resumed.
    */
   private void transfer() throws Exception {
     CompletableFuture<Void> identity = CompletableFuture.runAsync(() -> {
-      recorded("release-identity", this::releaseIdentity);
-      identityReleased = true;
+      recorded("stage-identity", this::stageIdentity);
+      identityStaged = true;
     });
     try {
       sendFrozenRound();
@@ -532,23 +539,49 @@ final class MigrationRun {
     }
   }
 
-  private void releaseIdentity() {
-    if (identityReleased) {
-      return; // released during the transfer already
+  private void stageIdentity() {
+    if (identityStaged) {
+      return; // staged during the transfer already
     }
-    long start = now();
-    source.step(id, "source", "release", Map.of("pod", pod.name()));
-    handover.identityReleased();
-    report.frozenBreakdownMs.put("releaseIdentity", now() - start);
+    target.step(id, "target", "stage-identity", Map.of("pod", pod.name()));
   }
 
-  private void takeIdentity() {
+  /**
+   * The identity hand-over, the steps release-identity and take-identity back to back: the
+   * source's link goes down, then the target's staged link comes up. Nobody answers for the
+   * pod's IP in between, so nothing else happens there: take-identity counts as started before
+   * the release (a rollback then has the target let go first, harmless if it never took), and
+   * the IPAM follows after the take ({@link #recordIdentityTaken}).
+   */
+  private void handOverIdentity() {
     long start = now();
-    handover.identityTaken(); // recorded before acting; refused while the source still holds the IP
-    long recorded = now();
-    target.step(id, "target", "identity", Map.of("pod", pod.name()));
-    report.frozenBreakdownMs.put("takeIdentity", now() - start);
-    report.frozenBreakdownMs.put("takeIdentity.ipam", recorded - start);
+    store.stepStatus(id, "take-identity", "started");
+    long downAt = source.step(id, "source", "release", Map.of("pod", pod.name())).path("downAtMicros").asLong();
+    long released = now();
+    long upAt = target.step(id, "target", "identity", Map.of("pod", pod.name())).path("upAtMicros").asLong();
+    identityTaken = true;
+    report.frozenBreakdownMs.put("releaseIdentity", released - start);
+    report.frozenBreakdownMs.put("takeIdentity", now() - released);
+    if (downAt > 0 && upAt > 0) {
+      // by the two agents' clocks: exact in a lab, within their synchronisation across machines
+      report.identityUnansweredMicros = upAt - downAt;
+    }
+  }
+
+  /** Set once the target took the identity in {@link #handOverIdentity}. */
+  private boolean identityTaken;
+
+  /**
+   * The IPAM records the address's move from the source to the target in one transaction (it
+   * showed the source, one owner, until now).
+   */
+  private void recordIdentityTaken() {
+    if (!identityTaken) {
+      throw new IllegalStateException("the target has not taken the pod's identity"); // the hand-over runs first
+    }
+    long start = now();
+    handover.identityMoved();
+    report.frozenBreakdownMs.put("takeIdentity.ipam", now() - start);
   }
 
   private void restore() {

@@ -1,6 +1,5 @@
 package dev.ferry.runtime;
 
-import com.sun.jna.Library;
 import com.sun.jna.Native;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -16,21 +15,11 @@ public final class ArpProbe implements AutoCloseable {
   private static final int AF_PACKET = 17;
   private static final int SOCK_RAW = 3;
   private static final int ETH_P_ARP = 0x0806;
-  private static final int CLONE_NEWNET = 0x40000000;
-
-  private interface LibC extends Library {
-    LibC INSTANCE = Native.load("c", LibC.class);
-
-    int socket(int domain, int type, int protocol);
-
-    int sendto(int fd, byte[] buf, long len, int flags, byte[] addr, int addrLen);
-
-    int setns(int fd, int nstype);
-
-    int open(String path, int flags);
-
-    int close(int fd);
-  }
+  private static final int MSG_DONTWAIT = 0x40;
+  private static final short POLLIN = 0x1;
+  /** Offsets in the request frame: the target hardware and protocol addresses. */
+  private static final int TARGET_MAC = 32;
+  private static final int TARGET_IP = 38;
 
   private final int fd;
   private final byte[] frame;
@@ -47,48 +36,16 @@ public final class ArpProbe implements AutoCloseable {
    * on behalf of {@code senderIp} (an address the interface holds, so that answers come back to it).
    */
   public static ArpProbe open(String netns, String iface, String senderIp, String targetIp) throws IOException {
-    Object[] result = new Object[1];
-    Thread t = new Thread(() -> {
-      try {
-        result[0] = openHere(netns, iface, senderIp, targetIp);
-      } catch (IOException | RuntimeException e) {
-        result[0] = e;
-      }
-    }, "ferry-arp-probe-open");
-    t.start();
-    try {
-      t.join();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted");
-    }
-    if (result[0] instanceof IOException e) {
-      throw e;
-    }
-    if (result[0] instanceof RuntimeException e) {
-      throw e;
-    }
-    return (ArpProbe) result[0];
+    return NetnsSocket.inNamespace(netns, () -> openHere(netns, iface, senderIp, targetIp));
   }
 
-  /** Runs on a throw-away thread: enters the namespace, reads the interface, opens the socket. */
+  /** Runs on a thread inside the namespace: reads the interface, opens the socket. */
   private static ArpProbe openHere(String netns, String iface, String senderIp, String targetIp) throws IOException {
-    int nsfd = LibC.INSTANCE.open(Netns.path(netns).toString(), 0);
-    if (nsfd < 0) {
-      throw new IOException("cannot open network namespace " + netns + ": errno " + Native.getLastError());
-    }
-    try {
-      if (LibC.INSTANCE.setns(nsfd, CLONE_NEWNET) != 0) {
-        throw new IOException("setns to " + netns + " failed: errno " + Native.getLastError());
-      }
-    } finally {
-      LibC.INSTANCE.close(nsfd);
-    }
     // /sys shows the namespace of whoever mounted it, not this thread's: ask ip instead
     String link = Exec.checked(Netns.in(netns, "ip", "-o", "link", "show", "dev", iface)).stdout();
     int ifindex = Integer.parseInt(link.substring(0, link.indexOf(':')).strip());
     String mac = link.replaceAll("(?s).*link/ether ([0-9a-f:]{17}).*", "$1");
-    int fd = LibC.INSTANCE.socket(AF_PACKET, SOCK_RAW, Short.toUnsignedInt(Short.reverseBytes((short) ETH_P_ARP)));
+    int fd = NetnsSocket.LibC.INSTANCE.socket(AF_PACKET, SOCK_RAW, Short.toUnsignedInt(Short.reverseBytes((short) ETH_P_ARP)));
     if (fd < 0) {
       throw new IOException("cannot open a packet socket in " + netns + ": errno " + Native.getLastError());
     }
@@ -98,14 +55,68 @@ public final class ArpProbe implements AutoCloseable {
 
   /** Sends one request. */
   public void send() throws IOException {
-    if (LibC.INSTANCE.sendto(fd, frame, frame.length, 0, address, address.length) < 0) {
+    send(0);
+  }
+
+  /**
+   * Sends one request; a re-ask ({@code reask} > 0) carries its count in the request's target
+   * hardware address, which requests leave unused, so that a capture tells it from a new question.
+   */
+  public void send(int reask) throws IOException {
+    frame[TARGET_MAC + 5] = (byte) Math.min(reask, 255);
+    if (NetnsSocket.LibC.INSTANCE.sendto(fd, frame, frame.length, 0, address, address.length) < 0) {
       throw new IOException("sending an ARP request failed: errno " + Native.getLastError());
     }
   }
 
+  /**
+   * Waits up to {@code timeoutMs} for an ARP reply about the asked IP (from anybody); replies
+   * already waiting count. Returns whether one came.
+   */
+  public boolean awaitReply(int timeoutMs) {
+    long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+    byte[] pollfd = new byte[8];
+    ByteBuffer.wrap(pollfd).order(ByteOrder.nativeOrder()).putInt(fd).putShort(POLLIN);
+    byte[] buf = new byte[128];
+    while (true) {
+      int n;
+      while ((n = NetnsSocket.LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT)) > 0) {
+        if (isReplyAbout(buf, n)) {
+          return true;
+        }
+      }
+      long leftNs = deadline - System.nanoTime();
+      if (leftNs <= 0) {
+        return false;
+      }
+      NetnsSocket.LibC.INSTANCE.poll(pollfd, 1, (int) Math.max(1, leftNs / 1_000_000L)); // data, or the time is up
+    }
+  }
+
+  /** Discards frames received so far (replies to earlier questions). */
+  public void drain() {
+    byte[] buf = new byte[128];
+    while (NetnsSocket.LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT) > 0) {
+      // nothing to keep
+    }
+  }
+
+  /** An ARP reply (operation 2) whose sender protocol address is the asked IP. */
+  private boolean isReplyAbout(byte[] b, int n) {
+    if (n < 42 || b[12] != 0x08 || b[13] != 0x06 || b[20] != 0 || b[21] != 2) {
+      return false;
+    }
+    for (int i = 0; i < 4; i++) {
+      if (b[28 + i] != frame[TARGET_IP + i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   @Override
   public void close() {
-    LibC.INSTANCE.close(fd);
+    NetnsSocket.LibC.INSTANCE.close(fd);
   }
 
   /** An Ethernet broadcast frame carrying an ARP request (RFC 826). */

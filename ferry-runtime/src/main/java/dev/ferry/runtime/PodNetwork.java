@@ -63,29 +63,47 @@ public final class PodNetwork {
 
   /** Gives eth0 the pod's MAC and IP and brings it up. */
   public void takeIdentity(String ip, int prefixLength, String mac) {
-    Exec.checked(Netns.in(netns, "sh", "-c", identityCommands(ip, prefixLength, mac)));
+    Exec.checked(Netns.in(netns, "sh", "-c", identityCommands(ip, prefixLength, mac, true)));
   }
 
   /**
    * Shell line that gives eth0 the MAC and IP: one {@code ip -batch} process instead of five
-   * (this runs inside the frozen window; each process costs a few ms).
+   * (this runs inside the frozen window; each process costs a few ms). With {@code up} false
+   * the link stays down, so that the sandbox answers for nothing yet.
    */
-  private static String identityCommands(String ip, int prefixLength, String mac) {
+  private static String identityCommands(String ip, int prefixLength, String mac, boolean up) {
     requireSafe(ip + "/" + prefixLength + " " + mac);
     return "printf 'link set eth0 down\\nlink set eth0 address " + mac + "\\naddr flush dev eth0\\naddr add " + ip + "/"
-        + prefixLength + " dev eth0\\nlink set eth0 up\\n' | ip -batch -";
+        + prefixLength + " dev eth0\\n" + (up ? "link set eth0 up\\n" : "") + "' | ip -batch -";
   }
 
   /**
-   * Takes the pod's MAC and IP behind a lock that drops what comes in but lets the sandbox send
-   * (as {@link #unlockOutput()}), all in one process: this runs inside the frozen window, just
-   * before the restore, which needs exactly that lock (a reply frozen in a restored socket
-   * leaves at once, nothing reaches a socket not yet restored).
+   * Readies the pod's MAC and IP on eth0 with the link down, behind a lock that drops what comes
+   * in but lets the sandbox send (as {@link #unlockOutput()}), all in one process: while the
+   * link is down the sandbox answers for nothing, so this may run while the source still holds
+   * the address. {@link #linkSwitch()}'s {@code up()} then takes the address in one system call.
+   * A restore needs exactly that lock: a reply frozen in a restored socket leaves at once,
+   * nothing reaches a socket not yet restored.
    */
-  public void takeIdentityInputLocked(String ip, int prefixLength, String mac) {
+  public void stageIdentity(String ip, int prefixLength, String mac) {
     String rules = lockRules(true, false).replace("\n", "\\n");
     Exec.checked(Netns.in(netns, "sh", "-c", "printf '" + rules + "' | iptables-restore -w --noflush && "
-        + identityCommands(ip, prefixLength, mac)));
+        + identityCommands(ip, prefixLength, mac, false)));
+  }
+
+  /** A switch for eth0's link, opened now so that flipping it later costs one system call. */
+  public LinkSwitch linkSwitch() {
+    return LinkSwitch.open(netns, "eth0");
+  }
+
+  /** Whether eth0 holds {@code ip} and is up: whether this sandbox answers for the address. */
+  public boolean answersFor(String ip) {
+    if (!ip.equals(currentIp())) {
+      return false;
+    }
+    try (LinkSwitch link = linkSwitch()) {
+      return link.isUp();
+    }
   }
 
   /** Addresses go into a shell line: only digits, hex, dots, colons and slashes may. */

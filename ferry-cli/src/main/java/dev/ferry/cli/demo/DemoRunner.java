@@ -240,9 +240,13 @@ public final class DemoRunner {
       out.printf("  service VIP    %s: longest gap through the VIP %d ms%n", r.vip, r.vipGapMs);
     }
     if (r.ipOwnersMax != null) {
-      out.printf("  IP owners      at most %d host(s) answered for %s at one sample (%d samples at %.0f Hz); owners in"
-          + " order %s; longest time nobody answered %d ms%n", r.ipOwnersMax, r.ipBefore, r.ipOwnerSamples, r.ipOwnerHz,
-          r.ipOwnerSequence, r.ipUnownedMaxMs);
+      out.printf("  IP owners      %d to %d host(s) answered for %s at one sample (%d samples at %.0f Hz); owners in"
+          + " order %s; longest time nobody answered %d ms%n", r.ipOwnersMin, r.ipOwnersMax, r.ipBefore, r.ipOwnerSamples,
+          r.ipOwnerHz, r.ipOwnerSequence, r.ipUnownedMaxMs);
+      if (r.identityUnansweredMicros != null) {
+        out.printf("  hand-over      from the source's link down to the target's up: %.1f ms%n",
+            r.identityUnansweredMicros / 1000.0);
+      }
     }
     r.hooks.forEach(h -> out.printf("  hook           %s (%s): %s in %d ms: %s%n", h.hook(), h.phase(), h.result(), h.ms(),
         h.answer()));

@@ -16,7 +16,8 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * Asks, from the lab's client namespace, who answers for a pod's IP, {@code hz} times a
- * second: an ARP request out of the client's interface per sample, and a capture on the lab
+ * second: an ARP request out of the client's interface per sample (asked again every
+ * millisecond of the sample's slot while nobody answers), and a capture on the lab
  * bridge (tcpdump in the bridge's namespace) that sees on which host's port each reply comes
  * in. See {@link IpOwnerSamples} for how samples are counted. Touches only the lab's
  * namespaces; {@link #stop} ends both.
@@ -51,7 +52,7 @@ public final class IpOwnerProber implements AutoCloseable {
       try (probe) {
         long next = System.nanoTime();
         while (running) {
-          probe.send();
+          ask(probe, next + periodNs - REASK_NS);
           next += periodNs;
           LockSupport.parkNanos(next - System.nanoTime());
         }
@@ -61,6 +62,21 @@ public final class IpOwnerProber implements AutoCloseable {
     }, "ferry-ip-owner-probe");
     sender.setDaemon(true);
     sender.start();
+  }
+
+  /** How long a question waits for an answer before it is asked again. */
+  private static final long REASK_NS = 1_000_000;
+
+  /**
+   * One sample's question: asked, and asked again every millisecond while nobody answers, until
+   * {@code lastAskNs} (the sample's slot ends a millisecond after).
+   */
+  private static void ask(ArpProbe probe, long lastAskNs) throws IOException {
+    probe.drain();
+    int asked = 0;
+    do {
+      probe.send(asked++);
+    } while (!probe.awaitReply((int) (REASK_NS / 1_000_000)) && System.nanoTime() < lastAskNs);
   }
 
   /** Starts probing who answers for {@code ip} at {@code hz} samples a second. */
@@ -106,6 +122,7 @@ public final class IpOwnerProber implements AutoCloseable {
   /** Puts a summary into the report's fields. */
   public static void fill(MigrationReport r, IpOwnerSamples.Summary s) {
     r.ipOwnersMax = s.ownersMax();
+    r.ipOwnersMin = s.ownersMin();
     r.ipOwnerSamples = (long) s.samples();
     r.ipOwnerHz = Math.round(s.hz() * 10) / 10.0;
     r.ipOwnerSequence = s.sequence();

@@ -48,6 +48,7 @@ class IpOwnerSamplesTest {
     IpOwnerSamples.Summary s = IpOwnerSamples.summarize(f);
     assertThat(s.samples()).isEqualTo(7); // the last request's answers may be cut off: no sample
     assertThat(s.ownersMax()).isEqualTo(2);
+    assertThat(s.ownersMin()).isZero();
     assertThat(s.sequence()).containsExactly("host-a", "host-b", "host-a+host-b", "host-b");
     assertThat(s.unownedMaxMs()).isEqualTo(10);
     assertThat(s.hz()).isEqualTo(200.0);
@@ -64,6 +65,30 @@ class IpOwnerSamplesTest {
     }
     IpOwnerSamples.Summary s = IpOwnerSamples.summarize(f);
     assertThat(s.ownersMax()).isEqualTo(1);
+    assertThat(s.ownersMin()).isZero(); // sample 50: nobody answered
     assertThat(s.sequence()).containsExactly("host-a", "host-b");
+  }
+
+  @Test
+  void aReaskAnsweredInItsSlotMakesTheSampleOwned() {
+    List<IpOwnerSamples.Frame> f = parse(
+        "1.000000 c-client B   ARP, Request who-has 10.77.1.2 tell 10.77.0.100, length 46",
+        "1.000050 h-host-a P   ARP, Reply 10.77.1.2 is-at 02:fe:0a:4d:01:02, length 28",
+        "1.010000 c-client B   ARP, Request who-has 10.77.1.2 tell 10.77.0.100, length 46",
+        "1.011000 c-client B   ARP, Request who-has 10.77.1.2 (00:00:00:00:00:01) tell 10.77.0.100, length 46",
+        "1.012000 c-client B   ARP, Request who-has 10.77.1.2 (00:00:00:00:00:02) tell 10.77.0.100, length 46",
+        "1.012040 h-host-b P   ARP, Reply 10.77.1.2 is-at 02:fe:0a:4d:01:02, length 28",
+        "1.020000 c-client B   ARP, Request who-has 10.77.1.2 tell 10.77.0.100, length 46",
+        "1.020050 h-host-b P   ARP, Reply 10.77.1.2 is-at 02:fe:0a:4d:01:02, length 28",
+        "1.030000 c-client B   ARP, Request who-has 10.77.1.2 tell 10.77.0.100, length 46");
+    assertThat(f.get(3).reask()).isTrue();
+    IpOwnerSamples.Summary s = IpOwnerSamples.summarize(f);
+    assertThat(s.samples()).isEqualTo(3);
+    assertThat(s.all().get(1).requests()).isEqualTo(3);
+    assertThat(s.ownersMax()).isEqualTo(1);
+    assertThat(s.ownersMin()).isEqualTo(1);
+    assertThat(s.sequence()).containsExactly("host-a", "host-b");
+    assertThat(s.unownedMaxMs()).isEqualTo(2); // asked at 10 ms, first answered at 12 ms
+    assertThat(s.hz()).isEqualTo(100.0);
   }
 }
