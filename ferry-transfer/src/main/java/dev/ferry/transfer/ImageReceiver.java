@@ -107,6 +107,7 @@ public final class ImageReceiver {
     Files.createDirectories(target.getParent());
     CRC32C whole = new CRC32C();
     byte[] buf = new byte[TransferProtocol.CHUNK];
+    ChunkCodec codec = new ChunkCodec(Compression.AUTO);
     long offset = 0;
     try (FileChannel ch = FileChannel.open(target, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
         StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -118,18 +119,36 @@ public final class ImageReceiver {
         if (n < 0 || n > TransferProtocol.CHUNK) {
           throw new IntegrityException(rel + ": bad chunk length " + n + " at offset " + offset);
         }
-        in.readFully(buf, 0, n);
+        boolean data = codec.read(in, buf, n, rel + " at offset " + offset);
         int expected = in.readInt();
         CRC32C crc = new CRC32C();
-        crc.update(buf, 0, n);
+        if (data) {
+          crc.update(buf, 0, n);
+        } else {
+          ChunkCodec.zeroUpdate(crc, n);
+        }
         if ((int) crc.getValue() != expected) {
           throw new IntegrityException("checksum mismatch in " + rel + " at offset " + offset + " (chunk of " + n + " bytes)");
         }
-        whole.update(buf, 0, n);
-        ch.write(ByteBuffer.wrap(buf, 0, n));
+        if (data) {
+          whole.update(buf, 0, n);
+          ByteBuffer b = ByteBuffer.wrap(buf, 0, n);
+          while (b.hasRemaining()) {
+            ch.write(b, offset + b.position());
+          }
+        } else {
+          ChunkCodec.zeroUpdate(whole, n); // left as a hole: reads as zeros, takes no space
+        }
         offset += n;
         progress.addBytes(n);
         onBytes.accept(progress.bytes());
+      }
+    }
+    if (offset > 0) {
+      try (FileChannel ch = FileChannel.open(target, StandardOpenOption.WRITE)) {
+        if (ch.size() < offset) {
+          ch.write(ByteBuffer.allocate(1), offset - 1); // the file ends in a hole: give it its length
+        }
       }
     }
     int expectedWhole = in.readInt();

@@ -24,6 +24,8 @@ import java.util.zip.CRC32C;
 public final class ImageSender {
   private final boolean corruptOneByte;
   private final RateLimiter limiter;
+  private final Compression compression;
+  private ChunkCodec codec;
 
   /**
    * @param corruptOneByte fault injection for tests: flip one byte of the first file after its
@@ -37,8 +39,24 @@ public final class ImageSender {
    * @param bandwidthBytesPerSecond cap on the payload rate; 0 for none
    */
   public ImageSender(boolean corruptOneByte, long bandwidthBytesPerSecond) {
+    this(corruptOneByte, bandwidthBytesPerSecond, Compression.AUTO);
+  }
+
+  /**
+   * @param compression how chunks are encoded on the wire
+   */
+  public ImageSender(boolean corruptOneByte, long bandwidthBytesPerSecond, Compression compression) {
     this.corruptOneByte = corruptOneByte;
     this.limiter = bandwidthBytesPerSecond > 0 ? new RateLimiter(bandwidthBytesPerSecond) : null;
+    this.compression = compression;
+  }
+
+  /** What the last {@link #send} put on the wire: chunk counts by encoding and payload bytes. */
+  public record WireStats(long zeroChunks, long compressedChunks, long rawChunks, long wireBytes) {}
+
+  public WireStats wireStats() {
+    return codec == null ? new WireStats(0, 0, 0, 0)
+        : new WireStats(codec.zeroChunks, codec.compressedChunks, codec.rawChunks, codec.wireBytes);
   }
 
   /** Size and times of a file when it was sent: unchanged files are not sent again. */
@@ -91,6 +109,7 @@ public final class ImageSender {
   private void sendAll(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
       Map<String, FileStamp> now, OutputStream rawOut, TransferProgress progress) throws IOException {
     DataOutputStream out = new DataOutputStream(new BufferedOutputStream(rawOut, 1 << 16));
+    codec = new ChunkCodec(compression);
     out.writeBytes(TransferProtocol.MAGIC);
     out.writeUTF(transferId);
     out.writeBoolean(baseline != null);
@@ -176,12 +195,13 @@ public final class ImageSender {
           buf.array()[n / 2] ^= 0x5a; // after the checksum: the receiver must notice
           corrupted[0] = true;
         }
-        if (limiter != null) {
-          limiter.acquire(n);
-        }
+        long before = codec.wireBytes;
         out.writeInt(n);
-        out.write(buf.array(), 0, n);
+        codec.write(out, buf.array(), n);
         out.writeInt((int) crc.getValue());
+        if (limiter != null) {
+          limiter.acquire(codec.wireBytes - before); // the cap is on the link: what goes on the wire
+        }
         sent += n;
         progress.addBytes(n);
       }

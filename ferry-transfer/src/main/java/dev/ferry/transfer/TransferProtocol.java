@@ -4,13 +4,15 @@ package dev.ferry.transfer;
  * The wire format of one transfer, source agent to target agent, over one TCP connection:
  *
  * <pre>
- *   "FERRY-XFER-1\n"  UTF(transferId)  boolean(incremental: add to what an earlier round sent)
+ *   "FERRY-XFER-2\n"  UTF(transferId)  boolean(incremental: add to what an earlier round sent)
  *   entry*  where entry = byte kind, UTF(relative path), int mode, then
  *     DELETE:  nothing more (the path is gone at the source since the earlier round)
  *     DIR:     nothing more
  *     SYMLINK: UTF(link target)
  *     FILE:    long size, chunk*, int 0, int crc32c(whole file)
- *              where chunk = int length, bytes, int crc32c(chunk)
+ *              where chunk = int length (original), body, int crc32c(original chunk)
+ *              and body = byte codec, then RAW: length bytes | ZERO: nothing | LZ4: int n, n bytes
+ *              (see ChunkCodec)
  *   byte END, long totalBytes, int files
  * and the target answers: byte OK | byte ERROR, UTF(reason)
  * </pre>
@@ -19,7 +21,7 @@ package dev.ferry.transfer;
  * the offset, and the receiver refuses the whole transfer.
  */
 final class TransferProtocol {
-  static final String MAGIC = "FERRY-XFER-1\n";
+  static final String MAGIC = "FERRY-XFER-2\n";
   static final byte DIR = 1;
   static final byte FILE = 2;
   static final byte SYMLINK = 3;

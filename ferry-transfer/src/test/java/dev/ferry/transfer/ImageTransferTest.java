@@ -127,6 +127,71 @@ class ImageTransferTest {
     assertThat(mbps).as("MB/s under a 100 MB/s cap").isBetween(90.0, 110.0);
   }
 
+  /** 8 MiB like a memory image: zero pages, text-like pages that compress, then random ones. */
+  private Path memoryLikeTree() throws IOException {
+    Path src = tmp.resolve("mem");
+    Files.createDirectories(src);
+    byte[] data = new byte[8 << 20];
+    byte[] text = "key:000123 value:hello-world-hello-ferry ".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    for (int i = 3 << 20; i < 6 << 20; i++) {
+      data[i] = text[i % text.length];
+    }
+    byte[] noise = new byte[2 << 20];
+    new Random(5).nextBytes(noise);
+    System.arraycopy(noise, 0, data, 6 << 20, noise.length);
+    Files.write(src.resolve("pages-1.img"), data);
+    return src;
+  }
+
+  @Test
+  void zeroChunksBecomeHolesAndCompressibleOnesShrinkYetEverythingArrivesIdentical() throws Exception {
+    Path src = memoryLikeTree();
+    ImageSender sender = new ImageSender(false, 0, Compression.AUTO);
+    loopback(sender, src, "images", tmp.resolve("dst"), null, new TransferProgress()).received().get();
+    Path got = tmp.resolve("dst/images/pages-1.img");
+    assertThat(Files.mismatch(src.resolve("pages-1.img"), got)).isEqualTo(-1L);
+    ImageSender.WireStats w = sender.wireStats();
+    assertThat(w.zeroChunks()).isEqualTo(3);
+    assertThat(w.compressedChunks()).isEqualTo(3);
+    assertThat(w.rawChunks()).isEqualTo(2);
+    assertThat(w.wireBytes()).as("bytes on the wire for 8 MiB").isLessThan(2 * (1 << 20) + (1 << 20) / 4);
+    // the zero MiBs take no space on the target
+    long blocks = Long.parseLong(new String(new ProcessBuilder("stat", "-c", "%b", got.toString()).start()
+        .getInputStream().readAllBytes()).strip());
+    assertThat(blocks * 512).isLessThan(6L << 20);
+  }
+
+  @Test
+  void withCompressionOffEveryChunkTravelsAsItIs() throws Exception {
+    Path src = memoryLikeTree();
+    ImageSender sender = new ImageSender(false, 0, Compression.OFF);
+    loopback(sender, src, "images", tmp.resolve("dst"), null, new TransferProgress()).received().get();
+    assertThat(Files.mismatch(src.resolve("pages-1.img"), tmp.resolve("dst/images/pages-1.img"))).isEqualTo(-1L);
+    assertThat(sender.wireStats().rawChunks()).isEqualTo(8);
+  }
+
+  @Test
+  void incompressibleDataIsTriedOnlyNowAndThen() throws Exception {
+    Path src = tmp.resolve("noise");
+    Files.createDirectories(src);
+    byte[] noise = new byte[64 << 20];
+    new Random(9).nextBytes(noise);
+    Files.write(src.resolve("pages-1.img"), noise);
+    ImageSender sender = new ImageSender(false, 0, Compression.AUTO);
+    loopback(sender, src, "images", tmp.resolve("dst"), null, new TransferProgress()).received().get();
+    assertThat(sender.wireStats().rawChunks()).isEqualTo(64);
+    assertThat(sender.wireStats().wireBytes()).isEqualTo((64L << 20) + 64); // one codec byte per chunk
+  }
+
+  @Test
+  void aFlippedByteInACompressedChunkIsDetected() throws Exception {
+    Path src = memoryLikeTree();
+    CompletableFuture<String> r = loopback(new ImageSender(true, 0, Compression.AUTO), src, "images", tmp.resolve("dst"),
+        null, new TransferProgress()).received();
+    assertThat(r).isCompletedExceptionally();
+    assertThatThrownBy(r::get).hasMessageContaining("checksum mismatch in images/pages-1.img");
+  }
+
   @Test
   void flippedByteIsDetectedWithFileAndOffset() throws Exception {
     Path src = sampleTree();

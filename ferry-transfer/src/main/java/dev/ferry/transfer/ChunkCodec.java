@@ -1,0 +1,114 @@
+package dev.ferry.transfer;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.util.Arrays;
+import net.jpountz.lz4.LZ4Compressor;
+import net.jpountz.lz4.LZ4Exception;
+import net.jpountz.lz4.LZ4Factory;
+import net.jpountz.lz4.LZ4FastDecompressor;
+
+/**
+ * The body of one chunk on the wire: {@code byte codec}, then for {@link #RAW} the bytes, for
+ * {@link #LZ4} {@code int length} and the compressed bytes, for {@link #ZERO} nothing. One codec
+ * per stream direction: it keeps the state that decides whether compressing is worth trying.
+ */
+final class ChunkCodec {
+  static final byte RAW = 0;
+  static final byte ZERO = 1;
+  static final byte LZ4 = 2;
+  /** Chunks that must not compress in a row before compression is only tried now and then. */
+  private static final int MISSES_BEFORE_BACKOFF = 4;
+  private static final int TRY_EVERY_WHEN_BACKED_OFF = 32;
+  private static final byte[] ZEROS = new byte[TransferProtocol.CHUNK];
+  private static final LZ4Factory LZ4_FACTORY = LZ4Factory.fastestInstance();
+
+  private final Compression mode;
+  private final LZ4Compressor compressor = LZ4_FACTORY.fastCompressor();
+  private final LZ4FastDecompressor decompressor = LZ4_FACTORY.fastDecompressor();
+  private byte[] packed = new byte[0];
+  private int misses;
+  private long chunks;
+  /** Counters for the report: chunks sent as zeros, compressed, as they were; bytes on the wire. */
+  long zeroChunks;
+  long compressedChunks;
+  long rawChunks;
+  long wireBytes;
+
+  ChunkCodec(Compression mode) {
+    this.mode = mode;
+  }
+
+  /** Writes {@code buf[0..n)} in the cheapest form that pays. */
+  void write(DataOutputStream out, byte[] buf, int n) throws IOException {
+    chunks++;
+    if (mode == Compression.AUTO) {
+      if (Arrays.equals(buf, 0, n, ZEROS, 0, n)) {
+        out.writeByte(ZERO);
+        zeroChunks++;
+        wireBytes += 1;
+        return;
+      }
+      if (misses < MISSES_BEFORE_BACKOFF || chunks % TRY_EVERY_WHEN_BACKED_OFF == 0) {
+        int max = compressor.maxCompressedLength(n);
+        if (packed.length < max) {
+          packed = new byte[max];
+        }
+        int len = compressor.compress(buf, 0, n, packed, 0, max);
+        if (len <= n - n / 8) {
+          misses = 0;
+          out.writeByte(LZ4);
+          out.writeInt(len);
+          out.write(packed, 0, len);
+          compressedChunks++;
+          wireBytes += 5 + len;
+          return;
+        }
+        misses++;
+      }
+    }
+    out.writeByte(RAW);
+    out.write(buf, 0, n);
+    rawChunks++;
+    wireBytes += 1 + n;
+  }
+
+  /**
+   * Reads a chunk of {@code n} original bytes into {@code buf}. Returns false for a chunk of zeros
+   * (then {@code buf} is not touched and the caller leaves a hole).
+   */
+  boolean read(DataInputStream in, byte[] buf, int n, String where) throws IOException {
+    byte codec = in.readByte();
+    switch (codec) {
+      case RAW -> in.readFully(buf, 0, n);
+      case ZERO -> {
+        return false;
+      }
+      case LZ4 -> {
+        int len = in.readInt();
+        if (len <= 0 || len > compressor.maxCompressedLength(n)) {
+          throw new IntegrityException(where + ": bad compressed length " + len);
+        }
+        if (packed.length < len) {
+          packed = new byte[len];
+        }
+        in.readFully(packed, 0, len);
+        try {
+          if (decompressor.decompress(packed, 0, buf, 0, n) != len) {
+            throw new IntegrityException(where + ": compressed chunk does not decode to " + n + " bytes");
+          }
+        } catch (LZ4Exception e) {
+          throw new IntegrityException(where + ": compressed chunk is corrupt (" + e.getMessage() + ")");
+        }
+      }
+      default -> throw new IntegrityException(where + ": unknown chunk encoding " + codec);
+    }
+    return true;
+  }
+
+  /** Adds {@code n} zeros to a checksum (which always covers the original bytes). */
+  static void zeroUpdate(java.util.zip.CRC32C crc, int n) {
+    crc.update(ZEROS, 0, n);
+  }
+}
