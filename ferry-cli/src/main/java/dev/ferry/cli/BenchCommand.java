@@ -32,7 +32,7 @@ import picocli.CommandLine.Option;
  * under write load at several data sizes, beside a baseline measured in the same run on the
  * same lab: plain {@code runc checkpoint}, a copy of the image directory, {@code runc restore}.
  */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = BenchTransferCommand.class,
     description = "Benchmarks Ferry's migration strategies on Redis under write load against plain runc checkpoint /"
         + " copy / restore, in the same run (prints a table, writes JSON and Markdown).")
 final class BenchCommand implements Callable<Integer> {

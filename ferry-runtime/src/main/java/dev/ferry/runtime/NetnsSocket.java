@@ -8,9 +8,9 @@ import java.io.IOException;
  * Opens sockets that belong to a named network namespace without moving the JVM into it: a
  * short-lived thread enters the namespace ({@code setns(2)} affects only the calling thread),
  * opens the socket and leaves. A socket stays bound to the namespace it was created in, so any
- * thread may use it afterwards.
+ * thread may use it afterwards (Java's own sockets too, when made by {@link #inNamespace}'s work).
  */
-final class NetnsSocket {
+public final class NetnsSocket {
   private static final int CLONE_NEWNET = 0x40000000;
 
   interface LibC extends Library {
@@ -34,7 +34,7 @@ final class NetnsSocket {
   }
 
   /** Work to do inside the namespace; may throw. */
-  interface InNamespace<T> {
+  public interface InNamespace<T> {
     T run() throws IOException;
   }
 
@@ -52,7 +52,7 @@ final class NetnsSocket {
   }
 
   /** Runs {@code work} on a throw-away thread that has entered network namespace {@code netns}. */
-  static <T> T inNamespace(String netns, InNamespace<T> work) throws IOException {
+  public static <T> T inNamespace(String netns, InNamespace<T> work) throws IOException {
     Object[] result = new Object[1];
     Thread t = new Thread(() -> {
       try {
