@@ -461,12 +461,18 @@ final class MigrationRun {
     });
     try {
       sendFrozenRound();
-    } finally {
+    } catch (Exception e) {
       try {
-        identity.join(); // a rollback must know exactly where the identity is
-      } catch (java.util.concurrent.CompletionException e) {
-        throw e.getCause() instanceof Exception ex ? ex : e;
+        identity.join(); // a rollback must know what the target did; the transfer's failure is the one to report
+      } catch (java.util.concurrent.CompletionException ignored) {
+        // the target failed the staging too: the same cause, most likely
       }
+      throw e;
+    }
+    try {
+      identity.join();
+    } catch (java.util.concurrent.CompletionException e) {
+      throw e.getCause() instanceof Exception ex ? ex : e;
     }
   }
 
@@ -476,7 +482,9 @@ final class MigrationRun {
     try {
       a.apply();
     } catch (Exception e) {
-      throw new java.util.concurrent.CompletionException(new StepFailedException(step, MigrationPhase.RESTORING, e));
+      MigrationPhase phase = steps().stream().filter(s -> s.name().equals(step)).map(Step::phase).findFirst()
+          .orElse(MigrationPhase.RESTORING);
+      throw new java.util.concurrent.CompletionException(new StepFailedException(step, phase, e));
     }
     store.stepStatus(id, step, "done");
   }

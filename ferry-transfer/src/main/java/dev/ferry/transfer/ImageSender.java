@@ -184,6 +184,7 @@ public final class ImageSender {
       long sent = 0;
       while (sent < size) {
         buf.clear();
+        buf.limit((int) Math.min(buf.capacity(), size - sent)); // a file growing meanwhile (a log) is sent as it was
         int n = ch.read(buf);
         if (n <= 0) {
           throw new IOException(p + " shrank while being sent");
