@@ -137,7 +137,8 @@ class LiveMigrationIT {
       Thread.sleep(2500);
       MigrationReport r = t.withLinkCut("host-b", migration, 120);
       assertThat(r.outcome).isEqualTo("rolled-back");
-      assertThat(r.error).contains("Precopy").contains("no progress");
+      // the stall detector or the socket's read timeout, whichever notices the cut first
+      assertThat(r.error).contains("Precopy").containsAnyOf("no progress", "timed out");
       assertThat(r.frozenMs).as("cut before the freeze: the pod was never frozen").isNull();
       assertThat(t.store.pod("redis").orElseThrow().host()).isEqualTo("host-a");
       assertThat(Netns.exists(t.name + "-host-b-redis")).as("target placeholder removed").isFalse();
