@@ -150,6 +150,18 @@ final class TestLab implements AutoCloseable {
     throw new AssertionError("migration never reached " + phase + ": " + store.migrations());
   }
 
+  /** Waits until {@code step} of migration {@code id} has started. */
+  void waitForStep(String id, String step, int seconds) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + seconds * 1000L;
+    while (System.currentTimeMillis() < deadline) {
+      if (store.steps(id).containsKey(step)) {
+        return;
+      }
+      Thread.sleep(20);
+    }
+    throw new AssertionError("migration " + id + " never started step " + step + ": " + store.steps(id));
+  }
+
   PodRecord runCounter(String pod, String host) throws Exception {
     PodRecord p = coordinator.runPod(host, pod, List.of(new ContainerSpec("app", COUNTER, List.of())), 64);
     waitForCount(pod, 5);
