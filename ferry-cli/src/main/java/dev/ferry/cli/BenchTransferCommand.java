@@ -102,7 +102,7 @@ final class BenchTransferCommand implements Callable<Integer> {
     } finally {
       Lab.down(labName);
     }
-    print(rows);
+    System.out.println(markdown(rows));
     Map<String, Object> doc = new LinkedHashMap<>();
     doc.put("benchmark", "transfer");
     doc.put("mib", mib);
@@ -280,10 +280,6 @@ final class BenchTransferCommand implements Callable<Integer> {
       redis.destroy();
       redis.waitFor(5, TimeUnit.SECONDS);
     }
-  }
-
-  private static void print(List<Row> rows) {
-    System.out.println(markdown(rows));
   }
 
   private static String markdown(List<Row> rows) {

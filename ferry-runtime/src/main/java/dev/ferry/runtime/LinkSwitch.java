@@ -76,10 +76,7 @@ public final class LinkSwitch implements AutoCloseable {
   }
 
   private synchronized void set(boolean up) {
-    byte[] req = ifreq();
-    if (NetnsSocket.LibC.INSTANCE.ioctl(fd, SIOCGIFFLAGS, req) != 0) {
-      throw failure("reading the flags of");
-    }
+    byte[] req = readFlags();
     short flags = flagsOf(req);
     short wanted = (short) (up ? flags | IFF_UP : flags & ~IFF_UP);
     if (wanted == flags) {
@@ -93,16 +90,16 @@ public final class LinkSwitch implements AutoCloseable {
   }
 
   private synchronized short flags() {
-    byte[] req = ifreq();
+    return flagsOf(readFlags());
+  }
+
+  /** A struct ifreq for the interface, its flags filled in by the kernel. */
+  private byte[] readFlags() {
+    byte[] req = new byte[IFREQ_SIZE];
+    System.arraycopy(name, 0, req, 0, name.length);
     if (NetnsSocket.LibC.INSTANCE.ioctl(fd, SIOCGIFFLAGS, req) != 0) {
       throw failure("reading the flags of");
     }
-    return flagsOf(req);
-  }
-
-  private byte[] ifreq() {
-    byte[] req = new byte[IFREQ_SIZE];
-    System.arraycopy(name, 0, req, 0, name.length);
     return req;
   }
 

@@ -38,6 +38,8 @@ public final class ImageReceiver {
   public String receive(InputStream rawIn, OutputStream rawOut, TransferProgress progress, LongConsumer onBytes)
       throws IOException {
     DataInputStream in = new DataInputStream(new BufferedInputStream(rawIn, 1 << 16));
+    ChunkCodec codec = new ChunkCodec(Compression.AUTO); // one per stream, like the sender's
+    byte[] buf = new byte[TransferProtocol.CHUNK]; // one per stream, not per file
     DataOutputStream out = new DataOutputStream(rawOut);
     try {
       byte[] magic = in.readNBytes(TransferProtocol.MAGIC.length());
@@ -74,7 +76,7 @@ public final class ImageReceiver {
             Files.createSymbolicLink(target, Path.of(link));
           }
           case TransferProtocol.FILE -> {
-            receiveFile(in, target, rel, progress, onBytes);
+            receiveFile(in, codec, buf, target, rel, progress, onBytes);
             Files.setPosixFilePermissions(target, TransferProtocol.perms(mode));
             progress.addFile();
           }
@@ -101,13 +103,11 @@ public final class ImageReceiver {
     }
   }
 
-  private void receiveFile(DataInputStream in, Path target, String rel, TransferProgress progress, LongConsumer onBytes)
-      throws IOException {
+  private void receiveFile(DataInputStream in, ChunkCodec codec, byte[] buf, Path target, String rel,
+      TransferProgress progress, LongConsumer onBytes) throws IOException {
     long size = in.readLong();
     Files.createDirectories(target.getParent());
     CRC32C whole = new CRC32C();
-    byte[] buf = new byte[TransferProtocol.CHUNK];
-    ChunkCodec codec = new ChunkCodec(Compression.AUTO);
     long offset = 0;
     try (FileChannel ch = FileChannel.open(target, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
         StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -143,12 +143,8 @@ public final class ImageReceiver {
         progress.addBytes(n);
         onBytes.accept(progress.bytes());
       }
-    }
-    if (offset > 0) {
-      try (FileChannel ch = FileChannel.open(target, StandardOpenOption.WRITE)) {
-        if (ch.size() < offset) {
-          ch.write(ByteBuffer.allocate(1), offset - 1); // the file ends in a hole: give it its length
-        }
+      if (ch.size() < offset) {
+        ch.write(ByteBuffer.allocate(1), offset - 1); // the file ends in a hole: give it its length
       }
     }
     int expectedWhole = in.readInt();
