@@ -161,7 +161,10 @@ public final class SourceRole {
     Map<Long, Long> m = new java.util.HashMap<>();
     try {
       for (long pid : ProcessMemory.processesLike(init)) {
-        m.put(ProcessMemory.nsPid(pid), pid);
+        long nsPid = ProcessMemory.nsPid(pid);
+        if (nsPid > 0) {
+          m.put(nsPid, pid);
+        }
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot list the processes of pid " + init, e);
@@ -301,6 +304,9 @@ public final class SourceRole {
       }
       for (long pid : ProcessMemory.processesLike(init)) {
         long nsPid = ProcessMemory.nsPid(pid);
+        if (nsPid < 0) {
+          continue; // exited since it was listed
+        }
         SourcePages.RoundFile f = pages.openRound(nsPid,
             stage.resolve(c.name()).resolve("round-" + round).resolve(nsPid + ".pages"));
         try (f) {

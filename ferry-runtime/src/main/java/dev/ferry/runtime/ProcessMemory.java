@@ -64,9 +64,21 @@ public final class ProcessMemory {
     return pids;
   }
 
-  /** The pid of a host process inside its own pid namespace (what CRIU names image files after). */
+  /**
+   * The pid of a host process inside its own pid namespace (what CRIU names image files after),
+   * or -1 when the process has exited meanwhile.
+   */
   public static long nsPid(long pid) throws IOException {
-    for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+    List<String> status;
+    try {
+      status = Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"));
+    } catch (java.nio.file.FileSystemException e) {
+      if (gone(e)) {
+        return -1;
+      }
+      throw e;
+    }
+    for (String line : status) {
       if (line.startsWith("NSpid:")) {
         String[] f = line.substring(6).trim().split("\\s+");
         return Long.parseLong(f[f.length - 1]);
@@ -108,8 +120,11 @@ public final class ProcessMemory {
     List<Region> regions;
     try {
       regions = privateRegions(Files.readAllLines(proc.resolve("maps")));
-    } catch (NoSuchFileException e) {
-      return 0; // exited
+    } catch (java.nio.file.FileSystemException e) {
+      if (gone(e)) {
+        return 0;
+      }
+      throw e;
     }
     long visited = 0;
     ByteBuffer entries = ByteBuffer.allocateDirect(BATCH_PAGES * 8).order(ByteOrder.nativeOrder());
@@ -145,10 +160,21 @@ public final class ProcessMemory {
           }
         }
       }
-    } catch (NoSuchFileException e) {
-      return visited;
+    } catch (java.nio.file.FileSystemException e) {
+      if (gone(e)) {
+        return visited; // a short-lived process of the pod: what it held is gone with it
+      }
+      throw e;
     }
     return visited;
+  }
+
+  /**
+   * Whether a failure to open or read a process's /proc files means that it exited: its
+   * directory is gone, or it is exiting or a zombie (ESRCH, "No such process").
+   */
+  private static boolean gone(java.nio.file.FileSystemException e) {
+    return e instanceof NoSuchFileException || "No such process".equals(e.getReason());
   }
 
   /**
