@@ -156,7 +156,8 @@ public final class AgentApi {
         source.cancelTransfer(id);
         return Map.of("cancelled", true);
       case "source/release":
-        return Map.of("released", true, "downAtMicros", source.releaseIdentity(id, pod));
+        IdentityHandover.Times t = source.releaseIdentity(id, pod, req.hasNonNull("handTo") ? req.path("handTo").asText() : null);
+        return Map.of("released", true, "downAtMicros", t.downAtMicros(), "upAtMicros", t.upAtMicros());
       case "source/resume":
         source.resume(id, pod);
         return Map.of("resumed", true);

@@ -47,6 +47,13 @@ final class DataServer implements AutoCloseable {
     try (s) {
       s.setSoTimeout(30_000);
       s.setTcpNoDelay(true); // a sender gone silent (cut link) frees the placeholder in 30 s
+      java.io.PushbackInputStream in = new java.io.PushbackInputStream(s.getInputStream(), IdentityHandover.MAGIC.length());
+      byte[] magic = in.readNBytes(IdentityHandover.MAGIC.length());
+      if (new String(magic, java.nio.charset.StandardCharsets.US_ASCII).equals(IdentityHandover.MAGIC)) {
+        IdentityHandover.serve(new java.io.DataInputStream(in), new java.io.DataOutputStream(s.getOutputStream()), target);
+        return;
+      }
+      in.unread(magic); // a transfer: its receiver reads its own magic
       TransferProgress progress = new TransferProgress();
       ImageReceiver receiver =
           new ImageReceiver(
@@ -56,7 +63,7 @@ final class DataServer implements AutoCloseable {
                 return target.incoming(id, incremental);
               });
       String id =
-          receiver.receive(s.getInputStream(), s.getOutputStream(), progress, bytes -> injectCrash(migration[0], bytes));
+          receiver.receive(in, s.getOutputStream(), progress, bytes -> injectCrash(migration[0], bytes));
       target.received(id);
       LOG.info("received {} bytes in {} files, all checksums verified", progress.bytes(), progress.files());
     } catch (IOException | RuntimeException e) {

@@ -471,20 +471,30 @@ public final class SourceRole {
    * down in one system call (a link that is down answers for none of its addresses). The
    * address itself stays configured, frozen with the pod, until the pod is resumed or removed.
    *
-   * @return when the link went down, in microseconds since the epoch
+   * <p>With {@code handTo} (the target's data address) the target takes the identity right after,
+   * told over a connection opened before the link goes down ({@link IdentityHandover}): the IP
+   * is unanswered only for one message between the agents.
+   *
+   * @return when the link went down and, with {@code handTo}, when the target's came up
+   *     (microseconds since the epoch; 0 when not handed over)
    */
-  public synchronized long releaseIdentity(String migrationId, String podName) {
+  public synchronized IdentityHandover.Times releaseIdentity(String migrationId, String podName, String handTo)
+      throws IOException {
     LocalPod pod = pods.store().get(podName);
     requireMigration(pod, migrationId);
     // recorded first: from the link going down until the target's comes up nobody answers
     pods.store().save(pod.withIdentityReleased(true));
-    long downAt;
     try (LinkSwitch link = pods.network(podName).linkSwitch()) {
-      link.down();
-      downAt = Laps.epochMicros();
+      IdentityHandover.GoSilent goSilent = () -> {
+        link.down();
+        return Laps.epochMicros();
+      };
+      IdentityHandover.Times t = handTo == null ? new IdentityHandover.Times(goSilent.now(), 0)
+          : IdentityHandover.handOver(handTo, migrationId, podName, goSilent);
+      LOG.info("pod {} let go of {}: its link is down{}", podName, pod.spec().identity().ip(),
+          handTo == null ? "" : "; the target took it " + (t.upAtMicros() - t.downAtMicros()) + " us later");
+      return t;
     }
-    LOG.info("pod {} let go of {}: its link is down", podName, pod.spec().identity().ip());
-    return downAt;
   }
 
   /**

@@ -204,6 +204,17 @@ public final class TargetRole {
   }
 
   /**
+   * Checks that the pod is this migration's placeholder and that its identity is staged (stages
+   * it if not): what {@link #takeIdentity} needs to be one system call.
+   */
+  public synchronized void readyToTake(String migrationId, String podName) {
+    require(migrationId, podName);
+    if (!stagedLinks.containsKey(migrationId)) {
+      stageIdentity(migrationId, podName);
+    }
+  }
+
+  /**
    * Takes the pod's IP and MAC (the source has let go of them) behind the network lock: the
    * staged link comes up in one system call, so that the address is unanswered only for the
    * round trip from the source's release to here.

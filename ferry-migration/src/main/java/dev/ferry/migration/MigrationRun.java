@@ -555,21 +555,21 @@ final class MigrationRun {
   }
 
   /**
-   * The identity hand-over, the steps release-identity and take-identity back to back: the
-   * source's link goes down, then the target's staged link comes up. Nobody answers for the
-   * pod's IP in between, so nothing else happens there: take-identity counts as started before
-   * the release (a rollback then has the target let go first, harmless if it never took), and
-   * the IPAM follows after the take ({@link #recordIdentityTaken}).
+   * The identity hand-over, the steps release-identity and take-identity in one call: the
+   * source's agent opens a connection to the target's, takes its own link down and tells the
+   * target, whose staged link comes up. Nobody answers for the pod's IP in between, so nothing
+   * else happens there: take-identity counts as started before the release (a rollback then has
+   * the target let go first, harmless if it never took), and the IPAM follows after the take
+   * ({@link #recordIdentityTaken}).
    */
   private void handOverIdentity() {
     long start = now();
     store.stepStatus(id, "take-identity", "started");
-    long downAt = source.step(id, "source", "release", Map.of("pod", pod.name())).path("downAtMicros").asLong();
-    long released = now();
-    long upAt = target.step(id, "target", "identity", Map.of("pod", pod.name())).path("upAtMicros").asLong();
+    JsonNode r = source.step(id, "source", "release", Map.of("pod", pod.name(), "handTo", targetData()));
+    long downAt = r.path("downAtMicros").asLong();
+    long upAt = r.path("upAtMicros").asLong();
     identityTaken = true;
-    report.frozenBreakdownMs.put("releaseIdentity", released - start);
-    report.frozenBreakdownMs.put("takeIdentity", now() - released);
+    report.frozenBreakdownMs.put("handOverIdentity", now() - start);
     if (downAt > 0 && upAt > 0) {
       // by the two agents' clocks: exact in a lab, within their synchronisation across machines
       report.identityUnansweredMicros = upAt - downAt;
