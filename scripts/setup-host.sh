@@ -17,7 +17,7 @@ die() { echo "[ferry setup] error: $*" >&2; exit 1; }
 [[ "$(id -u)" == 0 ]] || die "run as root: Ferry creates network namespaces, runc containers and CRIU checkpoints (try: sudo $0)."
 
 PKGS=(runc iptables iproute2 redis-server redis-tools busybox-static iputils-arping
-      nftables tcpdump iperf3 socat openjdk-17-jdk-headless maven ca-certificates curl procps psmisc)
+      nftables tcpdump iperf3 socat openssl openjdk-17-jdk-headless maven ca-certificates curl procps psmisc)
 
 missing_pkgs() {
   local p

@@ -76,7 +76,7 @@ public final class AgentApi {
   private Object route(String method, String path, Map<String, String> query, String body) {
     if (path.equals("/v1/info") && method.equals("GET")) {
       return new HostInfo(config.host(), config.listenIp() + ":" + config.dataPort(), capabilities.asMap(),
-          config.memoryCapacityMiB(), pods.reservedMiB());
+          config.memoryCapacityMiB(), pods.reservedMiB(), Warmup.over());
     }
     if (path.equals("/v1/pods")) {
       if (method.equals("GET")) {
@@ -136,6 +136,9 @@ public final class AgentApi {
     String key = role + "/" + step;
     switch (key) {
       case "source/checkpoint":
+        if (req.hasNonNull("target")) {
+          source.connectAhead(id, req.path("target").asText(), 2); // the frozen round's transfer, the hand-over
+        }
         return req.path("lazy").asBoolean(false) ? source.checkpointLazy(id, pod) : source.checkpoint(id, pod);
       case "source/presync":
         return source.presync(id, pod, req.path("target").asText(), bandwidth(req));

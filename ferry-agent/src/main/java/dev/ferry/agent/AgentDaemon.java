@@ -4,7 +4,9 @@ import dev.ferry.runtime.CapabilityProbe;
 import dev.ferry.runtime.CriuBinary;
 import dev.ferry.runtime.HostCapabilities;
 import dev.ferry.runtime.RuncRuntime;
+import dev.ferry.transfer.PeerTls;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,15 +25,21 @@ public final class AgentDaemon {
     RuncRuntime runtime = new RuncRuntime(caps.criuPath(), caps.criuEnv());
     PodStore store = new PodStore(config.stateDir());
     PodManager pods = new PodManager(config, runtime, store);
-    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp());
+    Path tlsDir = config.stateDir().resolve("tls");
+    PeerTls tls = Files.exists(tlsDir.resolve(PeerTls.KEY)) ? PeerTls.load(tlsDir) : PeerTls.PLAIN;
+    if (!tls.secure()) {
+      LOG.warn("no TLS identity in {}: images travel to and from other agents in clear", tlsDir);
+    }
+    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls);
     TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp());
     target.removeLeftovers();
     AgentApi api = new AgentApi(config, caps, pods, source, target);
-    try (DataServer data = new DataServer(config.listenIp(), config.dataPort(), target);
+    try (DataServer data = new DataServer(tls.listen(config.listenIp(), config.dataPort(), 50), target);
         AgentServer server = new AgentServer(config, api)) {
-      LOG.info("agent {} ready: API on {}{}, images on {}:{}", config.host(), config.socket(),
-          config.apiPort() > 0 ? " and " + config.listenIp() + ":" + config.apiPort() : "", config.listenIp(), config.dataPort());
-      Warmup.inBackground(config.stateDir());
+      LOG.info("agent {} ready: API on {}{}, images on {}:{} over {}", config.host(), config.socket(),
+          config.apiPort() > 0 ? " and " + config.listenIp() + ":" + config.apiPort() : "", config.listenIp(), config.dataPort(),
+          tls);
+      Warmup.inBackground(config.stateDir(), tls);
       new CountDownLatch(1).await();
     }
   }

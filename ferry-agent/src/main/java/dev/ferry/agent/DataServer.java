@@ -3,7 +3,6 @@ package dev.ferry.agent;
 import dev.ferry.transfer.ImageReceiver;
 import dev.ferry.transfer.TransferProgress;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import org.slf4j.Logger;
@@ -17,10 +16,9 @@ final class DataServer implements AutoCloseable {
   private final TargetRole target;
   private final Thread acceptor;
 
-  DataServer(String ip, int port, TargetRole target) throws IOException {
-    this.server = new ServerSocket();
-    this.server.setReuseAddress(true);
-    this.server.bind(new InetSocketAddress(ip, port));
+  /** @param server bound already (plain or mutual TLS: see {@link dev.ferry.transfer.PeerTls#listen}) */
+  DataServer(ServerSocket server, TargetRole target) {
+    this.server = server;
     this.target = target;
     this.acceptor = new Thread(this::acceptLoop, "ferry-data-accept");
     this.acceptor.setDaemon(true);

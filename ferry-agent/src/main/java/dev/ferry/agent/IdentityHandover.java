@@ -3,7 +3,6 @@ package dev.ferry.agent;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 
@@ -38,16 +37,14 @@ final class IdentityHandover {
   }
 
   /**
-   * Source side: readies the target, goes silent, has the target take over. A failure after
+   * Source side, on a connection to the target's data port: readies the target, goes silent,
+   * has the target take over. A failure after
    * {@code goSilent} leaves the target's state unknown: the caller's rollback must make the
    * target let go before the source takes the identity back.
    */
-  static Times handOver(String targetAddress, String migrationId, String pod, GoSilent goSilent) throws IOException {
-    String[] hp = targetAddress.split(":");
-    try (Socket s = new Socket()) {
-      s.setTcpNoDelay(true);
+  static Times handOver(Socket connection, String migrationId, String pod, GoSilent goSilent) throws IOException {
+    try (Socket s = connection) {
       s.setSoTimeout(10_000);
-      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
       DataOutputStream out = new DataOutputStream(s.getOutputStream());
       DataInputStream in = new DataInputStream(s.getInputStream());
       out.write(MAGIC.getBytes(StandardCharsets.US_ASCII));

@@ -5,6 +5,7 @@ import dev.ferry.api.PodIdentity;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.LinkSwitch;
 import dev.ferry.runtime.PodNetwork;
+import dev.ferry.transfer.PeerTls;
 import dev.ferry.runtime.PostCopy;
 import dev.ferry.runtime.ProcessMemory;
 import dev.ferry.transfer.ImageSender;
@@ -59,8 +60,12 @@ public final class SourceRole {
   private final String listenIp;
 
   /** @param listenIp this host's address on the lab network, where page servers listen */
-  public SourceRole(PodManager pods, Path stateDir, String listenIp) {
+  /** @param tls how this agent connects to other agents' data ports */
+  private final PeerTls tls;
+
+  public SourceRole(PodManager pods, Path stateDir, String listenIp, PeerTls tls) {
     this.pods = pods;
+    this.tls = tls;
     this.migrationsDir = stateDir.resolve("migrations");
     this.listenIp = listenIp;
   }
@@ -381,15 +386,13 @@ public final class SourceRole {
   private Map<String, Object> transfer(String transferId, String migrationId, List<TransferSource> sources,
       Map<String, ImageSender.FileStamp> baseline, String targetData, List<String> faults, long bandwidth,
       boolean keepBaseline) {
-    String[] hp = targetData.split(":");
     TransferProgress progress = new TransferProgress();
     transfers.put(migrationId, progress);
     long t0 = System.nanoTime();
     Thread watchdog = null;
-    try (Socket s = new Socket()) {
+    // no delay: the last segment and the verdict must not wait for delayed ACKs (~40 ms)
+    try (Socket s = dataConnection(migrationId, targetData)) {
       sockets.put(migrationId, s);
-      s.setTcpNoDelay(true); // the last segment and the verdict must not wait for delayed ACKs (~40 ms)
-      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
       s.setSoTimeout(STALL_MS);
       watchdog = stallWatchdog(s, progress, transferId);
       Map<String, ImageSender.FileStamp> now = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth)
@@ -445,6 +448,59 @@ public final class SourceRole {
     return t;
   }
 
+  /** Connections to a migration's target opened ahead of the frozen window ({@link #connectAhead}). */
+  private final Map<String, java.util.Deque<java.util.concurrent.CompletableFuture<Socket>>> spares =
+      new ConcurrentHashMap<>();
+
+  /**
+   * Opens {@code count} connections to the target's data port in the background (the TLS
+   * handshake included) while the pod is being frozen and dumped: the frozen round's transfer
+   * and the identity hand-over then start on a ready connection ({@link #dataConnection}).
+   */
+  public void connectAhead(String migrationId, String targetData, int count) {
+    var q = spares.computeIfAbsent(migrationId, k -> new java.util.concurrent.ConcurrentLinkedDeque<>());
+    for (int i = 0; i < count; i++) {
+      q.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        try {
+          return tls.connect(targetData, 5000);
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      }));
+    }
+  }
+
+  /** A connection to {@code targetData}: one opened ahead if there is one that worked, else a new one. */
+  private Socket dataConnection(String migrationId, String targetData) throws IOException {
+    var q = spares.get(migrationId);
+    java.util.concurrent.CompletableFuture<Socket> f;
+    while (q != null && (f = q.poll()) != null) {
+      try {
+        return f.get(5, java.util.concurrent.TimeUnit.SECONDS); // still handshaking: as quick as a new one
+      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+        LOG.info("a connection opened ahead to {} failed ({}); connecting anew", targetData, e.getMessage());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while connecting to " + targetData);
+      }
+    }
+    return tls.connect(targetData, 5000);
+  }
+
+  /** Closes the connections opened ahead that no step used. */
+  private void dropSpares(String migrationId) {
+    var q = spares.remove(migrationId);
+    if (q != null) {
+      q.forEach(f -> f.thenAccept(s -> {
+        try {
+          s.close();
+        } catch (IOException e) {
+          // closed already
+        }
+      }));
+    }
+  }
+
   /** Stops a migration's transfer at once by closing its connection (cancel). Idempotent. */
   public void cancelTransfer(String migrationId) {
     Socket s = sockets.remove(migrationId);
@@ -490,7 +546,7 @@ public final class SourceRole {
         return Laps.epochMicros();
       };
       IdentityHandover.Times t = handTo == null ? new IdentityHandover.Times(goSilent.now(), 0)
-          : IdentityHandover.handOver(handTo, migrationId, podName, goSilent);
+          : IdentityHandover.handOver(dataConnection(migrationId, handTo), migrationId, podName, goSilent);
       LOG.info("pod {} let go of {}: its link is down{}", podName, pod.spec().identity().ip(),
           handTo == null ? "" : "; the target took it " + (t.upAtMicros() - t.downAtMicros()) + " us later");
       return t;
@@ -536,6 +592,7 @@ public final class SourceRole {
    * checkpoint where it is gone, removes CRIU's leftover network lock, and tells neighbours.
    */
   public synchronized void resume(String migrationId, String podName) {
+    dropSpares(migrationId);
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod == null || !migrationId.equals(pod.migrationId())) {
       return; // never touched by this migration, or resumed already
@@ -648,6 +705,7 @@ public final class SourceRole {
 
   /** After the commit point: the pod runs on the target, remove it here. Idempotent. */
   public synchronized void finish(String migrationId, String podName) throws InterruptedException {
+    dropSpares(migrationId);
     PostCopy.LazyDump lazy = lazyDumps.remove(migrationId);
     java.util.concurrent.CompletableFuture<PagePump.Stats> pumped = pumping.remove(migrationId);
     if (lazy != null && pumped != null) {

@@ -30,9 +30,16 @@ import org.slf4j.LoggerFactory;
 final class Warmup {
   private static final Logger LOG = LoggerFactory.getLogger(Warmup.class);
 
+  private static volatile boolean over;
+
   private Warmup() {}
 
-  static void inBackground(Path stateDir) {
+  /** Whether the warm-up has ended (done, or failed). */
+  static boolean over() {
+    return over;
+  }
+
+  static void inBackground(Path stateDir, dev.ferry.transfer.PeerTls tls) {
     Thread t = new Thread(() -> {
       long t0 = System.nanoTime();
       Path dir = stateDir.resolve("warmup");
@@ -48,6 +55,16 @@ final class Warmup {
         for (int round = 0; round < 40; round++) {
           transferOnce(src, dir.resolve("dst"));
         }
+        if (tls.secure()) {
+          // the cipher's code is compiled only after megabytes went through it: a frozen round
+          // moves ~10 MB, which took ~200-380 ms instead of ~70-90 ms on agents not warmed so
+          byte[] big = new byte[4 << 20];
+          rnd.nextBytes(big);
+          Files.write(src.resolve("big.img"), big);
+          for (int round = 0; round < 16; round++) {
+            tlsTransferOnce(tls, src, dir.resolve("dst"));
+          }
+        }
         Path restore = Files.createDirectories(dir.resolve("restore"));
         for (int round = 0; round < 20; round++) {
           restoreFilesOnce(restore);
@@ -60,6 +77,7 @@ final class Warmup {
         LOG.warn("warm-up failed (harmless; the first migration is slower): {}", e.getMessage());
       } finally {
         Files2.deleteTree(dir);
+        over = true;
       }
     }, "ferry-warmup");
     t.setDaemon(true);
@@ -80,6 +98,25 @@ final class Warmup {
         .cgroupsPath("/ferry/x").resources(1 << 20, 2).save();
     Json.read("{\"init_process_pid\":1,\"init_process_start\":1,\"cgroup_paths\":{\"freezer\":\"/x\"}}",
         com.fasterxml.jackson.databind.JsonNode.class).path("cgroup_paths").path("freezer").asText();
+  }
+
+  /** A transfer to itself over loopback with the agent's TLS identity: the handshake and the cipher's code. */
+  private static void tlsTransferOnce(dev.ferry.transfer.PeerTls tls, Path src, Path dst) throws IOException {
+    try (java.net.ServerSocket server = tls.listen("127.0.0.1", 0, 1)) {
+      CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
+        try (java.net.Socket s = server.accept()) {
+          return new ImageReceiver((id, incremental) -> dst).receive(s.getInputStream(), s.getOutputStream(),
+              new TransferProgress(), b -> {});
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      try (java.net.Socket c = tls.connect("127.0.0.1:" + server.getLocalPort(), 5000)) {
+        new ImageSender(false).send("warmup", List.of(new TransferSource(src, "images")), c.getOutputStream(),
+            c.getInputStream(), new TransferProgress());
+      }
+      received.join();
+    }
   }
 
   private static void transferOnce(Path src, Path dst) throws IOException {

@@ -10,10 +10,13 @@ import java.util.Map;
  * @param capabilities what the capability probe found (CRIU version, checks, features)
  * @param memoryCapacityMiB memory that pods may reserve on this host
  * @param memoryReservedMiB memory reserved by pods and placeholders now
+ * @param warmedUp whether the agent's start-up warm-up of its migration paths is over (before,
+ *     a migration works but its frozen window is longer, and the warm-up competes for the CPUs)
  */
 public record HostInfo(
     String host,
     String address,
     Map<String, Object> capabilities,
     long memoryCapacityMiB,
-    long memoryReservedMiB) {}
+    long memoryReservedMiB,
+    boolean warmedUp) {}

@@ -11,12 +11,11 @@ import dev.ferry.runtime.NetnsSocket;
 import dev.ferry.transfer.Compression;
 import dev.ferry.transfer.ImageReceiver;
 import dev.ferry.transfer.ImageSender;
+import dev.ferry.transfer.PeerTls;
 import dev.ferry.transfer.TransferProgress;
 import dev.ferry.transfer.TransferSource;
 import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
@@ -91,9 +90,13 @@ final class BenchTransferCommand implements Callable<Integer> {
           measure(m, "iperf3 (1 stream)", new double[] {iperf, 0, iperf});
           measure(m, "tar|socat", new double[] {tarSocat(a, b, src, work.resolve("dst"), bytes), bytes, iperf});
           for (Compression comp : Compression.values()) {
-            double[] r = ferry(a, b, src, work.resolve("dst"), bytes, comp);
+            double[] r = ferry(a, b, PeerTls.PLAIN, PeerTls.PLAIN, src, work.resolve("dst"), bytes, comp);
             measure(m, "ferry " + comp.name().toLowerCase(), new double[] {r[0], r[1], iperf});
           }
+          // as agents send: mutual TLS with the lab's certificates
+          double[] r = ferry(a, b, PeerTls.load(Lab.tlsDir(a)), PeerTls.load(Lab.tlsDir(b)), src, work.resolve("dst"), bytes,
+              Compression.AUTO);
+          measure(m, "ferry auto + mutual TLS", new double[] {r[0], r[1], iperf});
           System.out.printf("  %s run %d done (iperf3 %.0f MB/s)%n", c[0], run, iperf);
         }
         m.forEach((k, v) -> rows.add(row(k, c[0], v, bytes)));
@@ -183,15 +186,10 @@ final class BenchTransferCommand implements Callable<Integer> {
    * sockets belong to the namespaces they were made in): original MB/s until the receiver's
    * verdict, and the bytes that went on the wire.
    */
-  private static double[] ferry(LabConfig.HostEntry a, LabConfig.HostEntry b, Path src, Path dst, long bytes,
-      Compression comp) throws Exception {
+  private static double[] ferry(LabConfig.HostEntry a, LabConfig.HostEntry b, PeerTls tlsA, PeerTls tlsB, Path src,
+      Path dst, long bytes, Compression comp) throws Exception {
     Files2.deleteTree(dst);
-    ServerSocket server = NetnsSocket.inNamespace(b.netns(), () -> {
-      ServerSocket s = new ServerSocket();
-      s.setReuseAddress(true);
-      s.bind(new InetSocketAddress(InetAddress.getByName(b.ip()), PORT));
-      return s;
-    });
+    ServerSocket server = NetnsSocket.inNamespace(b.netns(), () -> tlsB.listen(b.ip(), PORT, 1));
     try (server) {
       CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
         try (Socket s = server.accept()) {
@@ -204,7 +202,7 @@ final class BenchTransferCommand implements Callable<Integer> {
       ImageSender sender = new ImageSender(false, 0, comp);
       long t0 = System.nanoTime();
       // Java makes a socket's descriptor when it connects: connect inside the namespace too
-      try (Socket c = NetnsSocket.inNamespace(a.netns(), () -> new Socket(InetAddress.getByName(b.ip()), PORT))) {
+      try (Socket c = NetnsSocket.inNamespace(a.netns(), () -> tlsA.connect(b.ip() + ":" + PORT, 5000))) {
         sender.send("bench", List.of(new TransferSource(src, "images")), c.getOutputStream(), c.getInputStream(),
             new TransferProgress());
       } catch (IOException e) {

@@ -103,6 +103,7 @@ public final class Lab {
     try {
       lab.mountRunDir();
       lab.createNetwork();
+      lab.issueCertificates();
       lab.startAgents();
     } catch (RuntimeException e) {
       LOG.error("lab {} could not come up, taking it down: {}", name, e.getMessage());
@@ -194,6 +195,27 @@ public final class Lab {
   /** Starts the agent of one host in that host's network namespace (network only: same mounts). */
   public void startAgent(LabConfig.HostEntry h) {
     startAgent(h, java.util.Map.of());
+  }
+
+  /** Where a host's agent finds its TLS identity (see {@link dev.ferry.transfer.PeerTls#load}). */
+  public static Path tlsDir(LabConfig.HostEntry h) {
+    return h.stateDir().resolve("tls");
+  }
+
+  /**
+   * The lab's CA (made at its first {@code up}, key readable by root only) issues each host a
+   * certificate for its data port: agents then move images to each other over mutual TLS and
+   * refuse peers the CA did not sign.
+   */
+  private void issueCertificates() {
+    try {
+      dev.ferry.transfer.LabCa ca = dev.ferry.transfer.LabCa.ensure(config.stateDir().resolve("ca"), "ferry lab " + config.name());
+      for (LabConfig.HostEntry h : config.hosts()) {
+        ca.issue(tlsDir(h), h.name(), h.ip());
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   /** Starts the agent of one host with extra environment (e.g. FERRY_CRIU for tests). */

@@ -386,7 +386,8 @@ final class MigrationRun {
   private void checkpoint() {
     frozenStart = now();
     report.freezeStartEpochMs = frozenStart;
-    JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint()));
+    JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint(), "target",
+        targetData()));
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
     putLaps("checkpoint", r);

@@ -13,6 +13,7 @@ import dev.ferry.migration.PodRecord;
 import dev.ferry.migration.ProgressListener;
 import java.io.File;
 import java.io.IOException;
+import dev.ferry.agent.AgentClient;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -138,6 +139,7 @@ public final class DemoRunner {
           out.println("== probing who answers for " + ip + " at " + probeHz + " Hz (ARP from the client namespace)");
         }
         Thread.sleep(1000);
+        awaitWarmAgents(lab, out);
         out.println("== migrating the pod to host-b");
         MigrationReport report;
         try {
@@ -189,6 +191,26 @@ public final class DemoRunner {
     }
     if (r.maxGapEndEpochMs > 0 && report.networkOpenEpochMs != null) {
       report.downtimeBreakdownMs.put("firstReplyAfterNetworkOpen", r.maxGapEndEpochMs - report.networkOpenEpochMs);
+    }
+  }
+
+  /**
+   * Waits (up to 30 s) until both agents' start-up warm-up is over: a fresh lab's first
+   * migration would otherwise share the CPUs with it and run partly interpreted.
+   */
+  private static void awaitWarmAgents(Lab lab, PrintStream out) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + 30_000;
+    boolean said = false;
+    for (String host : List.of("host-a", "host-b")) {
+      try (AgentClient c = lab.client(host)) {
+        while (!c.info().warmedUp() && System.currentTimeMillis() < deadline) {
+          if (!said) {
+            out.println("== waiting for the agents to finish warming up their migration paths");
+            said = true;
+          }
+          Thread.sleep(200);
+        }
+      }
     }
   }
 

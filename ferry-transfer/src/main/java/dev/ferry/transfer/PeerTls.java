@@ -1,0 +1,138 @@
+package dev.ferry.transfer;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.util.Base64;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLServerSocket;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
+
+/**
+ * How agents talk to each other on their data ports: mutual TLS 1.3 where each side shows a
+ * certificate of the lab's CA and trusts no other ({@link #load}), or plain TCP ({@link #PLAIN})
+ * where no certificates exist. A peer whose certificate the CA did not sign fails the handshake:
+ * nothing of it is read.
+ */
+public final class PeerTls {
+  /** Plain TCP: for agents without certificates (and for tests of what lies above). */
+  public static final PeerTls PLAIN = new PeerTls(null, "plain TCP");
+
+  /** Files of a host's directory (see {@link #load}). */
+  public static final String CA = "ca.pem";
+  public static final String CERT = "host.pem";
+  public static final String KEY = "host.key";
+
+  private final SSLContext context;
+  private final String description;
+
+  private PeerTls(SSLContext context, String description) {
+    this.context = context;
+    this.description = description;
+  }
+
+  /**
+   * Mutual TLS from {@code dir}: {@value #CA} (the only CA trusted), {@value #CERT} (this host's
+   * certificate) and {@value #KEY} (its key, unencrypted PKCS#8 PEM, as {@code openssl req
+   * -nodes} writes it).
+   */
+  public static PeerTls load(Path dir) throws IOException {
+    try {
+      CertificateFactory cf = CertificateFactory.getInstance("X.509");
+      X509Certificate ca = (X509Certificate) cf.generateCertificate(new ByteArrayInputStream(Files.readAllBytes(dir.resolve(CA))));
+      X509Certificate cert =
+          (X509Certificate) cf.generateCertificate(new ByteArrayInputStream(Files.readAllBytes(dir.resolve(CERT))));
+      PrivateKey key = privateKey(Files.readString(dir.resolve(KEY), StandardCharsets.US_ASCII), cert);
+      KeyStore keys = KeyStore.getInstance("PKCS12");
+      keys.load(null, null);
+      keys.setKeyEntry("host", key, new char[0], new Certificate[] {cert, ca});
+      KeyStore trust = KeyStore.getInstance("PKCS12");
+      trust.load(null, null);
+      trust.setCertificateEntry("lab-ca", ca);
+      KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+      kmf.init(keys, new char[0]);
+      TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      tmf.init(trust);
+      SSLContext ctx = SSLContext.getInstance("TLSv1.3");
+      ctx.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+      return new PeerTls(ctx, "mutual TLS as " + cert.getSubjectX500Principal().getName() + ", trusting "
+          + ca.getSubjectX500Principal().getName() + " only");
+    } catch (GeneralSecurityException | RuntimeException e) {
+      throw new IOException("cannot load the TLS identity in " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static PrivateKey privateKey(String pem, X509Certificate cert) throws GeneralSecurityException {
+    if (!pem.contains("-----BEGIN PRIVATE KEY-----")) {
+      throw new GeneralSecurityException("the key is not an unencrypted PKCS#8 PEM (BEGIN PRIVATE KEY)");
+    }
+    String b64 = pem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+    return KeyFactory.getInstance(cert.getPublicKey().getAlgorithm())
+        .generatePrivate(new PKCS8EncodedKeySpec(Base64.getDecoder().decode(b64)));
+  }
+
+  public boolean secure() {
+    return context != null;
+  }
+
+  @Override
+  public String toString() {
+    return description;
+  }
+
+  /** Listens on {@code ip:port} (port 0: any free one); with TLS, every client must show a certificate of the CA. */
+  public ServerSocket listen(String ip, int port, int backlog) throws IOException {
+    ServerSocket s;
+    if (context == null) {
+      s = new ServerSocket();
+    } else {
+      SSLServerSocket ss = (SSLServerSocket) context.getServerSocketFactory().createServerSocket();
+      ss.setNeedClientAuth(true);
+      s = ss;
+    }
+    s.setReuseAddress(true);
+    s.bind(new InetSocketAddress(InetAddress.getByName(ip), port), backlog);
+    return s;
+  }
+
+  /**
+   * Connects to {@code hostPort} ("ip:port") and, with TLS, completes the handshake: a server
+   * whose certificate the CA did not sign is refused here, before anything is sent.
+   */
+  public Socket connect(String hostPort, int timeoutMs) throws IOException {
+    String[] hp = hostPort.split(":");
+    Socket s = new Socket();
+    try {
+      s.setTcpNoDelay(true);
+      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), timeoutMs);
+      if (context == null) {
+        return s;
+      }
+      SSLSocket tls = (SSLSocket) context.getSocketFactory().createSocket(s, hp[0], Integer.parseInt(hp[1]), true);
+      tls.setSoTimeout(timeoutMs);
+      tls.startHandshake();
+      tls.setSoTimeout(0);
+      return tls;
+    } catch (IOException e) {
+      s.close();
+      throw new IOException("connecting to " + hostPort + " over " + (context == null ? "TCP" : "mutual TLS") + ": "
+          + e.getMessage(), e);
+    }
+  }
+}
