@@ -435,11 +435,11 @@ public final class SourceRole {
             since = System.nanoTime();
           } else if ((System.nanoTime() - since) / 1_000_000 > STALL_MS) {
             LOG.warn("transfer {} stalled: no progress for {} s, cutting it", transferId, STALL_MS / 1000);
-            s.close();
+            PeerTls.abort(s);
             return;
           }
         }
-      } catch (InterruptedException | IOException e) {
+      } catch (InterruptedException e) {
         // transfer over
       }
     }, "ferry-stall-watchdog");
@@ -505,11 +505,7 @@ public final class SourceRole {
   public void cancelTransfer(String migrationId) {
     Socket s = sockets.remove(migrationId);
     if (s != null) {
-      try {
-        s.close();
-      } catch (IOException e) {
-        // closed already
-      }
+      PeerTls.abort(s);
     }
   }
 

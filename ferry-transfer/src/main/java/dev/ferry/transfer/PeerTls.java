@@ -18,6 +18,9 @@ import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.Base64;
+import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLServerSocket;
@@ -38,6 +41,13 @@ public final class PeerTls {
   public static final String CA = "ca.pem";
   public static final String CERT = "host.pem";
   public static final String KEY = "host.key";
+
+  /**
+   * The TCP connection under each TLS socket {@link #connect} made: {@link #abort} closes it.
+   * Closing the TLS socket itself would first send a close_notify, which waits for a writer
+   * blocked on a dead link: a watchdog or a cancel would hang with it.
+   */
+  private static final Map<Socket, Socket> TRANSPORTS = Collections.synchronizedMap(new WeakHashMap<>());
 
   private final SSLContext context;
   private final String description;
@@ -96,6 +106,18 @@ public final class PeerTls {
     return description;
   }
 
+  /**
+   * Ends a connection at once, whatever other threads are doing with it (a blocked write fails
+   * at once): for a TLS socket of {@link #connect}, its TCP connection is closed under it.
+   */
+  public static void abort(Socket s) {
+    try {
+      TRANSPORTS.getOrDefault(s, s).close();
+    } catch (IOException e) {
+      // closed already
+    }
+  }
+
   /** Listens on {@code ip:port} (port 0: any free one); with TLS, every client must show a certificate of the CA. */
   public ServerSocket listen(String ip, int port, int backlog) throws IOException {
     ServerSocket s;
@@ -128,6 +150,7 @@ public final class PeerTls {
       tls.setSoTimeout(timeoutMs);
       tls.startHandshake();
       tls.setSoTimeout(0);
+      TRANSPORTS.put(tls, s);
       return tls;
     } catch (IOException e) {
       s.close();
