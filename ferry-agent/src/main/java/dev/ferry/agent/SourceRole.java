@@ -162,8 +162,9 @@ public final class SourceRole {
     }
   }
 
+  /** Host pid by pid in the pod's namespace, of {@code init} and its descendants (pump lanes share it). */
   private static Map<Long, Long> pidsOf(long init) {
-    Map<Long, Long> m = new java.util.HashMap<>();
+    Map<Long, Long> m = new ConcurrentHashMap<>();
     try {
       for (long pid : ProcessMemory.processesLike(init)) {
         long nsPid = ProcessMemory.nsPid(pid);
@@ -206,9 +207,15 @@ public final class SourceRole {
       PagePump pump = new PagePump(ranges, held, (pid, vaddr, buf) -> {
         Long host = pids.get(pid);
         if (host == null) {
+          // born between the listing (before the freeze) and the freeze: the tree is frozen now
+          pids.putAll(pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
+          host = pids.get(pid);
+        }
+        if (host == null) {
           throw new IOException("no frozen process has pid " + pid + " in pod " + podName);
         }
-        return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(host)), vaddr, buf);
+        long hostPid = host;
+        return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(hostPid)), vaddr, buf);
       }, bandwidth);
       if (hold) {
         pump.hold();
