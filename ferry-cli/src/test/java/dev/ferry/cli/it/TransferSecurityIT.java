@@ -1,0 +1,72 @@
+package dev.ferry.cli.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.ferry.lab.Lab;
+import dev.ferry.lab.LabConfig;
+import dev.ferry.runtime.NetnsSocket;
+import dev.ferry.transfer.ImageSender;
+import dev.ferry.transfer.LabCa;
+import dev.ferry.transfer.PeerTls;
+import dev.ferry.transfer.TransferProgress;
+import dev.ferry.transfer.TransferSource;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Agents' data ports speak mutual TLS with the lab's CA only: a peer with a certificate of
+ * another CA, or none, gets nothing in; a peer of the lab's CA does.
+ */
+class TransferSecurityIT {
+  @TempDir Path tmp;
+
+  /** Sends a small image directory from host-a's namespace to host-b's data port as {@code tls}. */
+  private static void sendAs(PeerTls tls, LabConfig.HostEntry a, LabConfig.HostEntry b, Path src, String id)
+      throws Exception {
+    try (Socket c = NetnsSocket.inNamespace(a.netns(), () -> tls.connect(b.ip() + ":" + b.dataPort(), 5000))) {
+      new ImageSender(false).send(id, List.of(new TransferSource(src, "images")), c.getOutputStream(), c.getInputStream(),
+          new TransferProgress());
+    }
+  }
+
+  @Test
+  void theDataPortRefusesPeersTheLabsCaDidNotSignAndKeysAreRootOnly() throws Exception {
+    try (TestLab t = TestLab.up()) {
+      LabConfig.HostEntry a = t.lab.config().host("host-a");
+      LabConfig.HostEntry b = t.lab.config().host("host-b");
+      Path src = Files.createDirectories(tmp.resolve("src"));
+      Files.writeString(src.resolve("pages-1.img"), "secret memory");
+      Path hostTls = Lab.tlsDir(b);
+      assertThat(Files.getPosixFilePermissions(hostTls.resolve(PeerTls.KEY)))
+          .isEqualTo(PosixFilePermissions.fromString("rw-------"));
+      assertThat(Files.getPosixFilePermissions(t.lab.config().stateDir().resolve("ca").resolve("ca.key")))
+          .isEqualTo(PosixFilePermissions.fromString("rw-------"));
+
+      // a stranger: a certificate of another CA, for host-a's own name and address
+      LabCa.ensure(tmp.resolve("other-ca"), "not the lab").issue(tmp.resolve("stranger"), "host-a", a.ip());
+      PeerTls stranger = PeerTls.load(tmp.resolve("stranger"));
+      assertThatThrownBy(() -> sendAs(stranger, a, b, src, "m-20261127-000000-0001"))
+          .as("another CA's certificate").isInstanceOf(java.io.IOException.class);
+      // no certificate at all: plain TCP to a TLS port
+      assertThatThrownBy(() -> sendAs(PeerTls.PLAIN, a, b, src, "m-20261127-000000-0002"))
+          .as("no certificate").isInstanceOf(java.io.IOException.class);
+
+      // host-a's own identity gets in: the agent answers (it refuses a transfer nobody expects,
+      // which shows it read the request: the TLS layer let the peer through)
+      assertThatThrownBy(() -> sendAs(PeerTls.load(Lab.tlsDir(a)), a, b, src, "m-20261127-000000-0003"))
+          .hasMessageContaining("target refused the transfer");
+      try (var agentLog = Files.lines(b.logFile())) {
+        assertThat(agentLog.filter(l -> l.contains("transfer refused")).toList())
+            .as("what host-b's agent said about the three peers")
+            .anySatisfy(l -> assertThat(l).containsIgnoringCase("certif"))
+            .anySatisfy(l -> assertThat(l).contains("m-20261127-000000-0003"));
+      }
+    }
+  }
+}
