@@ -69,7 +69,7 @@ final class BenchTransferCommand implements Callable<Integer> {
     Path home = Path.of(System.getenv().getOrDefault("FERRY_HOME", "."));
     Path out = json != null ? json : home.resolve("bench/results/transfer.json");
     Lab.down(labName);
-    Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 4096);
+    Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 4096, LabConfig.HostEntry.DEFAULT_POD_SLOTS, true);
     List<Row> rows = new ArrayList<>();
     try {
       LabConfig.HostEntry a = lab.config().host("host-a");

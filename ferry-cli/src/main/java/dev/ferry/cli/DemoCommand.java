@@ -54,6 +54,10 @@ final class DemoCommand implements Callable<Integer> {
       + " send the client through it; probes who answers for the pod's IP during the migration")
   boolean vip;
 
+  /** Mutual TLS between agents. */
+  @Option(names = "--tls", description = "agents move images to each other over mutual TLS (as ferry lab up --tls)")
+  boolean tls;
+
   /** Probe rate. */
   @Option(names = "--probe-hz", defaultValue = "-1", description = "ARP samples a second asking who answers for the"
       + " pod's IP (default: 100 with --vip, else none; 0: none)")
@@ -73,7 +77,7 @@ final class DemoCommand implements Callable<Integer> {
           + dev.ferry.migration.Coordinator.STRATEGIES);
     }
     MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy)
-        .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).vip(vip).probeIpOwners(probeHz >= 0 ? probeHz : vip ? 100 : 0)
+        .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).vip(vip).tls(tls).probeIpOwners(probeHz >= 0 ? probeHz : vip ? 100 : 0)
         .hooks(hookOptions.hooks()).run();
     DemoRunner.printSummary(r, System.out);
     if (jsonReport != null) {

@@ -75,6 +75,15 @@ public final class Lab {
    * pods (placeholders count). Idempotent; the capacity of a lab that is up stays as it was.
    */
   public static Lab up(String name, List<String> hosts, long memoryCapacityMiB, int podSlots) {
+    return up(name, hosts, memoryCapacityMiB, podSlots, false);
+  }
+
+  /**
+   * As {@link #up(String, List, long, int)}; with {@code tls} the lab's CA issues each host a
+   * certificate and agents move images to each other over mutual TLS (for the lab's life: a later
+   * {@code up} of the same lab keeps the certificates the hosts have).
+   */
+  public static Lab up(String name, List<String> hosts, long memoryCapacityMiB, int podSlots, boolean tls) {
     checkName(name);
     if (podSlots < 1 || podSlots > 250) {
       throw new IllegalArgumentException("pod slots per host must be 1 .. 250, got " + podSlots);
@@ -103,7 +112,9 @@ public final class Lab {
     try {
       lab.mountRunDir();
       lab.createNetwork();
-      lab.issueCertificates();
+      if (tls) {
+        lab.issueCertificates();
+      }
       lab.startAgents();
     } catch (RuntimeException e) {
       LOG.error("lab {} could not come up, taking it down: {}", name, e.getMessage());

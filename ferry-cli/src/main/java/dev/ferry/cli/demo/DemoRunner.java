@@ -5,6 +5,7 @@ import dev.ferry.api.Json;
 import dev.ferry.cli.LabHosts;
 import dev.ferry.api.MigrationReport;
 import dev.ferry.lab.Lab;
+import dev.ferry.lab.LabConfig;
 import dev.ferry.migration.Coordinator;
 import dev.ferry.migration.MigrationFailedException;
 import dev.ferry.migration.MigrationOptions;
@@ -66,6 +67,14 @@ public final class DemoRunner {
   private int probeHz;
   private dev.ferry.migration.HookSpec.Hooks hooks = dev.ferry.migration.HookSpec.Hooks.NONE;
 
+  private boolean tls;
+
+  /** Agents move images to each other over mutual TLS (see {@code ferry lab up --tls}). */
+  public DemoRunner tls(boolean t) {
+    this.tls = t;
+    return this;
+  }
+
   /** Sends the client through a service VIP (nftables DNAT in the client namespace) instead of the pod's IP. */
   public DemoRunner vip(boolean v) {
     this.vip = v;
@@ -112,7 +121,7 @@ public final class DemoRunner {
     IpOwnerProber prober = null;
     try {
       out.println("== bringing up lab '" + labName + "': host-a, host-b and a client, in network namespaces");
-      Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 8192);
+      Lab lab = Lab.up(labName, List.of("host-a", "host-b"), 8192, LabConfig.HostEntry.DEFAULT_POD_SLOTS, tls);
       try (MigrationStore store = new MigrationStore(lab.config().stateDir())) {
         Coordinator coordinator = LabHosts.coordinator(lab, store);
         PodRecord pod = coordinator.runPod("host-a", "redis", List.of(new ContainerSpec("redis", REDIS, List.of())),

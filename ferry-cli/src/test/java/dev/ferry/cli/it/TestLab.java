@@ -88,9 +88,18 @@ final class TestLab implements AutoCloseable {
 
   /** A lab whose hosts hold {@code podSlots} pods each. */
   static TestLab up(int podSlots) {
+    return up(podSlots, false);
+  }
+
+  /** A lab whose agents move images to each other over mutual TLS. */
+  static TestLab upWithTls() {
+    return up(dev.ferry.lab.LabConfig.HostEntry.DEFAULT_POD_SLOTS, true);
+  }
+
+  private static TestLab up(int podSlots, boolean tls) {
     assumeHostReady();
     TestLab t = new TestLab();
-    t.lab = Lab.up(t.name, List.of("host-a", "host-b"), 4096, podSlots);
+    t.lab = Lab.up(t.name, List.of("host-a", "host-b"), 4096, podSlots, tls);
     t.store = new MigrationStore(t.lab.config().stateDir());
     t.coordinator = dev.ferry.cli.LabHosts.coordinator(t.lab, t.store);
     return t;

@@ -3,6 +3,8 @@ package dev.ferry.cli.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ferry.api.MigrationReport;
+import dev.ferry.cli.demo.DemoRunner;
 import dev.ferry.lab.Lab;
 import dev.ferry.lab.LabConfig;
 import dev.ferry.runtime.NetnsSocket;
@@ -38,7 +40,7 @@ class TransferSecurityIT {
 
   @Test
   void theDataPortRefusesPeersTheLabsCaDidNotSignAndKeysAreRootOnly() throws Exception {
-    try (TestLab t = TestLab.up()) {
+    try (TestLab t = TestLab.upWithTls()) {
       LabConfig.HostEntry a = t.lab.config().host("host-a");
       LabConfig.HostEntry b = t.lab.config().host("host-b");
       Path src = Files.createDirectories(tmp.resolve("src"));
@@ -68,5 +70,23 @@ class TransferSecurityIT {
         assertThat(migrations.resolve(id)).as("what " + id + " left on host-b").doesNotExist();
       }
     }
+  }
+
+  @Test
+  void redisUnderLoadMigratesOverMutualTls() throws Exception {
+    TestLab.assumeHostReady();
+    String lab = TestLab.newName();
+    MigrationReport r = new DemoRunner(lab, System.out, List.of()).strategy("cold").tls(true)
+        .afterMigration((l, c, rep) -> {
+          try (var log = Files.lines(l.config().host("host-b").logFile())) {
+            assertThat(log.filter(x -> x.contains("AgentDaemon: agent host-b ready")).toList()).singleElement()
+                .satisfies(x -> assertThat(x).contains("over mutual TLS"));
+          }
+        })
+        .run();
+    DemoRunner.printSummary(r, System.out);
+    assertThat(r.outcome).isEqualTo("migrated");
+    TestLab.assertInvariants(r);
+    TestLab.assertNothingLeft(lab);
   }
 }
