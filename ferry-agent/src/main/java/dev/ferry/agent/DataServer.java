@@ -47,6 +47,9 @@ final class DataServer implements AutoCloseable {
       s.setTcpNoDelay(true); // a sender gone silent (cut link) frees the placeholder in 30 s
       java.io.PushbackInputStream in = new java.io.PushbackInputStream(s.getInputStream(), IdentityHandover.MAGIC.length());
       byte[] magic = in.readNBytes(IdentityHandover.MAGIC.length());
+      if (magic.length == 0) {
+        return; // a connection opened ahead that no step needed, closed unused
+      }
       if (new String(magic, java.nio.charset.StandardCharsets.US_ASCII).equals(IdentityHandover.MAGIC)) {
         IdentityHandover.serve(new java.io.DataInputStream(in), new java.io.DataOutputStream(s.getOutputStream()), target);
         return;
