@@ -1,6 +1,7 @@
 package dev.ferry.agent;
 
 import dev.ferry.transfer.ImageReceiver;
+import dev.ferry.transfer.PeerTls;
 import dev.ferry.transfer.TransferProgress;
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -62,13 +63,15 @@ final class DataServer implements AutoCloseable {
                 migration[0] = TargetRole.migrationOf(id);
                 MDC.put("migration", migration[0]);
                 return target.incoming(id, incremental);
-              });
+              },
+              target.resumable());
       String id =
-          receiver.receive(in, s.getOutputStream(), progress, bytes -> injectCrash(migration[0], bytes));
+          receiver.receive(in, s.getOutputStream(), () -> PeerTls.abort(s), progress,
+              bytes -> injectCrash(migration[0], bytes));
       target.received(id);
       LOG.info("received {} bytes in {} files, all checksums verified", progress.bytes(), progress.files());
     } catch (IOException | RuntimeException e) {
-      LOG.warn("transfer refused: {}", e.getMessage());
+      LOG.warn("transfer not completed (refused, or its connection broke: then it may resume): {}", e.getMessage());
     } finally {
       MDC.remove("migration");
     }

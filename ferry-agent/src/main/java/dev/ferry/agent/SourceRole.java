@@ -40,8 +40,17 @@ public final class SourceRole {
   private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
   /** Connections of transfers under way, so that a cancel can cut them. */
   private final Map<String, Socket> sockets = new ConcurrentHashMap<>();
+  /** Migrations whose transfer was cancelled: it must not resume. */
+  private final java.util.Set<String> cancelled = ConcurrentHashMap.newKeySet();
   /** A transfer with no progress for this long is given up (a cut link, a hung peer). */
   static final int STALL_MS = 15_000;
+  /**
+   * A transfer's connection that moves nothing for this long is cut, and the transfer resumed
+   * on a new one: a resume costs little, so this can be short.
+   */
+  static final int TRANSFER_STALL_MS = 5_000;
+  /** How long after its connection broke a transfer keeps trying to resume before it fails. */
+  static final long RESUME_WINDOW_MS = 10_000;
 
   /** Memory pre-copy state (what the target holds), by migration and container. */
   private final Map<String, Map<String, SourcePages>> precopies = new ConcurrentHashMap<>();
@@ -345,7 +354,7 @@ public final class SourceRole {
     LOG.info("memory round {} of pod {}: {} of {} pages changed, {} bytes sent in {} ms (scan {} ms)", round, podName,
         changed, scanned, sentNow.get("bytes"), ms, scanMs);
     return Map.of("round", round, "scannedPages", scanned, "changedPages", changed, "bytes", sentNow.get("bytes"),
-        "scanMs", scanMs, "roundMs", ms);
+        "scanMs", scanMs, "roundMs", ms, "resumes", sentNow.getOrDefault("resumes", 0));
   }
 
   /**
@@ -395,41 +404,92 @@ public final class SourceRole {
       boolean keepBaseline) {
     TransferProgress progress = new TransferProgress();
     transfers.put(migrationId, progress);
+    cancelled.remove(migrationId);
     long t0 = System.nanoTime();
-    Thread watchdog = null;
-    // no delay: the last segment and the verdict must not wait for delayed ACKs (~40 ms)
-    try (Socket s = dataConnection(migrationId, targetData)) {
+    Thread[] watchdog = {null};
+    boolean[] stalled = {false};
+    boolean[] first = {true};
+    ImageSender sender = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth);
+    // each connection, the first and any resuming one, is cut by the watchdog if it stalls
+    ImageSender.Dialer dialer = () -> {
+      if (cancelled.contains(migrationId)) {
+        throw new ImageSender.TransferAbandoned("cancelled");
+      }
+      Socket s = first[0] ? dataConnection(migrationId, targetData) : tls.connect(targetData, 2000);
+      if (!first[0]) {
+        LOG.info("resuming transfer {} to {} after {} bytes", transferId, targetData, progress.bytes());
+      }
+      first[0] = false;
       sockets.put(migrationId, s);
-      s.setSoTimeout(STALL_MS);
-      watchdog = stallWatchdog(s, progress, transferId);
-      Map<String, ImageSender.FileStamp> now = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth)
-          .send(transferId, sources, baseline, s.getOutputStream(), s.getInputStream(), progress);
+      if (cancelled.contains(migrationId)) { // a cancel that came while connecting
+        PeerTls.abort(s);
+        throw new ImageSender.TransferAbandoned("cancelled");
+      }
+      s.setSoTimeout(TRANSFER_STALL_MS);
+      if (watchdog[0] != null) {
+        watchdog[0].interrupt();
+      }
+      watchdog[0] = stallWatchdog(s, progress, transferId, () -> stalled[0] = true);
+      return s;
+    };
+    try {
+      if (faults.contains("transfer-connection-drop")) {
+        dropConnectionOnce(migrationId, progress);
+      }
+      Map<String, ImageSender.FileStamp> now =
+          sender.send(transferId, sources, baseline, dialer, RESUME_WINDOW_MS, progress);
       if (keepBaseline) {
         sent.put(migrationId, now);
       }
     } catch (IOException e) {
       sent.remove(migrationId); // the target's copy is in doubt: next round sends everything
       precopies.remove(migrationId);
-      String why = "Socket closed".equals(e.getMessage())
-          ? "cut after no progress for " + STALL_MS / 1000 + " s (link down or peer hung), or cancelled" : e.getMessage();
-      throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes: " + why);
+      String why = cancelled.contains(migrationId) ? "cancelled"
+          : (stalled[0] ? "cut after no progress for " + TRANSFER_STALL_MS / 1000 + " s (link down or peer hung); " : "")
+              + e.getMessage();
+      throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes"
+          + (sender.resumes() > 0 ? " and " + sender.resumes() + " resumes" : "") + ": " + why);
     } finally {
       sockets.remove(migrationId);
-      if (watchdog != null) {
-        watchdog.interrupt();
+      if (watchdog[0] != null) {
+        watchdog[0].interrupt();
       }
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s)", transferId, progress.bytes(),
-        progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6));
-    return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms);
+    LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s){}", transferId, progress.bytes(),
+        progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6),
+        sender.resumes() > 0 ? ", resumed " + sender.resumes() + " times" : "");
+    return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms, "resumes", sender.resumes());
+  }
+
+  /**
+   * Fault injection for tests: once 4 MiB went out, the transfer's connection is reset, as a
+   * middlebox or a flapping link would; the transfer must resume.
+   */
+  private void dropConnectionOnce(String migrationId, TransferProgress progress) {
+    Thread t = new Thread(() -> {
+      try {
+        while (progress.bytes() < (4 << 20) && !progress.finished()) {
+          Thread.sleep(5);
+        }
+        Socket s = sockets.get(migrationId);
+        if (s != null && !progress.finished()) {
+          LOG.warn("injected fault: resetting the transfer's connection after {} bytes", progress.bytes());
+          PeerTls.abort(s);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "ferry-fault-drop");
+    t.setDaemon(true);
+    t.start();
   }
 
   /**
    * A cut link does not fail a blocked write for many minutes (TCP keeps retransmitting):
-   * a transfer that makes no progress for {@link #STALL_MS} is cut here instead.
+   * a connection that moves nothing for {@link #TRANSFER_STALL_MS} is cut here instead.
    */
-  private static Thread stallWatchdog(Socket s, TransferProgress progress, String transferId) {
+  private static Thread stallWatchdog(Socket s, TransferProgress progress, String transferId, Runnable onStall) {
     Thread t = new Thread(() -> {
       long last = -1;
       long since = System.nanoTime();
@@ -440,8 +500,10 @@ public final class SourceRole {
           if (now != last) {
             last = now;
             since = System.nanoTime();
-          } else if ((System.nanoTime() - since) / 1_000_000 > STALL_MS) {
-            LOG.warn("transfer {} stalled: no progress for {} s, cutting it", transferId, STALL_MS / 1000);
+          } else if ((System.nanoTime() - since) / 1_000_000 > TRANSFER_STALL_MS) {
+            LOG.warn("transfer {} stalled: no progress for {} s, cutting its connection", transferId,
+                TRANSFER_STALL_MS / 1000);
+            onStall.run();
             PeerTls.abort(s);
             return;
           }
@@ -510,6 +572,7 @@ public final class SourceRole {
 
   /** Stops a migration's transfer at once by closing its connection (cancel). Idempotent. */
   public void cancelTransfer(String migrationId) {
+    cancelled.add(migrationId);
     Socket s = sockets.remove(migrationId);
     if (s != null) {
       PeerTls.abort(s);

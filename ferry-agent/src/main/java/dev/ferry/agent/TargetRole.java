@@ -69,6 +69,12 @@ public final class TargetRole {
   }
 
   private final Map<String, PageStore> pageStores = new ConcurrentHashMap<>();
+  /** What arrived of each transfer, kept across connections so a broken one can resume. */
+  private final dev.ferry.transfer.ResumableTransfers resumable = new dev.ferry.transfer.ResumableTransfers();
+
+  dev.ferry.transfer.ResumableTransfers resumable() {
+    return resumable;
+  }
 
   /** @param listenIp this host's address on the lab network, where page pumps connect */
   public TargetRole(PodManager pods, Path stateDir, String listenIp) {
@@ -381,6 +387,7 @@ public final class TargetRole {
       }
     });
     faults.remove(migrationId);
+    resumable.forget(migrationId);
     LOG.info("pod {} committed on this host", podName);
     return Map.of("committed", true);
   }
@@ -439,6 +446,7 @@ public final class TargetRole {
       LOG.info("placeholder of pod {} removed", podName);
     }
     MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
+    resumable.forget(migrationId);
     faults.remove(migrationId);
     frozenRounds.remove(migrationId);
   }

@@ -42,6 +42,8 @@ public class MigrationReport {
   public Long bytesTransferred;
   /** Bytes moved while the pod was frozen. */
   public Long frozenBytesTransferred;
+  /** Times a transfer's connection broke (reset, or cut by the stall watchdog) and was resumed from the last verified chunk; absent when none did. */
+  public Integer transferResumes;
   public int precopyRounds;
   /** Bytes sent by each memory pre-copy round, in order. */
   public List<Long> precopyRoundBytes = new ArrayList<>();

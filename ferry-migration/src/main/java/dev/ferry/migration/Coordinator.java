@@ -33,7 +33,7 @@ public final class Coordinator {
    * link while the pod is frozen).
    */
   private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer",
-      "source-agent-crash-in-transfer", "stall-frozen-transfer");
+      "source-agent-crash-in-transfer", "stall-frozen-transfer", "transfer-connection-drop");
 
   private final MigrationStore store;
   private final HostDirectory hosts;

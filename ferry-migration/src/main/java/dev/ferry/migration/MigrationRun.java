@@ -266,6 +266,15 @@ final class MigrationRun {
     JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "presync",
         Map.of("pod", pod.name(), "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000)), null);
     presyncBytes = r.path("bytes").asLong();
+    countResumes(r);
+  }
+
+  /** Adds the resumes of a transfer step (connections that broke and were resumed) to the report. */
+  private void countResumes(JsonNode r) {
+    int n = r.path("resumes").asInt();
+    if (n > 0) {
+      report.transferResumes = (report.transferResumes == null ? 0 : report.transferResumes) + n;
+    }
   }
 
   /**
@@ -284,6 +293,7 @@ final class MigrationRun {
         JsonNode r = sendWatchingForCancel(() -> source.step(id, "source", "memround", Map.of("pod", pod.name(),
             "target", dataAddress, "bandwidth", options.bandwidthMBps() * 1_000_000, "round", k)), progress);
         long bytes = r.path("bytes").asLong();
+        countResumes(r);
         long changed = r.path("changedPages").asLong() * 4096;
         long ms = Math.max(1, now() - start);
         // pages changed since the previous round, over the time since it began
@@ -498,6 +508,7 @@ final class MigrationRun {
     long earlier = presyncBytes + report.precopyRoundBytes.stream().mapToLong(Long::longValue).sum();
     report.bytesTransferred = earlier + r.path("bytes").asLong();
     report.frozenBytesTransferred = r.path("bytes").asLong();
+    countResumes(r);
     if (r.has("recipeMs") && memoryPrecopy()) {
       report.frozenBreakdownMs.put("precopyRecipe", r.path("recipeMs").asLong());
       report.frozenPagesSent = r.path("literalPages").asLong();

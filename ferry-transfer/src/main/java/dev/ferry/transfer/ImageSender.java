@@ -22,7 +22,7 @@ import java.util.zip.CRC32C;
 
 /** Streams directory trees (a pod's bundles and checkpoint images) to an {@link ImageReceiver}. */
 public final class ImageSender {
-  private final boolean corruptOneByte;
+  private boolean corrupted;
   private final RateLimiter limiter;
   private final Compression compression;
   private ChunkCodec codec;
@@ -46,7 +46,7 @@ public final class ImageSender {
    * @param compression how chunks are encoded on the wire
    */
   public ImageSender(boolean corruptOneByte, long bandwidthBytesPerSecond, Compression compression) {
-    this.corruptOneByte = corruptOneByte;
+    this.corrupted = !corruptOneByte;
     this.limiter = bandwidthBytesPerSecond > 0 ? new RateLimiter(bandwidthBytesPerSecond) : null;
     this.compression = compression;
   }
@@ -62,6 +62,39 @@ public final class ImageSender {
   /** Size and times of a file when it was sent: unchanged files are not sent again. */
   public record FileStamp(long size, long mtimeNanos, long ctimeNanos) {}
 
+  /** Opens a connection to the receiver: the first one, and new ones to resume a broken transfer. */
+  @FunctionalInterface
+  public interface Dialer {
+    /**
+     * @throws TransferAbandoned when no further attempt must be made (the transfer was cancelled)
+     */
+    java.net.Socket dial() throws IOException;
+  }
+
+  /** Thrown by a {@link Dialer} to stop a transfer for good instead of resuming it. */
+  public static final class TransferAbandoned extends IOException {
+    public TransferAbandoned(String message) {
+      super(message);
+    }
+  }
+
+  /** The receiver said no (and why): resuming would not help. */
+  static final class TransferRefused extends IOException {
+    TransferRefused(String message) {
+      super(message);
+    }
+  }
+
+  /** Where a resumed transfer goes on, as the receiver verified it. */
+  record ResumePoint(int entries, String fileRel, long fileOffset, long bytes, int files) {}
+
+  private int resumes;
+
+  /** How many times the last {@link #send} resumed after its connection broke. */
+  public int resumes() {
+    return resumes;
+  }
+
   /**
    * Sends all {@code sources}, then waits for the receiver's verdict.
    *
@@ -73,24 +106,125 @@ public final class ImageSender {
   }
 
   /**
-   * Sends {@code sources}; with a {@code baseline} (what an earlier transfer of the same
-   * migration delivered), only what changed since: files whose size or times differ, and
-   * deletions. Returns what the receiver holds now, the baseline of a next round.
+   * Sends {@code sources} over one connection; with a {@code baseline} (what an earlier transfer
+   * of the same migration delivered), only what changed since: files whose size or times
+   * differ, and deletions. Returns what the receiver holds now, the baseline of a next round.
    */
   public Map<String, FileStamp> send(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
       OutputStream rawOut, InputStream rawIn, TransferProgress progress) throws IOException {
+    codec = new ChunkCodec(compression);
+    resumes = 0;
+    return attempt(transferId, sources, baseline, null, rawOut, rawIn, progress);
+  }
+
+  /**
+   * Like {@link #send(String, List, Map, OutputStream, InputStream, TransferProgress)}, over
+   * connections from {@code dialer}: when one breaks (not when the receiver refuses), dials
+   * again and goes on from the receiver's last verified chunk, for as long as a new connection
+   * can be had within {@code resumeWindowMs} of the break.
+   */
+  public Map<String, FileStamp> send(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
+      Dialer dialer, long resumeWindowMs, TransferProgress progress) throws IOException {
+    codec = new ChunkCodec(compression);
+    resumes = 0;
+    boolean resuming = false;
+    IOException broke = null;
+    long brokeAt = 0;
+    while (true) {
+      java.net.Socket s;
+      try {
+        s = dialer.dial();
+      } catch (TransferAbandoned e) {
+        throw e;
+      } catch (IOException e) {
+        if (!resuming || System.nanoTime() - brokeAt > resumeWindowMs * 1_000_000) {
+          throw resuming ? gaveUp(broke, resumeWindowMs, e) : e;
+        }
+        pause(200);
+        continue;
+      }
+      long bytesBefore = progress.bytes();
+      try (s) {
+        ResumePoint at = null;
+        if (resuming) {
+          at = askWhereToResume(transferId, s.getOutputStream(), s.getInputStream());
+          resumes++;
+          progress.rewind(at.bytes(), at.files());
+          bytesBefore = at.bytes();
+        }
+        return attempt(transferId, sources, baseline, at, s.getOutputStream(), s.getInputStream(), progress);
+      } catch (TransferRefused | IntegrityException | TransferAbandoned e) {
+        throw e;
+      } catch (IOException e) {
+        if (broke == null || progress.bytes() > bytesBefore) {
+          brokeAt = System.nanoTime(); // a new break, not the same one again: its window starts now
+        }
+        broke = e;
+        resuming = true;
+        if (System.nanoTime() - brokeAt > resumeWindowMs * 1_000_000 || resumes >= MAX_RESUMES) {
+          throw gaveUp(e, resumeWindowMs, e);
+        }
+      }
+    }
+  }
+
+  /** A transfer that keeps breaking (a flapping link) gives up after this many resumes. */
+  private static final int MAX_RESUMES = 20;
+
+  private IOException gaveUp(IOException broke, long windowMs, IOException last) {
+    String why = broke.getMessage() + (resumes > 0 || last != broke
+        ? "; not resumed within " + windowMs + " ms (" + resumes + " resumes; last attempt: " + last.getMessage() + ")"
+        : "");
+    return new IOException(why, broke);
+  }
+
+  private static void pause(long ms) throws java.io.InterruptedIOException {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.InterruptedIOException("interrupted while resuming a transfer");
+    }
+  }
+
+  private static ResumePoint askWhereToResume(String transferId, OutputStream rawOut, InputStream rawIn) throws IOException {
+    DataOutputStream out = new DataOutputStream(rawOut);
+    out.writeBytes(TransferProtocol.MAGIC);
+    out.writeUTF(transferId);
+    out.writeByte(TransferProtocol.RESUME);
+    out.flush();
+    DataInputStream in = new DataInputStream(rawIn);
+    byte answer = in.readByte();
+    if (answer == TransferProtocol.ERROR) {
+      throw new TransferRefused("target refused to resume the transfer: " + in.readUTF());
+    }
+    if (answer != TransferProtocol.RESUME_AT) {
+      throw new TransferRefused("target answered a resume with " + answer);
+    }
+    return new ResumePoint(in.readInt(), in.readUTF(), in.readLong(), in.readLong(), in.readInt());
+  }
+
+  /** One connection's worth: from the start, or from {@code at}. */
+  private Map<String, FileStamp> attempt(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
+      ResumePoint at, OutputStream rawOut, InputStream rawIn, TransferProgress progress) throws IOException {
     DataInputStream in = new DataInputStream(rawIn);
     Map<String, FileStamp> now = new HashMap<>();
     try {
-      sendAll(transferId, sources, baseline, now, rawOut, progress);
+      sendAll(transferId, sources, baseline, at, now, rawOut, progress);
+    } catch (IntegrityException e) {
+      throw e;
     } catch (IOException e) {
       // the receiver may have refused (and said why) while we were still sending
-      throw new IOException(refusal(in).orElse(e.getMessage()), e);
+      java.util.Optional<String> refused = refusal(in);
+      if (refused.isPresent()) {
+        throw new TransferRefused(refused.get());
+      }
+      throw e;
     }
     byte verdict = in.readByte();
     progress.finish();
     if (verdict != TransferProtocol.OK) {
-      throw new IOException("target refused the transfer: " + in.readUTF());
+      throw new TransferRefused("target refused the transfer: " + in.readUTF());
     }
     return now;
   }
@@ -106,14 +240,15 @@ public final class ImageSender {
     return java.util.Optional.empty();
   }
 
-  private void sendAll(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
+  private void sendAll(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline, ResumePoint at,
       Map<String, FileStamp> now, OutputStream rawOut, TransferProgress progress) throws IOException {
     DataOutputStream out = new DataOutputStream(new BufferedOutputStream(rawOut, 1 << 16));
-    codec = new ChunkCodec(compression);
-    out.writeBytes(TransferProtocol.MAGIC);
-    out.writeUTF(transferId);
-    out.writeBoolean(baseline != null);
-    boolean[] corrupted = {!corruptOneByte};
+    if (at == null) {
+      out.writeBytes(TransferProtocol.MAGIC);
+      out.writeUTF(transferId);
+      out.writeByte(baseline != null ? TransferProtocol.INCREMENTAL : TransferProtocol.FRESH);
+    }
+    int index = 0;
     for (TransferSource src : sources) {
       try (Stream<Path> walk = Files.walk(src.dir())) {
         for (Path p : (Iterable<Path>) walk.sorted()::iterator) {
@@ -127,14 +262,28 @@ public final class ImageSender {
             if (baseline != null && stamp.equals(baseline.get(rel))) {
               continue; // the receiver has this very file from an earlier round
             }
+          } else if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS) && !Files.isSymbolicLink(p)) {
+            continue; // sockets, fifos and devices are never part of a bundle or an image directory
           }
-          sendEntry(out, p, rel, progress, corrupted);
+          int i = index++;
+          if (at != null && i < at.entries()) {
+            continue; // verified by the receiver before the connection broke
+          }
+          long from = 0;
+          if (at != null && i == at.entries() && !at.fileRel().isEmpty()) {
+            if (!at.fileRel().equals(rel)) {
+              throw new IntegrityException("cannot resume transfer " + transferId + ": the receiver was writing "
+                  + at.fileRel() + " but entry " + i + " here is " + rel + " (the files changed since)");
+            }
+            from = at.fileOffset();
+          }
+          sendEntry(out, p, rel, from, progress);
         }
       }
     }
     if (baseline != null) {
-      for (String gone : baseline.keySet()) {
-        if (!now.containsKey(gone)) {
+      for (String gone : new java.util.TreeSet<>(baseline.keySet())) {
+        if (!now.containsKey(gone) && (at == null || index++ >= at.entries())) {
           out.writeByte(TransferProtocol.DELETE);
           out.writeUTF(gone);
           out.writeInt(0);
@@ -153,7 +302,7 @@ public final class ImageSender {
         ((FileTime) a.get("ctime")).to(TimeUnit.NANOSECONDS));
   }
 
-  private void sendEntry(DataOutputStream out, Path p, String rel, TransferProgress progress, boolean[] corrupted)
+  private void sendEntry(DataOutputStream out, Path p, String rel, long from, TransferProgress progress)
       throws IOException {
     int mode = TransferProtocol.mode(Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS));
     if (Files.isSymbolicLink(p)) {
@@ -165,36 +314,43 @@ public final class ImageSender {
       out.writeByte(TransferProtocol.DIR);
       out.writeUTF(rel);
       out.writeInt(mode);
-    } else if (Files.isRegularFile(p)) {
+    } else {
       out.writeByte(TransferProtocol.FILE);
       out.writeUTF(rel);
       out.writeInt(mode);
-      sendFile(out, p, progress, corrupted);
+      sendFile(out, p, from, progress);
       progress.addFile();
     }
-    // sockets, fifos and devices are never part of a bundle or an image directory
   }
 
-  private void sendFile(DataOutputStream out, Path p, TransferProgress progress, boolean[] corrupted) throws IOException {
+  private void sendFile(DataOutputStream out, Path p, long from, TransferProgress progress) throws IOException {
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
       long size = ch.size();
+      if (from > size) {
+        throw new IntegrityException("cannot resume " + p + " at offset " + from + ": it has only " + size + " bytes now");
+      }
       out.writeLong(size);
+      out.writeLong(from);
       CRC32C whole = new CRC32C();
       ByteBuffer buf = ByteBuffer.allocate(TransferProtocol.CHUNK);
       long sent = 0;
       while (sent < size) {
         buf.clear();
         buf.limit((int) Math.min(buf.capacity(), size - sent)); // a file growing meanwhile (a log) is sent as it was
-        int n = ch.read(buf);
+        int n = ch.read(buf, sent);
         if (n <= 0) {
           throw new IOException(p + " shrank while being sent");
         }
+        whole.update(buf.array(), 0, n);
+        if (sent < from) {
+          sent += n; // verified by the receiver already: only its checksum is needed here
+          continue;
+        }
         CRC32C crc = new CRC32C();
         crc.update(buf.array(), 0, n);
-        whole.update(buf.array(), 0, n);
-        if (!corrupted[0] && n > 0) {
+        if (!corrupted && n > 0) {
           buf.array()[n / 2] ^= 0x5a; // after the checksum: the receiver must notice
-          corrupted[0] = true;
+          corrupted = true;
         }
         long before = codec.wireBytes;
         out.writeInt(n);

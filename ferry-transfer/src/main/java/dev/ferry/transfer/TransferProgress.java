@@ -17,6 +17,12 @@ public final class TransferProgress {
     files.incrementAndGet();
   }
 
+  /** A resumed transfer counts from what the receiver verified before the break. */
+  void rewind(long verifiedBytes, long verifiedFiles) {
+    bytes.set(verifiedBytes);
+    files.set(verifiedFiles);
+  }
+
   void finish() {
     endNanos = System.nanoTime();
   }

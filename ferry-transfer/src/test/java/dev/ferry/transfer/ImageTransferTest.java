@@ -206,7 +206,7 @@ class ImageTransferTest {
     var out = new java.io.DataOutputStream(wire);
     out.writeBytes(TransferProtocol.MAGIC);
     out.writeUTF("m-1");
-    out.writeBoolean(false);
+    out.writeByte(TransferProtocol.FRESH);
     out.writeByte(TransferProtocol.DIR);
     out.writeUTF("../../etc/evil");
     out.writeInt(0755);
@@ -237,6 +237,132 @@ class ImageTransferTest {
             .isInstanceOf(IOException.class);
       }
       rx.get(30, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Receivers on a loopback port, one per connection, sharing what they verified. */
+  private static final class ResumingReceiver implements AutoCloseable {
+    final ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+    final ResumableTransfers resumable = new ResumableTransfers();
+    final List<TransferProgress> perConnection = new java.util.concurrent.CopyOnWriteArrayList<>();
+    final CompletableFuture<String> done = new CompletableFuture<>();
+
+    ResumingReceiver(Path dst) throws IOException {
+      Thread t = new Thread(() -> {
+        while (!server.isClosed()) {
+          try {
+            Socket s = server.accept();
+            TransferProgress p = new TransferProgress();
+            perConnection.add(p);
+            CompletableFuture.runAsync(() -> {
+              try (s) {
+                done.complete(new ImageReceiver((id, inc) -> dst, resumable)
+                    .receive(s.getInputStream(), s.getOutputStream(), s, p, b -> {}));
+              } catch (IOException e) {
+                // broken: the next connection resumes
+              }
+            });
+          } catch (IOException e) {
+            return;
+          }
+        }
+      });
+      t.setDaemon(true);
+      t.start();
+    }
+
+    Socket dial() throws IOException {
+      return new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+    }
+
+    @Override
+    public void close() throws IOException {
+      server.close();
+    }
+  }
+
+  @Test
+  void aConnectionCutMidFileResumesFromTheLastVerifiedChunk() throws Exception {
+    Path src = sampleTree();
+    byte[] big = new byte[48 << 20];
+    new Random(3).nextBytes(big);
+    Files.write(src.resolve("rootfs/pages-1.img"), big);
+    Path dst = tmp.resolve("dst");
+    try (ResumingReceiver rx = new ResumingReceiver(dst)) {
+      ImageSender sender = new ImageSender(false, 200_000_000); // ~0.25 s: time to cut it half-way
+      TransferProgress progress = new TransferProgress();
+      List<Socket> dialed = new java.util.concurrent.CopyOnWriteArrayList<>();
+      CompletableFuture<Void> cutter = CompletableFuture.runAsync(() -> {
+        while (progress.bytes() < (20 << 20)) {
+          Thread.onSpinWait();
+        }
+        PeerTls.abort(dialed.get(0)); // a reset mid-file, as a cut link ends once the watchdog gives up
+      });
+      sender.send("m-1", List.of(new TransferSource(src, "bundles/app")), null, () -> {
+        Socket s = rx.dial();
+        dialed.add(s);
+        return s;
+      }, 5_000, progress);
+      cutter.get(5, TimeUnit.SECONDS);
+      assertThat(rx.done.get(10, TimeUnit.SECONDS)).isEqualTo("m-1");
+      assertThat(sender.resumes()).isEqualTo(1);
+      assertThat(dialed).hasSize(2);
+      assertThat(Files.mismatch(src.resolve("rootfs/pages-1.img"), dst.resolve("bundles/app/rootfs/pages-1.img")))
+          .isEqualTo(-1L);
+      assertThat(Files.readAllBytes(dst.resolve("bundles/app/rootfs/bin/app")))
+          .isEqualTo(Files.readAllBytes(src.resolve("rootfs/bin/app")));
+      long total = (48 << 20) + Files.size(src.resolve("rootfs/bin/app")) + 2;
+      assertThat(progress.bytes()).isEqualTo(total);
+      long afterResume = rx.perConnection.get(1).bytes();
+      assertThat(afterResume).as("bytes sent again after the resume").isLessThan(total - (19 << 20)).isPositive();
+      assertThat(rx.perConnection.get(0).bytes() + afterResume).isEqualTo(total);
+    }
+  }
+
+  @Test
+  void aCutThatOutlastsTheResumeWindowFailsNamingTheBreakAndTheLastAttempt() throws Exception {
+    Path src = sampleTree();
+    try (ResumingReceiver rx = new ResumingReceiver(tmp.resolve("dst"))) {
+      ImageSender sender = new ImageSender(false, 2_000_000);
+      TransferProgress progress = new TransferProgress();
+      int[] dials = {0};
+      CompletableFuture<Void> cutter = new CompletableFuture<>();
+      long t0 = System.nanoTime();
+      assertThatThrownBy(() -> sender.send("m-1", List.of(new TransferSource(src, "b")), null, () -> {
+        if (dials[0]++ > 0) {
+          throw new java.net.ConnectException("Connection refused (the link is still down)");
+        }
+        Socket s = rx.dial();
+        cutter.completeAsync(() -> {
+          while (progress.bytes() == 0) {
+            Thread.onSpinWait();
+          }
+          PeerTls.abort(s);
+          return null;
+        });
+        return s;
+      }, 600, progress))
+          .hasMessageContaining("not resumed within 600 ms")
+          .hasMessageContaining("the link is still down");
+      assertThat((System.nanoTime() - t0) / 1e9).isLessThan(5);
+      assertThat(dials[0]).isGreaterThan(2);
+    }
+  }
+
+  @Test
+  void aResumeTheReceiverKnowsNothingOfIsRefused() throws Exception {
+    Path src = sampleTree();
+    try (ResumingReceiver rx = new ResumingReceiver(tmp.resolve("dst"))) {
+      ImageSender sender = new ImageSender(false);
+      int[] dials = {0};
+      assertThatThrownBy(() -> sender.send("m-1", List.of(new TransferSource(src, "b")), null, () -> {
+        if (dials[0]++ == 0) {
+          Socket s = rx.dial();
+          s.close(); // broken before the receiver heard of the transfer
+          return s;
+        }
+        return rx.dial();
+      }, 2_000, new TransferProgress())).hasMessageContaining("nothing to resume for transfer m-1");
     }
   }
 }

@@ -146,6 +146,17 @@ final class TestLab implements AutoCloseable {
     }
   }
 
+  /** Takes {@code host}'s port on the lab bridge down for {@code ms}, then up again. */
+  void cutLinkFor(String host, long ms) throws Exception {
+    String port = "h-" + host;
+    dev.ferry.runtime.Exec.checked("ip", "-n", lab.config().bridgeNs(), "link", "set", port, "down");
+    try {
+      Thread.sleep(ms);
+    } finally {
+      dev.ferry.runtime.Exec.checked("ip", "-n", lab.config().bridgeNs(), "link", "set", port, "up");
+    }
+  }
+
   /** Waits until the lab's (only) migration is in {@code phase}. */
   MigrationRecord waitForPhase(MigrationPhase phase, int seconds) throws InterruptedException {
     long deadline = System.currentTimeMillis() + seconds * 1000L;
