@@ -15,6 +15,8 @@ import java.nio.file.Path;
  * @param dataPort TCP port that receives checkpoint images from source agents
  * @param hostBridge bridge in the host namespace that pod interfaces join
  * @param memoryCapacityMiB memory pods may reserve here
+ * @param hostBandwidthBytesPerSecond cap on everything this host sends to other agents, all
+ *     migrations together (each migration may have a lower cap of its own); 0 for none
  */
 public record AgentConfig(
     String host,
@@ -25,4 +27,12 @@ public record AgentConfig(
     int apiPort,
     int dataPort,
     String hostBridge,
-    long memoryCapacityMiB) {}
+    long memoryCapacityMiB,
+    long hostBandwidthBytesPerSecond) {
+
+  /** Without a host-wide bandwidth cap. */
+  public AgentConfig(String host, String namePrefix, Path stateDir, Path socket, String listenIp, int apiPort,
+      int dataPort, String hostBridge, long memoryCapacityMiB) {
+    this(host, namePrefix, stateDir, socket, listenIp, apiPort, dataPort, hostBridge, memoryCapacityMiB, 0);
+  }
+}

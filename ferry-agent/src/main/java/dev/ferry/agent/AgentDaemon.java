@@ -5,6 +5,7 @@ import dev.ferry.runtime.CriuBinary;
 import dev.ferry.runtime.HostCapabilities;
 import dev.ferry.runtime.RuncRuntime;
 import dev.ferry.transfer.PeerTls;
+import dev.ferry.transfer.RateLimiter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
@@ -30,7 +31,11 @@ public final class AgentDaemon {
     if (!tls.secure()) {
       LOG.warn("no TLS identity in {}: images travel to and from other agents in clear", tlsDir);
     }
-    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls);
+    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls,
+        config.hostBandwidthBytesPerSecond() > 0 ? new RateLimiter(config.hostBandwidthBytesPerSecond()) : null);
+    if (config.hostBandwidthBytesPerSecond() > 0) {
+      LOG.info("transfers from this host are capped at {} MB/s together", config.hostBandwidthBytesPerSecond() / 1_000_000);
+    }
     TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp());
     target.removeLeftovers();
     AgentApi api = new AgentApi(config, caps, pods, source, target);

@@ -40,6 +40,7 @@ public final class SourceRole {
   private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
   /** Connections of transfers under way, so that a cancel can cut them. */
   private final Map<String, Socket> sockets = new ConcurrentHashMap<>();
+  private final dev.ferry.transfer.RateLimiter hostCap;
   /** Migrations whose transfer was cancelled: it must not resume. */
   private final java.util.Set<String> cancelled = ConcurrentHashMap.newKeySet();
   /** A transfer with no progress for this long is given up (a cut link, a hung peer). */
@@ -72,8 +73,10 @@ public final class SourceRole {
   /** @param tls how this agent connects to other agents' data ports */
   private final PeerTls tls;
 
-  public SourceRole(PodManager pods, Path stateDir, String listenIp, PeerTls tls) {
+  /** @param hostCap cap on all this host's transfers together (its link); null for none */
+  public SourceRole(PodManager pods, Path stateDir, String listenIp, PeerTls tls, dev.ferry.transfer.RateLimiter hostCap) {
     this.pods = pods;
+    this.hostCap = hostCap;
     this.tls = tls;
     this.migrationsDir = stateDir.resolve("migrations");
     this.listenIp = listenIp;
@@ -409,7 +412,8 @@ public final class SourceRole {
     Thread[] watchdog = {null};
     boolean[] stalled = {false};
     boolean[] first = {true};
-    ImageSender sender = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth);
+    ImageSender sender = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth,
+        dev.ferry.transfer.Compression.AUTO, hostCap);
     // each connection, the first and any resuming one, is cut by the watchdog if it stalls
     ImageSender.Dialer dialer = () -> {
       if (cancelled.contains(migrationId)) {
@@ -456,9 +460,10 @@ public final class SourceRole {
       }
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s){}", transferId, progress.bytes(),
-        progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6),
-        sender.resumes() > 0 ? ", resumed " + sender.resumes() + " times" : "");
+    long wire = sender.wireStats().wireBytes();
+    LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s; {} bytes on the wire, {} MB/s){}", transferId,
+        progress.bytes(), progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6), wire,
+        String.format("%.0f", wire / 1e3 / Math.max(1, ms)), sender.resumes() > 0 ? ", resumed " + sender.resumes() + " times" : "");
     return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms, "resumes", sender.resumes());
   }
 

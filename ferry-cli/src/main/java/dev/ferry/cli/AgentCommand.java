@@ -20,10 +20,20 @@ final class AgentCommand implements Callable<Integer> {
   @Option(names = "--bridge", defaultValue = "br0") String bridge;
   @Option(names = "--memory-mib", defaultValue = "8192") long memoryMiB;
 
+  @Option(names = "--bandwidth-cap", defaultValue = "${env:FERRY_HOST_BANDWIDTH_MBPS:-0}",
+      description = "MB/s this host may send to other agents, all migrations together; 0 for no cap "
+          + "(default: $FERRY_HOST_BANDWIDTH_MBPS, which `lab up` passes on)")
+  long bandwidthCapMBps;
+
   @Override
   public Integer call() throws Exception {
     FerryCommand.requireRoot();
-    AgentDaemon.run(new AgentConfig(host, namePrefix, stateDir, socket, listen, apiPort, dataPort, bridge, memoryMiB));
+    if (bandwidthCapMBps < 0 || bandwidthCapMBps > 1_000_000) {
+      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+          "--bandwidth-cap must be between 0 (no cap) and 1000000 MB/s, got " + bandwidthCapMBps);
+    }
+    AgentDaemon.run(new AgentConfig(host, namePrefix, stateDir, socket, listen, apiPort, dataPort, bridge, memoryMiB,
+        bandwidthCapMBps * 1_000_000));
     return 0;
   }
 }

@@ -24,6 +24,7 @@ import java.util.zip.CRC32C;
 public final class ImageSender {
   private boolean corrupted;
   private final RateLimiter limiter;
+  private final RateLimiter hostCap;
   private final Compression compression;
   private ChunkCodec codec;
 
@@ -46,8 +47,17 @@ public final class ImageSender {
    * @param compression how chunks are encoded on the wire
    */
   public ImageSender(boolean corruptOneByte, long bandwidthBytesPerSecond, Compression compression) {
+    this(corruptOneByte, bandwidthBytesPerSecond, compression, null);
+  }
+
+  /**
+   * @param hostCap a cap shared by every transfer of this host (its link), besides this
+   *     transfer's own; null for none
+   */
+  public ImageSender(boolean corruptOneByte, long bandwidthBytesPerSecond, Compression compression, RateLimiter hostCap) {
     this.corrupted = !corruptOneByte;
     this.limiter = bandwidthBytesPerSecond > 0 ? new RateLimiter(bandwidthBytesPerSecond) : null;
+    this.hostCap = hostCap;
     this.compression = compression;
   }
 
@@ -356,8 +366,12 @@ public final class ImageSender {
         out.writeInt(n);
         codec.write(out, buf.array(), n);
         out.writeInt((int) crc.getValue());
+        long wire = codec.wireBytes - before; // the caps are on the link: what goes on the wire
         if (limiter != null) {
-          limiter.acquire(codec.wireBytes - before); // the cap is on the link: what goes on the wire
+          limiter.acquire(wire);
+        }
+        if (hostCap != null) {
+          hostCap.acquire(wire);
         }
         sent += n;
         progress.addBytes(n);

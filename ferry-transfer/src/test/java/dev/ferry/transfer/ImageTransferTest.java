@@ -365,4 +365,39 @@ class ImageTransferTest {
       }, 2_000, new TransferProgress())).hasMessageContaining("nothing to resume for transfer m-1");
     }
   }
+
+  @Test
+  void aHostCapOf100MBpsHoldsTwoConcurrentTransfersTogetherWithinTenPercent() throws Exception {
+    Path src = tmp.resolve("big");
+    Files.createDirectories(src);
+    byte[] chunk = new byte[1 << 20];
+    new Random(8).nextBytes(chunk);
+    try (var out = Files.newOutputStream(src.resolve("pages.img"))) {
+      for (int i = 0; i < 60; i++) {
+        out.write(chunk);
+      }
+    }
+    RateLimiter host = new RateLimiter(100_000_000);
+    TransferProgress a = new TransferProgress();
+    TransferProgress b = new TransferProgress();
+    long t0 = System.nanoTime();
+    // each transfer alone could go at 80 MB/s; together they must share the host's 100
+    CompletableFuture<Outcome> first = CompletableFuture.supplyAsync(() -> loopbackUnchecked(
+        new ImageSender(false, 80_000_000, Compression.AUTO, host), src, tmp.resolve("dst-a"), a));
+    CompletableFuture<Outcome> second = CompletableFuture.supplyAsync(() -> loopbackUnchecked(
+        new ImageSender(false, 80_000_000, Compression.AUTO, host), src, tmp.resolve("dst-b"), b));
+    first.get(60, TimeUnit.SECONDS).received().get();
+    second.get(60, TimeUnit.SECONDS).received().get();
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    double mbps = (a.bytes() + b.bytes()) / seconds / 1e6;
+    assertThat(mbps).as("MB/s of both transfers together under a 100 MB/s host cap").isBetween(90.0, 110.0);
+  }
+
+  private Outcome loopbackUnchecked(ImageSender sender, Path src, Path dst, TransferProgress p) {
+    try {
+      return loopback(sender, src, "images", dst, null, p);
+    } catch (Exception e) {
+      throw new RuntimeException(e);
+    }
+  }
 }
