@@ -127,7 +127,7 @@ public final class AgentClient implements AutoCloseable {
         try {
           msg = Json.read(text, JsonNode.class).path("error").asText(text);
         } catch (IllegalArgumentException ignored) {
-          // not JSON: keep the text
+          msg = "HTTP " + resp.getStatus() + ": " + plain(text); // not JSON: the server's own error page
         }
         throw new AgentException(host, resp.getStatus(), msg);
       }
@@ -139,8 +139,31 @@ public final class AgentClient implements AutoCloseable {
       throw new AgentException(host, 0, "interrupted");
     } catch (Exception e) {
       Throwable c = e.getCause() != null ? e.getCause() : e;
-      throw new AgentException(host, 0, "unreachable at " + socket + ": " + c.getMessage());
+      throw new AgentException(host, 0, "unreachable at " + socket + ": " + why(c));
     }
+  }
+
+  /** The title of an HTML error page, or the first line of a text, for a message. */
+  static String plain(String text) {
+    var title = java.util.regex.Pattern.compile("<title>(.*?)</title>", java.util.regex.Pattern.DOTALL).matcher(text);
+    String t = title.find() ? title.group(1) : text.strip().lines().findFirst().orElse("(empty answer)");
+    return t.length() > 300 ? t.substring(0, 300) + " ..." : t;
+  }
+
+  /**
+   * Why a call failed, in words: the HTTP client's own messages for a connection closed under
+   * it are its internal object names.
+   */
+  static String why(Throwable c) {
+    String m = c.getMessage();
+    if (c instanceof java.io.EOFException || c instanceof java.nio.channels.ClosedChannelException || m == null
+        || m.contains("HttpConnectionOverHTTP") || m.contains("EndPoint@")) {
+      return "the connection closed before the agent answered (did it die or restart?)";
+    }
+    if (c instanceof java.util.concurrent.TimeoutException) {
+      return "no answer in time (" + m + ")";
+    }
+    return m;
   }
 
   @Override

@@ -183,9 +183,38 @@ public final class TargetRole {
       return; // a pre-copy round: the final round is still to come
     }
     String migrationId = transferId;
+    if (faults(migrationId).contains("truncate-received-image")) {
+      truncateLargestImage(migrationsDir.resolve(migrationId).resolve("incoming").resolve("images"));
+    }
     LocalPod pod = placeholderOf(migrationId);
     if (pod != null) {
       pods.store().save(pod.withState("received", migrationId));
+    }
+  }
+
+  /**
+   * Fault injection for tests: the largest checkpoint image received is cut to half its length
+   * after it was verified, as a failing disk would leave it; the restore must fail and the
+   * migration roll back.
+   */
+  private static void truncateLargestImage(Path images) {
+    try (var files = Files.walk(images)) {
+      Path largest = files.filter(Files::isRegularFile).max(java.util.Comparator.comparingLong(p -> {
+        try {
+          return Files.size(p);
+        } catch (IOException e) {
+          return -1;
+        }
+      })).orElse(null);
+      if (largest != null) {
+        long size = Files.size(largest);
+        try (var ch = java.nio.channels.FileChannel.open(largest, java.nio.file.StandardOpenOption.WRITE)) {
+          ch.truncate(size / 2);
+        }
+        LOG.warn("injected fault: {} truncated from {} to {} bytes", largest, size, size / 2);
+      }
+    } catch (IOException e) {
+      LOG.warn("injected fault: could not truncate an image in {}: {}", images, e.getMessage());
     }
   }
 

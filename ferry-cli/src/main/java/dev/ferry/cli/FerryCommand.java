@@ -23,6 +23,7 @@ import picocli.CommandLine.ScopeType;
       DiskCommand.class,
       DemoCommand.class,
       BenchCommand.class,
+      ChaosCommand.class,
       AgentCommand.class,
       LoadClientCommand.class
     })

@@ -28,12 +28,14 @@ public final class Coordinator {
   /** Strategies this coordinator can drive. */
   public static final List<String> STRATEGIES = List.of("auto", "cold", "precopy", "postcopy", "hybrid");
   /**
-   * Faults tests inject: a corrupted image, the target or the source agent dying as the frozen
-   * round's transfer starts, and a frozen transfer held back 3 s (time for a test to cut the
-   * link while the pod is frozen).
+   * Faults tests and {@code ferry chaos} inject: a corrupted image, the target or the source
+   * agent dying as the frozen round's transfer starts, a frozen transfer held back 3 s (time for
+   * a test to cut the link while the pod is frozen), the transfer's connection reset once, and
+   * an image truncated on the target after it arrived (its restore fails).
    */
   private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer",
-      "source-agent-crash-in-transfer", "stall-frozen-transfer", "transfer-connection-drop");
+      "source-agent-crash-in-transfer", "stall-frozen-transfer", "transfer-connection-drop",
+      "truncate-received-image");
 
   private final MigrationStore store;
   private final HostDirectory hosts;
