@@ -39,7 +39,7 @@ import org.slf4j.MDC;
 public final class AgentApi {
   private static final Pattern MIGRATION = Pattern.compile("/v1/migrations/([^/]+)/(source|target)/([a-z][a-z-]*)");
   private static final Pattern PROGRESS = Pattern.compile("/v1/migrations/([^/]+)/progress");
-  private static final Pattern POD = Pattern.compile("/v1/pods/([^/]+)(/logs)?");
+  private static final Pattern POD = Pattern.compile("/v1/pods/([^/]+)(/logs|/migratability)?");
 
   private final AgentConfig config;
   private final HostCapabilities capabilities;
@@ -95,6 +95,9 @@ public final class AgentApi {
     Matcher m = POD.matcher(path);
     if (m.matches()) {
       String name = Names.check("pod", m.group(1));
+      if ("/migratability".equals(m.group(2)) && method.equals("GET")) {
+        return Map.of("problems", pods.migratability(name));
+      }
       if (m.group(2) != null && method.equals("GET")) {
         return pods.logs(name, query.get("container"), 1 << 20);
       }

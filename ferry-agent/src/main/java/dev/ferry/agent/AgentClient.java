@@ -77,6 +77,13 @@ public final class AgentClient implements AutoCloseable {
     return Json.MAPPER.convertValue(call("GET", "/v1/pods/" + name, null, 30), PodStatus.class);
   }
 
+  /** What keeps pod {@code name} from being migrated (devices, file locks), in words; empty if nothing. */
+  public List<String> migratability(String name) {
+    List<String> out = new java.util.ArrayList<>();
+    call("GET", "/v1/pods/" + name + "/migratability", null, 30).path("problems").forEach(p -> out.add(p.asText()));
+    return out;
+  }
+
   public void deletePod(String name) {
     call("DELETE", "/v1/pods/" + name, null, 120);
   }

@@ -199,6 +199,24 @@ public final class PodManager {
     return out;
   }
 
+  /** What keeps the pod's processes from moving (see {@link dev.ferry.runtime.Migratability}). */
+  public List<String> migratability(String name) {
+    LocalPod p = store.get(name);
+    List<String> out = new java.util.ArrayList<>();
+    for (ContainerSpec c : p.spec().containers()) {
+      var st = runtime.state(containerId(name, c.name()));
+      if (!st.running()) {
+        continue;
+      }
+      try {
+        dev.ferry.runtime.Migratability.problems(st.pid()).forEach(x -> out.add("container " + c.name() + ": " + x));
+      } catch (java.io.IOException e) {
+        out.add("container " + c.name() + ": cannot inspect its processes: " + e.getMessage());
+      }
+    }
+    return out;
+  }
+
   public synchronized PodStatus status(String name) {
     return status(store.get(name));
   }

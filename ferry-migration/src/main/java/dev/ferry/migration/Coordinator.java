@@ -381,6 +381,11 @@ public final class Coordinator {
       if (!st.running()) {
         throw new IllegalStateException("pod '" + pod.name() + "' is not running on " + pod.host() + " (" + st.containers() + ")");
       }
+      List<String> unmovable = source.migratability(pod.name());
+      if (!unmovable.isEmpty()) {
+        throw new IllegalStateException("pod '" + pod.name() + "' cannot be migrated; nothing was frozen or prepared:\n  "
+            + String.join("\n  ", unmovable));
+      }
       HostInfo ti;
       try {
         ti = target.info();

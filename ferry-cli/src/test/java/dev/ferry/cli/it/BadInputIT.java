@@ -110,4 +110,28 @@ class BadInputIT {
       t.lab.waitReady(host);
     }
   }
+
+  @Test
+  void aPodHoldingAFileLockIsRefusedBeforeAnythingFreezes() throws Exception {
+    t.coordinator.runPod("host-a", "locker", List.of(new dev.ferry.api.ContainerSpec("app",
+        List.of("flock", "/tmp/lock", "/bin/busybox", "sleep", "100000"), List.of())), 64);
+    try {
+      long lockerPid;
+      try (var a = t.lab.client("host-a")) {
+        lockerPid = a.pod("locker").containers().get(1).pid();
+      }
+      TestLab.CliResult r = t.cli("migrate", "locker", "--to", "host-b");
+      assertThat(r.code()).isNotZero();
+      assertThat(r.err()).contains("pod 'locker' cannot be migrated; nothing was frozen or prepared")
+          .contains("container app: process flock").contains("holds a FLOCK").contains("lock");
+      try (var a = t.lab.client("host-a")) {
+        assertThat(a.pod("locker").running()).isTrue();
+        assertThat(a.pod("locker").containers().get(1).pid()).as("the same process, never frozen").isEqualTo(lockerPid);
+      }
+      assertThat(t.store.migrations()).isEmpty();
+    } finally {
+      t.coordinator.deletePod("locker");
+    }
+    assertNothingChanged();
+  }
 }
