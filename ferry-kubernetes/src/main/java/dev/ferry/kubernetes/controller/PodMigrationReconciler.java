@@ -1,0 +1,258 @@
+package dev.ferry.kubernetes.controller;
+
+import dev.ferry.api.MigrationPhase;
+import dev.ferry.api.MigrationReport;
+import dev.ferry.kubernetes.model.MigrationPolicy;
+import dev.ferry.kubernetes.model.MigrationPolicyStatus;
+import dev.ferry.kubernetes.model.PodMigration;
+import dev.ferry.kubernetes.model.PodMigrationStatus;
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * Drives a {@link PodMigration}: resolves the pod, the target node and the policy, records
+ * them in status ("Pending") before it starts anything, then hands the migration to the
+ * {@link MigrationEngine} and writes every phase and the outcome to status as the engine reports
+ * them, with an Event each. Cancel (spec.cancel, or deleting the resource) stops the migration
+ * before its commit point. A controller that restarts finds migrations that were running in
+ * their status and has the engine finish or roll them back.
+ */
+@ControllerConfiguration(name = "podmigration")
+public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner<PodMigration> {
+  private static final Logger LOG = LoggerFactory.getLogger(PodMigrationReconciler.class);
+  private final KubernetesClient client;
+  private final MigrationEngine engine;
+  private final Events events;
+
+  public PodMigrationReconciler(KubernetesClient client, MigrationEngine engine) {
+    this.client = client;
+    this.engine = engine;
+    this.events = new Events(client);
+  }
+
+  @Override
+  public UpdateControl<PodMigration> reconcile(PodMigration pm, Context<PodMigration> context) {
+    PodMigrationStatus st = pm.getStatus();
+    if (st != null && st.ended()) {
+      return UpdateControl.noUpdate();
+    }
+    if (st == null || st.phase == null) {
+      PodMigration planned = plan(pm);
+      // written first; the next reconcile (at once) starts the migration. A status change alone
+      // does not trigger one.
+      return planned.getStatus().ended() ? UpdateControl.patchStatus(planned)
+          : UpdateControl.patchStatus(planned).rescheduleAfter(java.time.Duration.ofMillis(1));
+    }
+    if (st.migrationId == null) {
+      if (pm.getSpec().cancel) {
+        st.phase = MigrationPhase.ROLLED_BACK.displayName();
+        st.failureReason = "cancelled before it started";
+        st.finishedAt = Instant.now().toString();
+        events.record(pm, "Cancelled", st.failureReason);
+        return UpdateControl.patchStatus(pm);
+      }
+      start(pm);
+      return UpdateControl.noUpdate();
+    }
+    MDC.put("migration", st.migrationId);
+    try {
+      if (!engine.drives(st.migrationId)) {
+        recover(pm, st.migrationId); // the controller restarted while it ran
+      } else if (pm.getSpec().cancel) {
+        LOG.info("cancel of {} requested", st.migrationId);
+        engine.cancel(st.migrationId);
+      }
+    } finally {
+      MDC.remove("migration");
+    }
+    return UpdateControl.noUpdate();
+  }
+
+  @Override
+  public DeleteControl cleanup(PodMigration pm, Context<PodMigration> context) {
+    PodMigrationStatus st = pm.getStatus();
+    if (st != null && st.migrationId != null && !st.ended()) {
+      LOG.info("PodMigration {} deleted: cancelling {}", pm.getMetadata().getName(), st.migrationId);
+      engine.cancel(st.migrationId);
+    }
+    return DeleteControl.defaultDelete();
+  }
+
+  /** Resolves pod, nodes and policy into status; fails the migration with the reason when one is missing. */
+  private PodMigration plan(PodMigration pm) {
+    String ns = pm.getMetadata().getNamespace();
+    PodMigrationStatus st = new PodMigrationStatus();
+    pm.setStatus(st);
+    st.observedGeneration = pm.getMetadata().getGeneration();
+    st.startedAt = Instant.now().toString();
+    Pod pod = client.pods().inNamespace(ns).withName(pm.getSpec().podName).get();
+    if (pod == null || pod.getSpec().getNodeName() == null) {
+      return fail(pm, "pod " + ns + "/" + pm.getSpec().podName + (pod == null ? " does not exist" : " is not scheduled"));
+    }
+    st.sourceNode = pod.getSpec().getNodeName();
+    Optional<String> target = targetNode(pm, st.sourceNode);
+    if (target.isEmpty()) {
+      return fail(pm, pm.getSpec().targetNode != null
+          ? "target node " + pm.getSpec().targetNode + " does not exist or is the pod's own node"
+          : "no node other than " + st.sourceNode + " matches nodeSelector " + pm.getSpec().nodeSelector);
+    }
+    st.targetNode = target.get();
+    Namespace namespace = client.namespaces().withName(ns).get();
+    Map<String, String> nsLabels = namespace == null ? Map.of() : namespace.getMetadata().getLabels();
+    Optional<MigrationPolicy> policy = PolicySelector.select(client.resources(MigrationPolicy.class).list().getItems(),
+        pod.getMetadata().getLabels(), nsLabels);
+    PolicySelector.Effective e = PolicySelector.merge(pm.getSpec(), policy);
+    st.strategy = e.strategy();
+    st.policy = e.policy();
+    st.phase = MigrationPhase.PENDING.displayName();
+    policy.ifPresent(p -> markApplied(p, pm));
+    events.record(pm, "Pending", "moving pod " + pod.getMetadata().getName() + " from " + st.sourceNode + " to "
+        + st.targetNode + " (" + e.strategy() + (e.policy() != null ? ", policy " + e.policy() : "") + ")");
+    return pm;
+  }
+
+  private Optional<String> targetNode(PodMigration pm, String source) {
+    String wanted = pm.getSpec().targetNode;
+    if (wanted != null) {
+      return wanted.equals(source) || client.nodes().withName(wanted).get() == null ? Optional.empty() : Optional.of(wanted);
+    }
+    return client.nodes().list().getItems().stream()
+        .filter(n -> !n.getMetadata().getName().equals(source))
+        .filter(n -> PolicySelector.matches(pm.getSpec().nodeSelector, n.getMetadata().getLabels()))
+        .map(Node::getMetadata).map(m -> m.getName()).min(Comparator.naturalOrder());
+  }
+
+  private PodMigration fail(PodMigration pm, String why) {
+    pm.getStatus().phase = MigrationPhase.FAILED.displayName();
+    pm.getStatus().failureReason = why;
+    pm.getStatus().finishedAt = Instant.now().toString();
+    events.record(pm, "Failed", why);
+    return pm;
+  }
+
+  private void markApplied(MigrationPolicy p, PodMigration pm) {
+    try {
+      client.resource(p).editStatus(x -> {
+        if (x.getStatus() == null) {
+          x.setStatus(new MigrationPolicyStatus());
+        }
+        x.getStatus().lastAppliedTo = pm.getMetadata().getNamespace() + "/" + pm.getMetadata().getName();
+        return x;
+      });
+    } catch (RuntimeException ex) {
+      LOG.debug("cannot note on policy {}: {}", p.getMetadata().getName(), ex.getMessage());
+    }
+  }
+
+  private void start(PodMigration pm) {
+    PodMigrationStatus st = pm.getStatus();
+    PolicySelector.Effective e = PolicySelector.merge(pm.getSpec(), Optional.empty());
+    MigrationEngine.Request r = new MigrationEngine.Request(pm.getMetadata().getNamespace(), pm.getSpec().podName,
+        st.sourceNode, st.targetNode, st.strategy, e.maxFreezeMs(), e.bandwidthMBps(), e.allowPostcopy());
+    engine.start(r, new StatusListener(pm));
+  }
+
+  private void recover(PodMigration pm, String migrationId) {
+    LOG.info("migration {} was running when the controller stopped: recovering it", migrationId);
+    events.record(pm, "Recovering", "the controller restarted during " + pm.getStatus().phase + "; finishing or"
+        + " rolling back " + migrationId);
+    Optional<MigrationReport> report = engine.recover(migrationId);
+    StatusListener l = new StatusListener(pm);
+    if (report.isPresent()) {
+      l.ended(migrationId, report.get());
+    } else {
+      l.write(st -> {
+        st.phase = MigrationPhase.FAILED.displayName();
+        st.failureReason = "the controller restarted and the engine has no record of " + migrationId;
+        st.finishedAt = Instant.now().toString();
+      });
+    }
+  }
+
+  /** Writes what the engine reports into the PodMigration's status, with an Event per phase. */
+  private final class StatusListener implements MigrationEngine.Listener {
+    private final PodMigration pm;
+
+    StatusListener(PodMigration pm) {
+      this.pm = pm;
+    }
+
+    void write(Consumer<PodMigrationStatus> change) {
+      try {
+        client.resources(PodMigration.class).inNamespace(pm.getMetadata().getNamespace())
+            .withName(pm.getMetadata().getName()).editStatus(cur -> {
+              if (cur.getStatus() == null) {
+                cur.setStatus(new PodMigrationStatus());
+              }
+              change.accept(cur.getStatus());
+              return cur;
+            });
+      } catch (RuntimeException e) {
+        LOG.warn("cannot write the status of PodMigration {}: {}", pm.getMetadata().getName(), e.getMessage());
+      }
+    }
+
+    @Override
+    public void started(String migrationId) {
+      write(st -> {
+        st.migrationId = migrationId;
+        st.phase = MigrationPhase.PREPARING.displayName();
+      });
+    }
+
+    @Override
+    public void phase(String migrationId, MigrationPhase phase, String what) {
+      write(st -> {
+        st.migrationId = migrationId;
+        st.phase = phase.displayName();
+      });
+      events.record(pm, phase.displayName(), what);
+    }
+
+    @Override
+    public void progress(String migrationId, long bytes, double rate, int round, double dirtyRate, long predictedFreezeMs) {
+      write(st -> {
+        PodMigrationStatus.Progress p = new PodMigrationStatus.Progress();
+        p.bytes = bytes;
+        p.bytesPerSecond = (long) rate;
+        p.round = round > 0 ? round : null;
+        p.dirtyBytesPerSecond = round > 0 ? (long) dirtyRate : null;
+        p.predictedFreezeMs = predictedFreezeMs > 0 ? predictedFreezeMs : null;
+        st.progress = p;
+      });
+    }
+
+    @Override
+    public void ended(String migrationId, MigrationReport r) {
+      MigrationPhase end = "migrated".equals(r.outcome) ? MigrationPhase.SUCCEEDED
+          : "rolled-back".equals(r.outcome) ? MigrationPhase.ROLLED_BACK : MigrationPhase.FAILED;
+      write(st -> {
+        st.migrationId = migrationId;
+        st.phase = end.displayName();
+        st.frozenMs = r.frozenMs;
+        st.downtimeMs = r.downtimeMs;
+        st.strategy = r.strategy != null ? r.strategy : st.strategy;
+        st.failureReason = r.error;
+        st.finishedAt = Instant.now().toString();
+      });
+      events.record(pm, end.displayName(), r.error != null ? r.error : "pod " + pm.getSpec().podName + " runs on "
+          + r.targetHost + (r.frozenMs != null ? ", frozen " + r.frozenMs + " ms" : ""));
+    }
+  }
+}

@@ -1,0 +1,24 @@
+package dev.ferry.kubernetes.model;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** How far a drain got. */
+public class NodeDrainStatus {
+  /** Draining, Drained, Blocked or Failed. */
+  public String phase;
+  public int migrated;
+  public int failed;
+  public int skipped;
+  public int remaining;
+  public List<PodEntry> pods = new ArrayList<>();
+
+  /** One pod of the node and its migration. */
+  public static class PodEntry {
+    public String namespace;
+    public String name;
+    public String migration;
+    public String phase;
+    public String reason;
+  }
+}

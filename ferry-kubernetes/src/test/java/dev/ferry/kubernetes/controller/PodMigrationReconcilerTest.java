@@ -1,0 +1,233 @@
+package dev.ferry.kubernetes.controller;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.kubernetes.model.MigrationPolicy;
+import dev.ferry.kubernetes.model.MigrationPolicySpec;
+import dev.ferry.kubernetes.model.PodMigration;
+import dev.ferry.kubernetes.model.PodMigrationSpec;
+import dev.ferry.kubernetes.model.PodMigrationStatus;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.javaoperatorsdk.operator.Operator;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The controller against an API server that stores and watches objects (fabric8's mock server
+ * in CRUD mode, server-side apply off), with the engine faked at its boundary.
+ */
+@EnableKubernetesMockClient(crud = true)
+class PodMigrationReconcilerTest {
+  KubernetesClient client;
+  FakeEngine engine;
+  Operator operator;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    for (String crd : List.of("podmigrations", "nodedrains", "migrationpolicies")) {
+      client.apiextensions().v1().customResourceDefinitions().resource(Serialization.unmarshal(
+          Files.readString(Path.of("..", "deploy", "crds", crd + ".ferry.dev-v1.yml")), CustomResourceDefinition.class))
+          .create();
+    }
+    client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("apps")
+        .withLabels(Map.of("tier", "prod")).endMetadata().build()).create();
+    for (String n : List.of("node-a", "node-b", "node-c")) {
+      client.nodes().resource(new NodeBuilder().withNewMetadata().withName(n)
+          .withLabels(Map.of("rack", n.equals("node-c") ? "r2" : "r1")).endMetadata().build()).create();
+    }
+    engine = new FakeEngine(client);
+    startOperator();
+  }
+
+  private void startOperator() {
+    operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false)
+        .withUseSSAToPatchPrimaryResource(false).withSSABasedCreateUpdateMatchForDependentResources(false));
+    operator.register(new PodMigrationReconciler(client, engine));
+    operator.register(new NodeDrainReconciler(client));
+    operator.start();
+  }
+
+  @AfterEach
+  void tearDown() {
+    operator.stop();
+  }
+
+  void pod(String name, String node, Map<String, String> labels) {
+    client.pods().inNamespace("apps").resource(new PodBuilder().withNewMetadata().withName(name).withLabels(labels)
+        .endMetadata().withNewSpec().withNodeName(node).addNewContainer().withName("app").withImage("redis")
+        .endContainer().endSpec().build()).create();
+  }
+
+  PodMigration migrate(String name, String pod, String target) {
+    PodMigration pm = new PodMigration();
+    pm.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace("apps").build());
+    pm.setSpec(new PodMigrationSpec());
+    pm.getSpec().podName = pod;
+    pm.getSpec().targetNode = target;
+    return client.resource(pm).create();
+  }
+
+  PodMigrationStatus await(String name, Predicate<PodMigrationStatus> ok) throws InterruptedException {
+    PodMigrationStatus last = null;
+    for (int i = 0; i < 200; i++) {
+      PodMigration pm = client.resources(PodMigration.class).inNamespace("apps").withName(name).get();
+      last = pm == null ? null : pm.getStatus();
+      if (last != null && ok.test(last)) {
+        return last;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("status of " + name + " never got there; last: " + Serialization.asJson(last));
+  }
+
+  List<String> eventReasons(String name) {
+    return client.v1().events().inNamespace("apps").list().getItems().stream()
+        .filter(e -> e.getInvolvedObject().getName().equals(name)).map(e -> e.getReason()).toList();
+  }
+
+  @Test
+  void happyPathWritesEveryPhaseToStatusBeforeGoingOnAndRecordsEvents() throws Exception {
+    pod("redis", "node-a", Map.of("app", "redis"));
+    migrate("move-redis", "redis", "node-b");
+    PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
+    assertThat(st.phase).isEqualTo("Succeeded");
+    assertThat(st.sourceNode).isEqualTo("node-a");
+    assertThat(st.targetNode).isEqualTo("node-b");
+    assertThat(st.migrationId).startsWith("m-fake-");
+    assertThat(st.frozenMs).isEqualTo(120L);
+    assertThat(st.startedAt).isNotNull();
+    assertThat(st.finishedAt).isNotNull();
+    assertThat(engine.statusSeen).containsExactly("redis:Preparing", "redis:Dumping", "redis:Transferring",
+        "redis:Restoring", "redis:Cutover");
+    assertThat(eventReasons("move-redis")).contains("Pending", "Preparing", "Transferring", "Cutover", "Succeeded");
+  }
+
+  @Test
+  void anEngineFailureEndsRolledBackWithPhaseNodeAndCause() throws Exception {
+    pod("redis", "node-a", Map.of());
+    engine.failing.add("redis");
+    migrate("move-redis", "redis", "node-b");
+    PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
+    assertThat(st.phase).isEqualTo("RolledBack");
+    assertThat(st.failureReason).contains("Transferring").contains("node-b").contains("connection reset");
+  }
+
+  @Test
+  void cancelStopsARunningMigrationBeforeItsCommitPoint() throws Exception {
+    pod("redis", "node-a", Map.of());
+    engine.waitingForCancel.add("redis");
+    migrate("move-redis", "redis", "node-b");
+    await("move-redis", s -> "Transferring".equals(s.phase));
+    PodMigration pm = client.resources(PodMigration.class).inNamespace("apps").withName("move-redis").get();
+    pm.getSpec().cancel = true;
+    client.resource(pm).update();
+    PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
+    assertThat(st.phase).isEqualTo("RolledBack");
+    assertThat(st.failureReason).contains("cancelled");
+  }
+
+  @Test
+  void aMissingPodOrTargetFailsAtOnceWithTheReason() throws Exception {
+    migrate("ghost", "nope", "node-b");
+    assertThat(await("ghost", PodMigrationStatus::ended).failureReason).contains("apps/nope does not exist");
+    pod("redis", "node-a", Map.of());
+    migrate("self", "redis", "node-a");
+    assertThat(await("self", PodMigrationStatus::ended).failureReason).contains("node-a does not exist or is the pod's own");
+  }
+
+  @Test
+  void aRestartedControllerRecoversAMigrationItWasRunning() throws Exception {
+    pod("redis", "node-a", Map.of());
+    operator.stop();
+    // what the previous controller left: a migration mid-way, which the engine's record knows
+    PodMigration pm = migrate("move-redis", "redis", "node-b");
+    pm.setStatus(new PodMigrationStatus());
+    pm.getStatus().phase = "Transferring";
+    pm.getStatus().migrationId = "m-earlier-1";
+    pm.getStatus().sourceNode = "node-a";
+    pm.getStatus().targetNode = "node-b";
+    client.resource(pm).updateStatus();
+    engine.recoverable.put("m-earlier-1", "rolled-back");
+    startOperator();
+    PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
+    assertThat(st.phase).isEqualTo("RolledBack");
+    assertThat(st.failureReason).contains("recovered: rolled back");
+    assertThat(eventReasons("move-redis")).contains("Recovering");
+  }
+
+  @Test
+  void theMostSpecificMatchingPolicyGivesTheDefaultsAndTheTargetComesFromTheNodeSelector() throws Exception {
+    policy("all", Map.of(), "cold");
+    policy("redis-prod", Map.of("app", "redis"), "precopy");
+    pod("redis", "node-a", Map.of("app", "redis"));
+    PodMigration pm = new PodMigration();
+    pm.setMetadata(new ObjectMetaBuilder().withName("by-rack").withNamespace("apps").build());
+    pm.setSpec(new PodMigrationSpec());
+    pm.getSpec().podName = "redis";
+    pm.getSpec().nodeSelector = Map.of("rack", "r2");
+    client.resource(pm).create();
+    PodMigrationStatus st = await("by-rack", PodMigrationStatus::ended);
+    assertThat(st.policy).isEqualTo("redis-prod");
+    assertThat(st.strategy).isEqualTo("precopy");
+    assertThat(st.targetNode).isEqualTo("node-c");
+  }
+
+  void policy(String name, Map<String, String> podSelector, String strategy) {
+    MigrationPolicy p = new MigrationPolicy();
+    p.setMetadata(new ObjectMetaBuilder().withName(name).build());
+    p.setSpec(new MigrationPolicySpec());
+    p.getSpec().podSelector = podSelector;
+    p.getSpec().strategy = strategy;
+    client.resource(p).create();
+  }
+
+  @Test
+  void aDrainWithParallelismTwoMovesFivePodsNeverMoreThanTwoAtOnceAndSkipsTheNodesOwn() throws Exception {
+    engine.phaseMillis = 60;
+    for (int i = 1; i <= 5; i++) {
+      pod("app-" + i, "node-a", Map.of("app", "x"));
+    }
+    client.pods().inNamespace("apps").resource(new PodBuilder().withNewMetadata().withName("logs-agent")
+        .addNewOwnerReference().withApiVersion("apps/v1").withKind("DaemonSet").withName("logs").withUid("u1").endOwnerReference()
+        .endMetadata().withNewSpec().withNodeName("node-a").addNewContainer().withName("c").withImage("x").endContainer()
+        .endSpec().build()).create();
+    dev.ferry.kubernetes.model.NodeDrain nd = new dev.ferry.kubernetes.model.NodeDrain();
+    nd.setMetadata(new ObjectMetaBuilder().withName("rack-1").build());
+    nd.setSpec(new dev.ferry.kubernetes.model.NodeDrainSpec());
+    nd.getSpec().nodeName = "node-a";
+    nd.getSpec().maxParallel = 2;
+    client.resource(nd).create();
+    dev.ferry.kubernetes.model.NodeDrainStatus st = null;
+    for (int i = 0; i < 300; i++) {
+      var cur = client.resources(dev.ferry.kubernetes.model.NodeDrain.class).withName("rack-1").get();
+      st = cur.getStatus();
+      if (st != null && !"Draining".equals(st.phase)) {
+        break;
+      }
+      Thread.sleep(50);
+    }
+    assertThat(st).isNotNull();
+    assertThat(st.phase).isEqualTo("Drained");
+    assertThat(st.migrated).isEqualTo(5);
+    assertThat(st.skipped).isEqualTo(1);
+    assertThat(engine.mostAtOnce.get()).as("migrations at once").isEqualTo(2);
+    assertThat(client.resources(PodMigration.class).inNamespace("apps").withLabel(NodeDrainReconciler.DRAIN_LABEL, "rack-1")
+        .list().getItems()).hasSize(5).allSatisfy(pm -> {
+          assertThat(pm.getMetadata().getOwnerReferences().get(0).getKind()).isEqualTo("NodeDrain");
+          assertThat(pm.getStatus().phase).isEqualTo("Succeeded");
+        });
+  }
+}
