@@ -364,11 +364,9 @@ public final class TargetRole {
         }
         laps.lap("runc");
       }
-      // runc restored the tree: open the door at once (the client's next packet would otherwise
-      // wait for its retransmission timer), then prove it runs; a failed proof rolls back, and the
-      // rollback locks the network again before anything else
-      net.unlock();
-      laps.lap("openInput");
+      // the network stays locked: it opens at the commit step, once the coordinator has made
+      // the move durable. A copy that served a client before that could not be rolled back
+      // without losing the writes it acknowledged.
     } finally {
       if (pageClient != null) {
         pageClient.thenAccept(PostCopy.PageClient::kill); // the restore failed before using it
@@ -428,7 +426,11 @@ public final class TargetRole {
   public Map<String, Object> awaitPages(String migrationId, String podName) throws Exception {
     PostCopy.PageClient client = pageClients.get(migrationId);
     if (client == null) {
-      return Map.of("already", true);
+      // this agent restarted since the restore: CRIU's page daemon, which it started, may still
+      // be filling the pod's memory; its command line names the migration's work directory
+      Path work = migrationsDir.resolve(migrationId).resolve("work-restore");
+      long waited = PostCopy.awaitDaemonsUnder(work, java.time.Duration.ofMinutes(30));
+      return Map.of("already", true, "afterRestart", waited >= 0, "waitedMs", Math.max(0, waited));
     }
     long pages = client.awaitAllPages(java.time.Duration.ofMinutes(30));
     pageClients.remove(migrationId);
@@ -486,9 +488,14 @@ public final class TargetRole {
    */
   public synchronized void removeLeftovers() {
     for (LocalPod p : pods.store().all()) {
-      if (p.migrationId() != null && Set.of("placeholder", "received", "restored").contains(p.state())) {
+      if (p.migrationId() != null && Set.of("placeholder", "received").contains(p.state())) {
         LOG.warn("removing placeholder of pod {} left by interrupted migration {}", p.name(), p.migrationId());
         abort(p.migrationId(), p.name());
+      } else if (p.migrationId() != null && "restored".equals(p.state())) {
+        // restored, network still locked: the migration may have been committed meanwhile; the
+        // coordinator's recovery either commits it here or aborts it
+        LOG.warn("pod {} restored by interrupted migration {} is kept for the coordinator to commit or abort", p.name(),
+            p.migrationId());
       }
     }
   }

@@ -206,11 +206,15 @@ public final class Coordinator {
       MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0).handover(handover);
       try {
         m.runForward();
+      } catch (MigrationRun.FinishLaterException e) {
+        return finishLater(id, pod, e, report, t0);
       } catch (Exception e) {
         return rolledBack(id, pod, o, m, e, report, t0, source);
       }
       try {
         m.awaitPages();
+      } catch (MigrationRun.FinishLaterException e) {
+        return finishLater(id, pod, e, report, t0);
       } catch (MigrationRun.PodLostException e) {
         return podLost(id, pod, o, e, report, t0, source, target);
       }
@@ -278,6 +282,22 @@ public final class Coordinator {
   }
 
   /** Post-copy failed after the commit point: the copy on the target is stopped, not left corrupt. */
+  /**
+   * Past the commit point a host did not answer: the migration is left committed and unfinished
+   * (its phase is not final), for the next recovery to finish once the host is back. The pod's
+   * data is on the target; nothing is rolled back or removed.
+   */
+  private MigrationReport finishLater(String id, PodRecord pod, RuntimeException e, MigrationReport report, long t0) {
+    LOG.error("{}", e.getMessage());
+    report.outcome = "committed";
+    report.error = e.getMessage() + "; the migration is committed: the next ferry command on this lab finishes it";
+    report.totalMs = System.currentTimeMillis() - t0;
+    store.setError(id, report.error);
+    store.setReport(id, Json.write(report));
+    store.setOwner(id, 0); // nobody drives it now: any recovery, also in this process, takes it over
+    throw new MigrationFailedException("migration " + id + " of pod " + pod.name() + ": " + report.error, report);
+  }
+
   private MigrationReport podLost(String id, PodRecord pod, MigrationOptions o, RuntimeException e, MigrationReport report,
       long t0, AgentClient source, AgentClient target) {
     LOG.error("{}", e.getMessage());
@@ -290,6 +310,8 @@ public final class Coordinator {
       }
     }
     store.deletePod(pod.name()); // the pod is gone: its identity is free again
+    ipam.release(Ipam.podOwner(pod.name()));
+    capacity.release(Capacity.podOwner(pod.name()));
     report.outcome = "failed";
     report.error = e.getMessage() + "; the pod was stopped and removed (it would run with zero-filled memory), its identity released";
     report.totalMs = System.currentTimeMillis() - t0;
@@ -437,10 +459,10 @@ public final class Coordinator {
             source, target, store, ProgressListener.NONE, report, r.createdAt())
             .handover(handover(r.id(), pod, r.target(), HookSpec.Hooks.fromJson(store.hooks(r.id())), report));
         if (r.committed()) {
-          m.cleanup();
+          m.finishCommitted();
           store.setPhase(r.id(), MigrationPhase.SUCCEEDED);
           store.setPodState(r.pod(), "running");
-          done.add(r.id() + ": was committed; finished (source copy removed)");
+          done.add(r.id() + ": was committed; finished (pod open on " + r.target() + ", source copy removed)");
         } else {
           MigrationRun.RollbackResult rb = m.rollback();
           List<String> problems = rb.problems();
@@ -454,6 +476,7 @@ public final class Coordinator {
           }
         }
       } catch (RuntimeException e) {
+        store.setOwner(r.id(), 0); // left for the next recovery, whichever process runs it
         done.add(r.id() + ": recovery failed: " + e.getMessage());
       } finally {
         MDC.remove("migration");

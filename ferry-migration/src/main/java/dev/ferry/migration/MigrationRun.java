@@ -176,7 +176,12 @@ final class MigrationRun {
         s.run().apply();
       } catch (StepFailedException e) {
         throw e; // a step run alongside (the identity hand-over) failed
+      } catch (FinishLaterException e) {
+        throw e; // committed: never rolled back
       } catch (Exception e) {
+        if (committed) {
+          throw new FinishLaterException("committed, then " + s.name() + " failed: " + e.getMessage(), e);
+        }
         throw new StepFailedException(s.name(), s.phase(), e);
       }
       store.stepStatus(id, s.name(), "done");
@@ -618,10 +623,7 @@ final class MigrationRun {
     body.put("ferryPages", pumped);
     report.restoreMode = postCopy() || (pumped && hybrid()) ? "lazy-remote" : lazyLocal || pumped ? "lazy-local" : "eager";
     JsonNode r = target.step(id, "target", "restore", body);
-    // the target opened the pod's network as its restore ended, the tree running: the end of
-    // the frozen window (the commit that follows only records it)
-    report.networkOpenEpochMs = now();
-    report.frozenMs = now() - frozenStart;
+    // the tree runs on the target, its network still locked: the commit opens it
     if (r.path("rebuildMs").asLong() > 0) {
       report.frozenBreakdownMs.put("rebuildImages", r.path("rebuildMs").asLong());
     }
@@ -645,11 +647,87 @@ final class MigrationRun {
     });
   }
 
+  /**
+   * The commit point: recorded durably first, then the target opens the pod's network. In that
+   * order, a copy that served a client is always one the migration only goes forward with: were
+   * the target to open first and fail before the record, a rollback would lose the writes it
+   * acknowledged.
+   *
+   * @throws FinishLaterException when the target did not confirm it opened the network: the
+   *     migration is committed, and the next recovery finishes it
+   */
   private void commit() {
     long start = now();
-    target.step(id, "target", "commit", Map.of("pod", pod.name()));
-    report.commitMs = now() - start;
     store.commit(id, pod.name(), options.targetHost());
+    committed = true;
+    openTarget();
+    report.networkOpenEpochMs = now();
+    report.frozenMs = now() - frozenStart;
+    report.commitMs = now() - start;
+  }
+
+  /** Whether the commit point was recorded: from there on the migration only goes forward. */
+  private boolean committed;
+
+  boolean committed() {
+    return committed;
+  }
+
+  /** Asks the target to open the committed pod's network (idempotent), a few times. */
+  void openTarget() {
+    RuntimeException last = null;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      try {
+        target.step(id, "target", "commit", Map.of("pod", pod.name()));
+        return;
+      } catch (RuntimeException e) {
+        last = e;
+        LOG.warn("opening the committed pod on {} failed (attempt {}): {}", target.host(), attempt, e.getMessage());
+        sleep(300L * attempt);
+      }
+    }
+    throw new FinishLaterException("committed: pod " + pod.name() + " was restored on " + target.host()
+        + " and the move recorded, but the target did not confirm it opened the pod's network: " + last.getMessage(), last);
+  }
+
+  /**
+   * After the commit point a host needed to finish did not answer: the migration is neither
+   * rolled back nor lost; it stays recorded as committed and the next recovery finishes it.
+   */
+  static final class FinishLaterException extends RuntimeException {
+    FinishLaterException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /** Recovery of a committed migration: opens the target's pod, waits for its memory, removes the source copy. */
+  void finishCommitted() {
+    committed = true;
+    openTarget();
+    awaitPages();
+    cleanup();
+  }
+
+  /**
+   * A step to the target after the commit point: an unreachable agent (it may be restarting)
+   * is waited for up to 30 s; then the migration is left for recovery.
+   */
+  private JsonNode afterCommit(java.util.function.Supplier<JsonNode> call, String what) {
+    long deadline = now() + 30_000;
+    while (true) {
+      try {
+        return call.get();
+      } catch (AgentClient.AgentException e) {
+        if (e.status() != 0) {
+          throw e;
+        }
+        if (now() > deadline) {
+          throw new FinishLaterException("committed: " + what + " needs the agent of " + target.host()
+              + ", which has not answered for 30 s (" + e.getMessage() + "); the next ferry command finishes it", e);
+        }
+        sleep(1000);
+      }
+    }
   }
 
   /**
@@ -670,7 +748,8 @@ final class MigrationRun {
         + pod.name() + "'s source");
     store.stepStatus(id, "pages", "started");
     try {
-      JsonNode r = target.step(id, "target", "pages", Map.of("pod", pod.name()));
+      JsonNode r = afterCommit(() -> target.step(id, "target", "pages", Map.of("pod", pod.name())),
+          "waiting for the pod's memory to arrive");
       long crossed;
       if (pumped) {
         // hybrid: the pump sent only pages changed since the rounds; it has finished by now
@@ -690,6 +769,8 @@ final class MigrationRun {
       }
       report.memoryFillMs = now() - restoreStart;
       store.stepStatus(id, "pages", "done");
+    } catch (FinishLaterException e) {
+      throw e;
     } catch (RuntimeException e) {
       report.atRiskMs = now() - restoreStart;
       throw new PodLostException("post-copy failed after the commit point, the pod's memory is incomplete: " + e.getMessage());
@@ -706,11 +787,14 @@ final class MigrationRun {
     enterPhase(MigrationPhase.POSTCOPY, "pod runs on " + options.targetHost() + ", memory filling in from its local images");
     store.stepStatus(id, "pages", "started");
     try {
-      JsonNode r = target.step(id, "target", "pages", Map.of("pod", pod.name()));
+      JsonNode r = afterCommit(() -> target.step(id, "target", "pages", Map.of("pod", pod.name())),
+          "filling the pod's memory from its local images");
       report.memoryFillMs = now() - restoreStart;
       store.stepStatus(id, "pages", "done");
       LOG.info("all {} pages of pod {} in place {} ms after the restore began", r.path("pages").asLong(), pod.name(),
           report.memoryFillMs);
+    } catch (FinishLaterException e) {
+      throw e;
     } catch (RuntimeException e) {
       throw new PodLostException("filling the restored memory from local images failed after the commit point: "
           + e.getMessage());

@@ -232,7 +232,7 @@ public final class PostCopy {
         throw new IOException("pages still arriving after " + timeout.toSeconds() + " s");
       }
       Path log = workDir.resolve("lazy.log");
-      String text = Files.exists(log) ? Files.readString(log) : "";
+      String text = tail(log, 1 << 20); // -v4 logs every fault: the count is in its last lines
       Matcher m = TRANSFERRED.matcher(text);
       long got = -1;
       long total = -1;
@@ -246,6 +246,55 @@ public final class PostCopy {
       }
       return total;
     }
+  }
+
+  /** The last {@code bytes} of a file, or "" if there is none. */
+  static String tail(Path file, int bytes) throws IOException {
+    if (!Files.exists(file)) {
+      return "";
+    }
+    try (var f = new java.io.RandomAccessFile(file.toFile(), "r")) {
+      long start = Math.max(0, f.length() - bytes);
+      byte[] b = new byte[(int) (f.length() - start)];
+      f.seek(start);
+      f.readFully(b);
+      return new String(b, java.nio.charset.StandardCharsets.UTF_8);
+    }
+  }
+
+  /**
+   * After an agent restart: waits for the {@code criu lazy-pages} daemons a previous agent
+   * started for work directories under {@code workRoot} (they outlive it) to finish filling
+   * memory. Returns how long it waited in ms, or -1 if none was running.
+   */
+  public static long awaitDaemonsUnder(Path workRoot, Duration timeout) throws IOException, InterruptedException {
+    long t0 = System.nanoTime();
+    boolean found = false;
+    while (System.nanoTime() - t0 < timeout.toNanos()) {
+      boolean running = false;
+      try (var procs = Files.list(Path.of("/proc"))) {
+        for (Path p : (Iterable<Path>) procs::iterator) {
+          if (!p.getFileName().toString().chars().allMatch(Character::isDigit)) {
+            continue;
+          }
+          try {
+            String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8);
+            if (cmd.contains("lazy-pages") && cmd.contains(workRoot.toString())) {
+              running = true;
+              break;
+            }
+          } catch (IOException e) {
+            // exited meanwhile
+          }
+        }
+      }
+      if (!running) {
+        return found ? (System.nanoTime() - t0) / 1_000_000 : -1;
+      }
+      found = true;
+      Thread.sleep(200);
+    }
+    throw new IOException("CRIU's page daemon under " + workRoot + " still running after " + timeout.toSeconds() + " s");
   }
 
   /**
