@@ -268,7 +268,8 @@ final class TestLab implements AutoCloseable {
     assertThat(Netns.list(labName + "-")).as("network namespaces left").isEmpty();
     assertThat(Exec.run("runc", "list", "-q").stdout().lines().filter(l -> l.startsWith(labName + "-")))
         .as("runc containers left").isEmpty();
-    assertThat(Exec.run("pgrep", "-f", "/run/ferry/" + labName + "/").stdout().strip()).as("processes left").isEmpty();
+    assertThat(Exec.run("pgrep", "-af", "/run/ferry/" + labName + "/").stdout().lines()
+        .filter(l -> !l.contains("pgrep")).toList()).as("processes left").isEmpty();
     assertThat(Files.exists(Path.of("/run/ferry", labName))).as("agent directories left").isFalse();
     assertThat(Files.exists(Path.of("/var/lib/ferry", labName))).as("lab state left").isFalse();
   }

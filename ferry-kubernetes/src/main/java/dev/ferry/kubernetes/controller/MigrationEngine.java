@@ -9,6 +9,9 @@ import java.util.Optional;
  * ({@link CoordinatorEngine}), or a stand-in in the controller's tests.
  */
 public interface MigrationEngine {
+  /** The outcome of a recovered migration that could not be finished yet (a host it needs is away). */
+  String UNFINISHED = "unfinished";
+
   /** One migration to run, with the policy's defaults already filled in. */
   record Request(String namespace, String pod, String sourceNode, String targetNode, String strategy, long maxFreezeMs,
       long bandwidthMBps, boolean allowPostcopy) {}
@@ -40,8 +43,9 @@ public interface MigrationEngine {
 
   /**
    * A migration nobody drives any more (the controller restarted mid-way): finishes it if it
-   * was committed, rolls it back if not, and returns its report once it ended; empty if the
-   * engine has no record of it.
+   * was committed, rolls it back if not, and returns its report once it ended (outcome
+   * {@link #UNFINISHED} if it could not be yet: ask again later); empty if the engine has no
+   * record of it.
    */
   Optional<MigrationReport> recover(String migrationId);
 }

@@ -73,7 +73,9 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
     MDC.put("migration", st.migrationId);
     try {
       if (!engine.drives(st.migrationId)) {
-        recover(pm, st.migrationId); // the controller restarted while it ran
+        // the controller restarted while it ran: finish or roll back, or look again later
+        return recover(pm, st.migrationId) ? UpdateControl.noUpdate()
+            : UpdateControl.<PodMigration>noUpdate().rescheduleAfter(java.time.Duration.ofSeconds(5));
       } else if (pm.getSpec().cancel) {
         LOG.info("cancel of {} requested", st.migrationId);
         engine.cancel(st.migrationId);
@@ -168,12 +170,17 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
     engine.start(r, new StatusListener(pm));
   }
 
-  private void recover(PodMigration pm, String migrationId) {
+  /** Returns false when the migration could not be finished yet. */
+  private boolean recover(PodMigration pm, String migrationId) {
     LOG.info("migration {} was running when the controller stopped: recovering it", migrationId);
     events.record(pm, "Recovering", "the controller restarted during " + pm.getStatus().phase + "; finishing or"
         + " rolling back " + migrationId);
     Optional<MigrationReport> report = engine.recover(migrationId);
     StatusListener l = new StatusListener(pm);
+    if (report.isPresent() && MigrationEngine.UNFINISHED.equals(report.get().outcome)) {
+      l.write(st -> st.failureReason = "recovery waits for a host: " + report.get().error);
+      return false;
+    }
     if (report.isPresent()) {
       l.ended(migrationId, report.get());
     } else {
@@ -183,6 +190,7 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
         st.finishedAt = Instant.now().toString();
       });
     }
+    return true;
   }
 
   /** Writes what the engine reports into the PodMigration's status, with an Event per phase. */
@@ -218,6 +226,9 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
 
     @Override
     public void phase(String migrationId, MigrationPhase phase, String what) {
+      if (phase.isFinal()) {
+        return; // ended() writes the final phase together with the outcome's details
+      }
       write(st -> {
         st.migrationId = migrationId;
         st.phase = phase.displayName();
@@ -243,7 +254,7 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
       MigrationPhase end = "migrated".equals(r.outcome) ? MigrationPhase.SUCCEEDED
           : "rolled-back".equals(r.outcome) ? MigrationPhase.ROLLED_BACK : MigrationPhase.FAILED;
       write(st -> {
-        st.migrationId = migrationId;
+        st.migrationId = migrationId != null ? migrationId : st.migrationId;
         st.phase = end.displayName();
         st.frozenMs = r.frozenMs;
         st.downtimeMs = r.downtimeMs;
