@@ -397,6 +397,8 @@ public final class TargetRole {
   public synchronized Map<String, Object> commit(String migrationId, String podName) {
     LocalPod pod = pods.store().get(podName);
     if ("running".equals(pod.state()) && pod.migrationId() == null) {
+      // committed before (this agent may have restarted since): finish what followed it
+      inBackground(() -> pods.removeSlots(podName, pod.spec()));
       return Map.of("already", true);
     }
     require(migrationId, podName);
@@ -430,6 +432,9 @@ public final class TargetRole {
       // be filling the pod's memory; its command line names the migration's work directory
       Path work = migrationsDir.resolve(migrationId).resolve("work-restore");
       long waited = PostCopy.awaitDaemonsUnder(work, java.time.Duration.ofMinutes(30));
+      if (Files.exists(migrationsDir.resolve(migrationId))) {
+        MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host()); // its images are no longer needed
+      }
       return Map.of("already", true, "afterRestart", waited >= 0, "waitedMs", Math.max(0, waited));
     }
     long pages = client.awaitAllPages(java.time.Duration.ofMinutes(30));

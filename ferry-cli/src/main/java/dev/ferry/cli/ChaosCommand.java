@@ -34,6 +34,10 @@ final class ChaosCommand implements Callable<Integer> {
   @Option(names = "--fault", description = "only these faults (repeatable), by id: none, source-agent-kill, ...")
   List<String> faults = new ArrayList<>();
 
+  @Option(names = "--phase", description = "only cells striking these phases (repeatable), as the table names them:"
+      + " Preparing, Dumping, Transferring, Restoring, Cutover, Postcopy, whole ...")
+  List<String> phases = new ArrayList<>();
+
   @Option(names = "--ping-pong", paramLabel = "N",
       description = "instead of the matrix: N back-to-back migrations without a fault (each checked the same way)")
   int pingPong;
@@ -65,7 +69,8 @@ final class ChaosCommand implements Callable<Integer> {
     }
     List<Cell> cells = cells(only);
     if (cells.isEmpty()) {
-      throw new IllegalArgumentException("no cell matches --strategy " + strategies + " and --fault " + faults);
+      throw new IllegalArgumentException("no cell matches --strategy " + strategies + ", --fault " + faults + " and --phase "
+          + phases);
     }
     Path home = Path.of(System.getenv().getOrDefault("FERRY_HOME", "."));
     Path out = json != null ? json : home.resolve("bench/results/" + (pingPong > 0 ? "ping-pong" : "chaos") + ".json");
@@ -108,6 +113,7 @@ final class ChaosCommand implements Callable<Integer> {
     return all.stream()
         .filter(c -> strategies.isEmpty() || strategies.contains(c.strategy()))
         .filter(c -> only.isEmpty() || only.contains(c.fault()))
+        .filter(c -> phases.isEmpty() || phases.stream().anyMatch(p -> p.equalsIgnoreCase(c.phaseName())))
         .toList();
   }
 

@@ -704,7 +704,9 @@ final class MigrationRun {
   void finishCommitted() {
     committed = true;
     openTarget();
-    awaitPages();
+    // whatever the strategy (a recovery does not know how the restore went): the target waits
+    // for any page daemon still filling the pod's memory, then drops the migration's images
+    afterCommit(() -> target.step(id, "target", "pages", Map.of("pod", pod.name())), "the pod's memory");
     cleanup();
   }
 

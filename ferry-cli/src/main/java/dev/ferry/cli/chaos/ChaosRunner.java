@@ -182,7 +182,7 @@ public final class ChaosRunner implements AutoCloseable {
     }
     PodRecord p = coordinator.runPod("host-a", POD, List.of(new ContainerSpec(CONTAINER, DemoRunner.REDIS, List.of())), 512);
     ip = p.spec().identity().ip();
-    Path control = work.resolve("populate");
+    Path control = work.resolve("populate-" + cellNo);
     Process c = DemoRunner.startClient(lab, ip, control, POPULATE_MIB);
     DemoRunner.waitFor(control, s -> s.connected && s.acked >= 10, 120, "Redis to load " + POPULATE_MIB + " MiB");
     DemoRunner.stopClient(c, control, 60);
