@@ -41,7 +41,8 @@ public final class ChaosRunner implements AutoCloseable {
   static final String CONTAINER = "redis";
   /** A cap that makes each phase last long enough to strike in (tens of MB of images). */
   private static final long BANDWIDTH_MBPS = 40;
-  private static final long POPULATE_MIB = 24;
+  /** Data loaded into Redis before the first cell ($FERRY_CHAOS_POPULATE_MIB; each cell's client adds more). */
+  private static final long POPULATE_MIB = Long.parseLong(System.getenv().getOrDefault("FERRY_CHAOS_POPULATE_MIB", "24"));
 
   private final Lab lab;
   private final MigrationStore store;
@@ -139,6 +140,8 @@ public final class ChaosRunner implements AutoCloseable {
     }
     if (copies.values().stream().noneMatch("running"::equals)) {
       baseline = null; // lost: the next cell starts a new pod
+    } else {
+      resetData();
     }
     String outcome = outcome(rec.orElse(null), copies);
     if (cell.fault() == Fault.NONE && !outcome.equals("migrated")) {
@@ -172,6 +175,17 @@ public final class ChaosRunner implements AutoCloseable {
     };
   }
 
+  /**
+   * Back to the data the first cell started with: each cell's client adds ~20 MB of keys, and
+   * a long matrix would otherwise grow Redis past its memory limit (the kernel's OOM killer then
+   * ends it, whatever the fault).
+   */
+  private void resetData() {
+    Exec.run(lab.inClient(List.of("redis-cli", "-h", ip, "FLUSHALL")));
+    Exec.run(lab.inClient(List.of("redis-cli", "-h", ip, "DEBUG", "POPULATE", String.valueOf(POPULATE_MIB * 1024),
+        "bulk", "1024")));
+  }
+
   /** A Redis pod on host-a with data in it, and the lab's snapshot with it running. */
   private void ensurePod() throws Exception {
     if (baseline != null) {
@@ -180,7 +194,7 @@ public final class ChaosRunner implements AutoCloseable {
     if (store.pod(POD).isPresent()) {
       coordinator.deletePod(POD);
     }
-    PodRecord p = coordinator.runPod("host-a", POD, List.of(new ContainerSpec(CONTAINER, DemoRunner.REDIS, List.of())), 512);
+    PodRecord p = coordinator.runPod("host-a", POD, List.of(new ContainerSpec(CONTAINER, DemoRunner.REDIS, List.of())), 1024);
     ip = p.spec().identity().ip();
     Path control = work.resolve("populate-" + cellNo);
     Process c = DemoRunner.startClient(lab, ip, control, POPULATE_MIB);
