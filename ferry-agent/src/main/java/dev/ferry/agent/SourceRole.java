@@ -745,6 +745,47 @@ public final class SourceRole {
     LOG.info("lazy dump of pod {} left by an earlier agent {}", podName, told ? "cancelled, tree thawed" : "had ended");
   }
 
+  /**
+   * After the commit point, this agent restarted while its predecessor's lazy dump still ran
+   * (orphaned, holding the source's frozen tree): the target has the pod, so the dump, runc and
+   * its CRIU are ended by force before the source copy is removed.
+   */
+  private void killOrphanedDump(String migrationId, String podName) {
+    String images = migrationsDir.resolve(migrationId).toString();
+    Map<Long, Long> parents = new java.util.HashMap<>();
+    java.util.Set<Long> doomed = new java.util.HashSet<>();
+    try (var procs = Files.list(Path.of("/proc"))) {
+      for (Path p : (Iterable<Path>) procs::iterator) {
+        String name = p.getFileName().toString();
+        if (!name.chars().allMatch(Character::isDigit)) {
+          continue;
+        }
+        try {
+          long pid = Long.parseLong(name);
+          String stat = Files.readString(p.resolve("stat"));
+          parents.put(pid, Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]));
+          String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8);
+          if (cmd.contains("--lazy-pages") && cmd.contains(images)) {
+            doomed.add(pid);
+          }
+        } catch (IOException | RuntimeException e) {
+          // exited meanwhile
+        }
+      }
+    } catch (IOException e) {
+      LOG.warn("cannot list processes to end the orphaned lazy dump of pod {}: {}", podName, e.getMessage());
+      return;
+    }
+    // and their children (runc's CRIU)
+    boolean grew = true;
+    while (grew) {
+      grew = parents.entrySet().stream().filter(e -> doomed.contains(e.getValue()) && !doomed.contains(e.getKey()))
+          .map(Map.Entry::getKey).toList().stream().map(doomed::add).reduce(false, Boolean::logicalOr);
+    }
+    doomed.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+    LOG.info("lazy dump of pod {} left by an earlier agent ended by force ({} processes)", podName, doomed.size());
+  }
+
   private static boolean traced(long pid) {
     try {
       for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
@@ -787,6 +828,8 @@ public final class SourceRole {
     } else if (lazy != null) {
       int rc = lazy.awaitExit(java.time.Duration.ofMinutes(30)); // it ends once every page has gone
       LOG.info("lazy dump of pod {} done serving pages (runc exit {})", podName, rc);
+    } else if (Files.exists(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE))) {
+      killOrphanedDump(migrationId, podName);
     }
     pumps.remove(migrationId);
     frozenPids.remove(migrationId);
