@@ -312,6 +312,16 @@ public final class Lab {
     find(name).ifPresent(lab -> lab.config.hosts().forEach(h -> lab.agentPid(h).flatMap(ProcessHandle::of)
         .ifPresent(ProcessHandle::destroyForcibly)));
     Exec.run("pkill", "-9", "-f", "dev.ferry.cli.Main agent .*--state-dir " + run + "/");
+    // then whatever outlived them and works in the lab's directories: CRIU's page daemons, a lazy
+    // dump an agent killed mid-migration left holding a frozen tree, and their children
+    String mark = run + "/";
+    ProcessHandle.allProcesses()
+        .filter(p -> p.pid() != ProcessHandle.current().pid())
+        .filter(p -> p.info().commandLine().map(c -> c.contains(mark)).orElse(false))
+        .forEach(p -> {
+          p.descendants().forEach(ProcessHandle::destroyForcibly);
+          p.destroyForcibly();
+        });
     // 2. containers (pods, sandboxes, restored copies)
     for (String id : Exec.run("runc", "list", "-q").stdout().split("\n")) {
       if (id.strip().startsWith(prefix)) {
