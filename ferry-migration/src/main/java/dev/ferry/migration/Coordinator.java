@@ -458,12 +458,19 @@ public final class Coordinator {
         MigrationRun m = new MigrationRun(r.id(), pod, new MigrationOptions(r.pod(), r.target(), r.strategy(), List.of()),
             source, target, store, ProgressListener.NONE, report, r.createdAt())
             .handover(handover(r.id(), pod, r.target(), HookSpec.Hooks.fromJson(store.hooks(r.id())), report));
+        boolean rollBack = !r.committed();
         if (r.committed()) {
-          m.finishCommitted();
-          store.setPhase(r.id(), MigrationPhase.SUCCEEDED);
-          store.setPodState(r.pod(), "running");
-          done.add(r.id() + ": was committed; finished (pod open on " + r.target() + ", source copy removed)");
-        } else {
+          try {
+            m.finishCommitted();
+            store.setPhase(r.id(), MigrationPhase.SUCCEEDED);
+            store.setPodState(r.pod(), "running");
+            done.add(r.id() + ": was committed; finished (pod open on " + r.target() + ", source copy removed)");
+          } catch (MigrationRun.TargetCopyDiedException e) {
+            m.takeBackCommit(); // it never served anyone: the source's copy is the pod
+            rollBack = true;
+          }
+        }
+        if (rollBack) {
           MigrationRun.RollbackResult rb = m.rollback();
           List<String> problems = rb.problems();
           if (rb.sourceResumed()) {

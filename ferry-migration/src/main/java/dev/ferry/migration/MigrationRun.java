@@ -660,7 +660,12 @@ final class MigrationRun {
     long start = now();
     store.commit(id, pod.name(), options.targetHost());
     committed = true;
-    openTarget();
+    try {
+      openTarget();
+    } catch (TargetCopyDiedException e) {
+      takeBackCommit();
+      throw e; // a step failure like any other now: rolled back
+    }
     report.networkOpenEpochMs = now();
     report.frozenMs = now() - frozenStart;
     report.commitMs = now() - start;
@@ -673,6 +678,24 @@ final class MigrationRun {
     return committed;
   }
 
+  /**
+   * The target's copy died after its restore and before its network opened (say its page
+   * server went with a killed agent): it never served a client, so the commit can be taken back
+   * and the migration rolled back to the source, which still holds the pod, frozen.
+   */
+  static final class TargetCopyDiedException extends RuntimeException {
+    TargetCopyDiedException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /** Undoes the commit record (see {@link MigrationStore#uncommit}); the caller rolls back. */
+  void takeBackCommit() {
+    store.uncommit(id, pod.name(), source.host(), pod.spec().memoryLimitMiB());
+    committed = false;
+    LOG.warn("commit of {} taken back: the target's copy died before it served anyone", id);
+  }
+
   /** Asks the target to open the committed pod's network (idempotent), a few times. */
   void openTarget() {
     RuntimeException last = null;
@@ -680,6 +703,14 @@ final class MigrationRun {
       try {
         target.step(id, "target", "commit", Map.of("pod", pod.name()));
         return;
+      } catch (AgentClient.AgentException e) {
+        if (e.status() == 409 && e.getMessage().contains("after restore")) {
+          throw new TargetCopyDiedException("the copy restored on " + target.host() + " died before its network"
+              + " opened: " + e.getMessage(), e);
+        }
+        last = e;
+        LOG.warn("opening the committed pod on {} failed (attempt {}): {}", target.host(), attempt, e.getMessage());
+        sleep(300L * attempt);
       } catch (RuntimeException e) {
         last = e;
         LOG.warn("opening the committed pod on {} failed (attempt {}): {}", target.host(), attempt, e.getMessage());

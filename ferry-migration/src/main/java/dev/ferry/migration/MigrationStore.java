@@ -165,6 +165,38 @@ public final class MigrationStore implements AutoCloseable {
    * The commit point, in one transaction: the migration is committed and the pod's one owner
    * becomes the target host.
    */
+  /**
+   * Takes back a commit whose target copy never served anyone (it died before its network was
+   * opened): the pod, its lease and a reservation are the source's again, the target's
+   * reservation the placeholder's, and the migration may be rolled back. One transaction.
+   */
+  public synchronized void uncommit(String id, String pod, String source, long memoryMiB) {
+    try {
+      db.setAutoCommit(false);
+      update("UPDATE migrations SET committed=FALSE, updated_at=? WHERE id=?", System.currentTimeMillis(), id);
+      update("UPDATE pods SET host=? WHERE name=?", source, pod);
+      update("UPDATE leases SET host=? WHERE owner=?", source, Ipam.podOwner(pod));
+      update("UPDATE reservations SET owner=?, kind='placeholder' WHERE owner=?", Capacity.migrationOwner(id),
+          Capacity.podOwner(pod));
+      update("INSERT INTO reservations (owner, host, kind, memory_mib, since) VALUES (?,?,?,?,?)", Capacity.podOwner(pod),
+          source, "pod", memoryMiB, System.currentTimeMillis());
+      db.commit();
+    } catch (SQLException | RuntimeException e) {
+      try {
+        db.rollback();
+      } catch (SQLException ignored) {
+        // the original error is the one to report
+      }
+      throw new IllegalStateException("cannot take back the commit of migration " + id + ": " + e.getMessage(), e);
+    } finally {
+      try {
+        db.setAutoCommit(true);
+      } catch (SQLException ignored) {
+        // connection broken: the next call reports it
+      }
+    }
+  }
+
   public synchronized void commit(String id, String pod, String target) {
     try {
       db.setAutoCommit(false);

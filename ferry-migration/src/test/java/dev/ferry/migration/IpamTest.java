@@ -100,6 +100,15 @@ class IpamTest {
       assertThat(ipam.find(ip).host()).isEqualTo("host-b");
       assertThat(cap.usage()).extracting(Capacity.HostUsage::slotsReserved).containsExactly(0, 1);
       assertThat(cap.usage().get(1).reservations()).extracting(Capacity.Reservation::owner).containsExactly("pod:a");
+      // the target's copy died before it served anyone: the commit is taken back, all of it
+      s.uncommit("m1", "a", "host-a", 64);
+      assertThat(s.migration("m1").orElseThrow().committed()).isFalse();
+      assertThat(s.pod("a").orElseThrow().host()).isEqualTo("host-a");
+      assertThat(ipam.find(ip).host()).isEqualTo("host-a");
+      assertThat(cap.usage().get(0).reservations()).extracting(Capacity.Reservation::owner, Capacity.Reservation::kind)
+          .containsExactly(org.assertj.core.groups.Tuple.tuple("pod:a", "pod"));
+      assertThat(cap.usage().get(1).reservations()).extracting(Capacity.Reservation::owner, Capacity.Reservation::kind)
+          .containsExactly(org.assertj.core.groups.Tuple.tuple(Capacity.migrationOwner("m1"), "placeholder"));
     }
   }
 }
