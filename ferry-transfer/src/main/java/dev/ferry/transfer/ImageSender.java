@@ -95,6 +95,13 @@ public final class ImageSender {
     }
   }
 
+  /** The receiver never heard of the transfer (the connection broke before its header arrived). */
+  static final class NothingToResume extends IOException {
+    NothingToResume(String message) {
+      super(message);
+    }
+  }
+
   /** Where a resumed transfer goes on, as the receiver verified it. */
   record ResumePoint(int entries, String fileRel, long fileOffset, long bytes, int files) {}
 
@@ -163,6 +170,14 @@ public final class ImageSender {
           bytesBefore = at.bytes();
         }
         return attempt(transferId, sources, baseline, at, s.getOutputStream(), s.getInputStream(), progress);
+      } catch (NothingToResume e) {
+        // the connection broke before the receiver heard of the transfer: start it over
+        resuming = false;
+        progress.rewind(0, 0);
+        resumes++;
+        if (resumes >= MAX_RESUMES) {
+          throw new IOException(e.getMessage(), broke);
+        }
       } catch (TransferRefused | IntegrityException | TransferAbandoned e) {
         throw e;
       } catch (IOException e) {
@@ -206,7 +221,11 @@ public final class ImageSender {
     DataInputStream in = new DataInputStream(rawIn);
     byte answer = in.readByte();
     if (answer == TransferProtocol.ERROR) {
-      throw new TransferRefused("target refused to resume the transfer: " + in.readUTF());
+      String why = in.readUTF();
+      if (why.startsWith(ResumableTransfers.NOTHING_TO_RESUME)) {
+        throw new NothingToResume(why);
+      }
+      throw new TransferRefused("target refused to resume the transfer: " + why);
     }
     if (answer != TransferProtocol.RESUME_AT) {
       throw new TransferRefused("target answered a resume with " + answer);

@@ -18,6 +18,8 @@ public final class ResumableTransfers {
   /** How long a transfer nobody resumes is remembered. */
   private static final long FORGET_AFTER_NANOS = TimeUnit.MINUTES.toNanos(10);
   private final Map<String, Partial> byId = new ConcurrentHashMap<>();
+  /** How a refused resume begins when the receiver never heard of the transfer: the sender starts over. */
+  static final String NOTHING_TO_RESUME = "nothing to resume";
 
   /** One transfer's verified state. Guarded by {@link #busy}: one connection at a time. */
   static final class Partial {
@@ -64,7 +66,7 @@ public final class ResumableTransfers {
   Partial resume(String id, Closeable connection) throws IOException {
     Partial p = byId.get(id);
     if (p == null) {
-      throw new IntegrityException("nothing to resume for transfer " + id
+      throw new IntegrityException(NOTHING_TO_RESUME + " for transfer " + id
           + ": the target never verified any of it, refused it, or restarted since");
     }
     closeQuietly(p.connection);

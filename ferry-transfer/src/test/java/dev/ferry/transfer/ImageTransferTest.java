@@ -350,19 +350,24 @@ class ImageTransferTest {
   }
 
   @Test
-  void aResumeTheReceiverKnowsNothingOfIsRefused() throws Exception {
+  void aTransferBrokenBeforeTheReceiverHeardOfItStartsOver() throws Exception {
     Path src = sampleTree();
     try (ResumingReceiver rx = new ResumingReceiver(tmp.resolve("dst"))) {
       ImageSender sender = new ImageSender(false);
       int[] dials = {0};
-      assertThatThrownBy(() -> sender.send("m-1", List.of(new TransferSource(src, "b")), null, () -> {
+      TransferProgress progress = new TransferProgress();
+      sender.send("m-1", List.of(new TransferSource(src, "b")), null, () -> {
         if (dials[0]++ == 0) {
           Socket s = rx.dial();
           s.close(); // broken before the receiver heard of the transfer
           return s;
         }
         return rx.dial();
-      }, 2_000, new TransferProgress())).hasMessageContaining("nothing to resume for transfer m-1");
+      }, 2_000, progress);
+      assertThat(rx.done.get(10, TimeUnit.SECONDS)).isEqualTo("m-1");
+      assertThat(dials[0]).as("the broken one, the refused resume, the fresh start").isEqualTo(3);
+      assertThat(Files.readAllBytes(tmp.resolve("dst/b/rootfs/bin/app"))).isEqualTo(Files.readAllBytes(src.resolve("rootfs/bin/app")));
+      assertThat(progress.bytes()).isEqualTo(Files.size(src.resolve("rootfs/bin/app")) + 2);
     }
   }
 
