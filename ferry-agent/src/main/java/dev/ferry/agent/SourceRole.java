@@ -92,6 +92,17 @@ public final class SourceRole {
 
   /** Freezes and checkpoints the pod's app containers; the sandbox keeps the network. */
   public Map<String, Object> checkpoint(String migrationId, String podName) {
+    java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+    checkpointing.put(migrationId, done);
+    try {
+      return checkpointNow(migrationId, podName);
+    } finally {
+      checkpointing.remove(migrationId, done);
+      done.complete(null);
+    }
+  }
+
+  private Map<String, Object> checkpointNow(String migrationId, String podName) {
     LocalPod pod;
     synchronized (pods) {
       pod = pods.store().get(podName);
@@ -122,6 +133,36 @@ public final class SourceRole {
    * serves the pages to the target's page client until every one has gone.
    */
   public Map<String, Object> checkpointLazy(String migrationId, String podName) throws Exception {
+    java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+    checkpointing.put(migrationId, done);
+    try {
+      return checkpointLazyNow(migrationId, podName);
+    } finally {
+      checkpointing.remove(migrationId, done);
+      done.complete(null);
+    }
+  }
+
+  /**
+   * Checkpoints in flight, by migration: an undo arriving meanwhile (the coordinator died
+   * during the dump, and its recovery rolls back) waits for the dump to be in place, which it
+   * can then cancel, rather than find nothing and leave the dump holding the tree.
+   */
+  private final Map<String, java.util.concurrent.CompletableFuture<Void>> checkpointing = new ConcurrentHashMap<>();
+
+  private void awaitCheckpoint(String migrationId) {
+    var f = checkpointing.get(migrationId);
+    if (f != null) {
+      LOG.info("waiting for the checkpoint of {} in flight before undoing it", migrationId);
+      try {
+        f.get(120, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (Exception e) {
+        LOG.warn("the checkpoint of {} still runs: {}", migrationId, e.toString());
+      }
+    }
+  }
+
+  private Map<String, Object> checkpointLazyNow(String migrationId, String podName) throws Exception {
     LocalPod pod;
     synchronized (pods) {
       pod = pods.store().get(podName);
@@ -662,7 +703,12 @@ public final class SourceRole {
    * The undo of everything above: takes the identity back, restores the app from its own
    * checkpoint where it is gone, removes CRIU's leftover network lock, and tells neighbours.
    */
-  public synchronized void resume(String migrationId, String podName) {
+  public void resume(String migrationId, String podName) {
+    awaitCheckpoint(migrationId); // outside the agent's lock, which the checkpoint does not take either
+    resumeNow(migrationId, podName);
+  }
+
+  private synchronized void resumeNow(String migrationId, String podName) {
     dropSpares(migrationId);
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod == null || !migrationId.equals(pod.migrationId())) {
