@@ -44,11 +44,11 @@ public final class ChaosRunner implements AutoCloseable {
   /** Data loaded into Redis before the first cell ($FERRY_CHAOS_POPULATE_MIB; each cell's client adds more). */
   private static final long POPULATE_MIB = Long.parseLong(System.getenv().getOrDefault("FERRY_CHAOS_POPULATE_MIB", "24"));
 
-  private final Lab lab;
-  private final MigrationStore store;
-  private final Coordinator coordinator;
+  private Lab lab;
+  private MigrationStore store;
+  private Coordinator coordinator;
   private final PrintStream out;
-  private final Path work;
+  private Path work;
   private int cellNo;
   private LabSnapshot baseline;
   private String ip;
@@ -188,8 +188,21 @@ public final class ChaosRunner implements AutoCloseable {
 
   /** A Redis pod on host-a with data in it, and the lab's snapshot with it running. */
   private void ensurePod() throws Exception {
-    if (baseline != null) {
+    if (baseline != null && store.pod(POD).isPresent()) {
       return;
+    }
+    if (baseline != null) {
+      // the store gave the pod up (a post-copy whose source failed): what is left of it on the
+      // hosts was counted against that cell; the next starts from a clean lab
+      LOG.warn("chaos: pod {} is gone from the store; bringing the lab up afresh", POD);
+      String name = lab.config().name();
+      store.close();
+      Lab.down(name);
+      lab = Lab.up(name, List.of("host-a", "host-b"), 4096);
+      store = new MigrationStore(lab.config().stateDir());
+      coordinator = LabHosts.coordinator(lab, store);
+      Files.createDirectories(work);
+      baseline = null;
     }
     if (store.pod(POD).isPresent()) {
       coordinator.deletePod(POD);
