@@ -181,9 +181,11 @@ public final class ChaosRunner implements AutoCloseable {
    * ends it, whatever the fault).
    */
   private void resetData() {
-    Exec.run(lab.inClient(List.of("redis-cli", "-h", ip, "FLUSHALL")));
+    // bounded: a pod that stopped answering after its cell must not hang the whole run
+    java.time.Duration t = java.time.Duration.ofSeconds(30);
+    Exec.run(lab.inClient(List.of("redis-cli", "-h", ip, "FLUSHALL")), t, Map.of());
     Exec.run(lab.inClient(List.of("redis-cli", "-h", ip, "DEBUG", "POPULATE", String.valueOf(POPULATE_MIB * 1024),
-        "bulk", "1024")));
+        "bulk", "1024")), t, Map.of());
   }
 
   /** A Redis pod on host-a with data in it, and the lab's snapshot with it running. */
