@@ -432,8 +432,13 @@ public final class TargetRole {
       // be filling the pod's memory; its command line names the migration's work directory
       Path work = migrationsDir.resolve(migrationId).resolve("work-restore");
       long waited = PostCopy.awaitDaemonsUnder(work, java.time.Duration.ofMinutes(30));
-      if (Files.exists(migrationsDir.resolve(migrationId))) {
-        MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host()); // its images are no longer needed
+      try {
+        if (Files.exists(migrationsDir.resolve(migrationId))) {
+          MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host()); // its images are no longer needed
+        }
+      } catch (RuntimeException e) {
+        // the commit's own clean-up may be removing it at this very moment: that one finishes it
+        LOG.info("images of {} not removed here ({}); the commit's clean-up does", migrationId, e.getMessage());
       }
       return Map.of("already", true, "afterRestart", waited >= 0, "waitedMs", Math.max(0, waited));
     }
