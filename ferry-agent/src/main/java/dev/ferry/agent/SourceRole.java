@@ -91,15 +91,8 @@ public final class SourceRole {
   }
 
   /** Freezes and checkpoints the pod's app containers; the sandbox keeps the network. */
-  public Map<String, Object> checkpoint(String migrationId, String podName) {
-    java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
-    checkpointing.put(migrationId, done);
-    try {
-      return checkpointNow(migrationId, podName);
-    } finally {
-      checkpointing.remove(migrationId, done);
-      done.complete(null);
-    }
+  public Map<String, Object> checkpoint(String migrationId, String podName) throws Exception {
+    return inFlight(migrationId, () -> checkpointNow(migrationId, podName));
   }
 
   private Map<String, Object> checkpointNow(String migrationId, String podName) {
@@ -133,10 +126,16 @@ public final class SourceRole {
    * serves the pages to the target's page client until every one has gone.
    */
   public Map<String, Object> checkpointLazy(String migrationId, String podName) throws Exception {
+    return inFlight(migrationId, () -> checkpointLazyNow(migrationId, podName));
+  }
+
+  /** Runs a checkpoint of {@code migrationId}, registered in {@link #checkpointing} while it runs. */
+  private Map<String, Object> inFlight(String migrationId, java.util.concurrent.Callable<Map<String, Object>> dump)
+      throws Exception {
     java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
     checkpointing.put(migrationId, done);
     try {
-      return checkpointLazyNow(migrationId, podName);
+      return dump.call();
     } finally {
       checkpointing.remove(migrationId, done);
       done.complete(null);
