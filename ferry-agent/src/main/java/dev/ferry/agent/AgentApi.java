@@ -164,6 +164,9 @@ public final class AgentApi {
       case "source/release":
         IdentityHandover.Times t = source.releaseIdentity(id, pod, req.hasNonNull("handTo") ? req.path("handTo").asText() : null);
         return Map.of("released", true, "downAtMicros", t.downAtMicros(), "upAtMicros", t.upAtMicros());
+      case "source/release-sockets":
+        source.releaseSockets(id, pod);
+        return Map.of("released", true);
       case "source/resume":
         source.resume(id, pod);
         return Map.of("resumed", true);

@@ -766,6 +766,24 @@ public final class SourceRole {
   }
 
   /**
+   * Takes the frozen tree's TCP sockets out of repair mode ahead of a thaw this agent does not
+   * control: a rollback that kills the target's post-copy page client makes CRIU's lazy dump
+   * fail, and CRIU then thaws the tree with its sockets still in repair mode. Harmless while the
+   * tree stays frozen; a no-op without a lazy dump. Idempotent.
+   */
+  public void releaseSockets(String migrationId, String podName) {
+    Map<Long, Long> pids = frozenPids.get(migrationId);
+    Path lazyFile = migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE);
+    if (pids == null && Files.exists(lazyFile)) { // written down by an agent that died since
+      com.fasterxml.jackson.databind.JsonNode n = dev.ferry.api.Json.readFile(lazyFile, com.fasterxml.jackson.databind.JsonNode.class);
+      Map<Long, Long> written = new java.util.HashMap<>();
+      n.path("pids").fields().forEachRemaining(e -> written.put(Long.parseLong(e.getKey()), e.getValue().asLong()));
+      pids = written;
+    }
+    releaseTcpRepair(podName, pids);
+  }
+
+  /**
    * This agent restarted while its lazy dump kept the pod frozen (the dump runs on, orphaned):
    * makes it give up from what was written down, waits for the tree to run, and takes its TCP
    * sockets out of repair mode.
@@ -851,7 +869,7 @@ public final class SourceRole {
     }
     for (long hostPid : pids.values()) {
       try {
-        int n = dev.ferry.runtime.TcpRepair.release(hostPid);
+        int n = dev.ferry.runtime.ForeignSockets.releaseRepair(hostPid);
         LOG.info("pod {}: {} TCP socket(s) of pid {} taken out of repair mode", podName, n, hostPid);
       } catch (IOException | RuntimeException | LinkageError e) {
         LOG.warn("pod {}: could not take the TCP sockets of pid {} out of repair mode: {}", podName, hostPid,

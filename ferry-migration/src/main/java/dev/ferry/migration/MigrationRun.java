@@ -144,7 +144,7 @@ final class MigrationRun {
       steps.add(new Step("switch-vip", MigrationPhase.RESTORING, handover::switchVip, handover::switchVipBack));
     }
     steps.add(new Step(postCopy() ? "restore-lazy" : "restore", MigrationPhase.RESTORING, this::restore,
-        this::abortTarget));
+        postCopy() ? this::abortLazyRestore : this::abortTarget));
     steps.add(new Step("commit", MigrationPhase.CUTOVER, this::commit, nothing));
     return List.copyOf(steps);
   }
@@ -391,6 +391,20 @@ final class MigrationRun {
 
   private void abortTarget() {
     target.step(id, "target", "abort", Map.of("pod", pod.name()));
+  }
+
+  /**
+   * Removing a post-copy restore kills the target's page client, which makes the source's lazy
+   * dump fail and CRIU thaw the source's tree there and then: its TCP sockets leave repair mode
+   * first, or the thawed app would find its client's connection dead.
+   */
+  private void abortLazyRestore() {
+    try {
+      source.step(id, "source", "release-sockets", Map.of("pod", pod.name()));
+    } catch (RuntimeException e) {
+      LOG.warn("the source's sockets were not taken out of repair mode before its dump ends: {}", e.getMessage());
+    }
+    abortTarget();
   }
 
   /** Post-copy straight from CRIU's page server on the source (no pre-copy rounds). */

@@ -212,7 +212,22 @@ public final class PostCopy {
       return criu.isAlive();
     }
 
+    /**
+     * Kills the page client so that its source's lazy dump fails and hands its tree back: its
+     * connection ends with a reset ({@link ForeignSockets#resetOnClose}). Killed plainly, it
+     * would close in order, which CRIU's page server takes for "every page fetched": the source
+     * would end its dump and kill the tree a rollback is about to resume.
+     */
     public void kill() {
+      if (criu.isAlive()) {
+        try {
+          ForeignSockets.resetOnClose(criu.pid());
+        } catch (IOException | RuntimeException | LinkageError e) {
+          org.slf4j.LoggerFactory.getLogger(PostCopy.class).warn(
+              "page client {}: its connection may close in order ({}); the source's dump could end", criu.pid(),
+              e.getMessage());
+        }
+      }
       criu.destroyForcibly();
     }
 
