@@ -38,6 +38,7 @@ public final class AgentDaemon {
     }
     TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp());
     target.removeLeftovers();
+    source.resumePumps();
     AgentApi api = new AgentApi(config, caps, pods, source, target);
     try (DataServer data = new DataServer(tls.listen(config.listenIp(), config.dataPort(), 50), target);
         AgentServer server = new AgentServer(config, api)) {

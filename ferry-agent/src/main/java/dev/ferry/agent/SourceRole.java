@@ -58,6 +58,8 @@ public final class SourceRole {
 
   /** Where a lazy dump's page server listens and which processes it froze (JSON, per migration). */
   private static final String LAZY_DUMP_FILE = "lazy-dump.json";
+  /** Where the page pump sends and what (the lazy ranges), for an agent that restarts mid-way. */
+  private static final String PUMP_FILE = "pump.json";
 
   /** Pid inside the container to pid on this host, of each frozen process, by migration. */
   private final Map<String, Map<Long, Long>> frozenPids = new ConcurrentHashMap<>();
@@ -245,61 +247,22 @@ public final class SourceRole {
     }
     LocalPod pod = pods.store().get(podName);
     requireMigration(pod, migrationId);
-    PostCopy.LazyDump dump = lazyDumps.get(migrationId);
-    Map<Long, Long> pids = frozenPids.get(migrationId);
-    if (dump == null || pids == null || !dump.alive()) {
-      throw ApiException.conflict("pod '" + podName + "' has no lazy dump serving its memory in migration " + migrationId);
-    }
     java.util.concurrent.CompletableFuture<PagePump.Stats> running = pumping.get(migrationId);
-    if (running == null) {
+    if (running == null) { // (a pump started again by a restarted agent has no lazy dump of its own)
+      PostCopy.LazyDump dump = lazyDumps.get(migrationId);
+      Map<Long, Long> pids = frozenPids.get(migrationId);
+      if (dump == null || pids == null || !dump.alive()) {
+        throw ApiException.conflict("pod '" + podName + "' has no lazy dump serving its memory in migration " + migrationId);
+      }
       ContainerSpec c = pod.spec().containers().get(0);
       List<CriuPagemap.LazyRange> ranges = CriuPagemap.lazyRanges(images(migrationId, c.name()));
       SourcePages held = precopies.getOrDefault(migrationId, Map.of()).get(c.name());
-      Map<Long, java.nio.channels.FileChannel> mems = new ConcurrentHashMap<>();
-      PagePump pump = new PagePump(ranges, held, (pid, vaddr, buf) -> {
-        Long host = pids.get(pid);
-        if (host == null) {
-          // born between the listing (before the freeze) and the freeze: the tree is frozen now
-          pids.putAll(pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
-          host = pids.get(pid);
-        }
-        if (host == null) {
-          throw new IOException("no frozen process has pid " + pid + " in pod " + podName);
-        }
-        long hostPid = host;
-        return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(hostPid)), vaddr, buf);
-      }, bandwidth);
-      if (hold) {
-        pump.hold();
-      }
-      pumps.put(migrationId, pump);
-      String[] hp = pumpAddress.split(":");
-      running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-        try (Socket s = new Socket(); Socket p = new Socket()) {
-          // pages a restored pod waits for go out in small writes: Nagle would hold each one
-          // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
-          s.setTcpNoDelay(true);
-          p.setTcpNoDelay(true);
-          s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
-          p.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
-          s.setSoTimeout(STALL_MS);
-          PagePump.Stats st = pump.run(s, p);
-          LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead) in {} ms",
-              st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.ms());
-          return st;
-        } catch (IOException e) {
-          throw new UncheckedIOException("page pump to " + pumpAddress + " failed: " + e.getMessage(), e);
-        } finally {
-          mems.values().forEach(ch -> {
-            try {
-              ch.close();
-            } catch (IOException ignored) {
-              // closing a proc file
-            }
-          });
-        }
-      });
-      pumping.put(migrationId, running);
+      running = startPump(migrationId, pod, ranges, held, pids, pumpAddress, bandwidth, hold);
+      // written down for an agent that restarts while the pages are on their way (resumePumps),
+      // off the frozen window's path
+      Path pumpFile = migrationsDir.resolve(migrationId).resolve(PUMP_FILE);
+      java.util.concurrent.CompletableFuture.runAsync(() -> dev.ferry.api.Json.writeFile(pumpFile, Map.of("target",
+          pumpAddress, "bandwidth", bandwidth, "ranges", ranges.stream().map(r -> List.of(r.pid(), r.vaddr(), r.nrPages())).toList())));
     }
     if (!wait) {
       return Map.of("started", true);
@@ -313,6 +276,115 @@ public final class SourceRole {
     }
     return Map.of("pages", st.pages(), "keptPages", st.keptPages(), "literalPages", st.literalPages(),
         "bytes", st.bytes(), "pumpMs", st.ms());
+  }
+
+  /**
+   * Starts pumping the frozen tree's lazy pages to the target's page store.
+   *
+   * @param held what pre-copy rounds left on the target (null: send every page)
+   * @param pids the frozen processes: pid in the container to host pid (completed on demand)
+   */
+  private java.util.concurrent.CompletableFuture<PagePump.Stats> startPump(String migrationId, LocalPod pod,
+      List<CriuPagemap.LazyRange> ranges, SourcePages held, Map<Long, Long> pids, String pumpAddress, long bandwidth,
+      boolean hold) {
+    String podName = pod.name();
+    ContainerSpec c = pod.spec().containers().get(0);
+    Map<Long, java.nio.channels.FileChannel> mems = new ConcurrentHashMap<>();
+    PagePump pump = new PagePump(ranges, held, (pid, vaddr, buf) -> {
+      Long host = pids.get(pid);
+      if (host == null) {
+        // born between the listing (before the freeze) and the freeze: the tree is frozen now
+        pids.putAll(pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
+        host = pids.get(pid);
+      }
+      if (host == null) {
+        throw new IOException("no frozen process has pid " + pid + " in pod " + podName);
+      }
+      long hostPid = host;
+      return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(hostPid)), vaddr, buf);
+    }, bandwidth);
+    if (hold) {
+      pump.hold();
+    }
+    pumps.put(migrationId, pump);
+    String[] hp = pumpAddress.split(":");
+    java.util.concurrent.CompletableFuture<PagePump.Stats> running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+      try (Socket s = new Socket(); Socket p = new Socket()) {
+        // pages a restored pod waits for go out in small writes: Nagle would hold each one
+        // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
+        s.setTcpNoDelay(true);
+        p.setTcpNoDelay(true);
+        s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+        p.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+        s.setSoTimeout(STALL_MS);
+        PagePump.Stats st = pump.run(s, p);
+        LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead) in {} ms",
+            st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.ms());
+        return st;
+      } catch (IOException e) {
+        throw new UncheckedIOException("page pump to " + pumpAddress + " failed: " + e.getMessage(), e);
+      } finally {
+        mems.values().forEach(ch -> {
+          try {
+            ch.close();
+          } catch (IOException ignored) {
+            // closing a proc file
+          }
+        });
+      }
+    });
+    pumping.put(migrationId, running);
+    return running;
+  }
+
+  /**
+   * At start-up: a pump of the agent that ran before this one was cut off mid-way (it was
+   * killed) while the target's copy of the pod waits for its pages, and the source's tree is
+   * still frozen by its lazy dump (orphaned, alive). Pumps every page again from that tree; the
+   * target's store waits for the pump to come back ({@code TargetRole.PUMP_RECONNECT_MS}) and
+   * keeps what already arrived. The coordinator then finishes or rolls back as usual.
+   */
+  public void resumePumps() {
+    if (!Files.isDirectory(migrationsDir)) {
+      return;
+    }
+    try (var dirs = Files.list(migrationsDir)) {
+      for (Path dir : (Iterable<Path>) dirs::iterator) {
+        try {
+          resumePump(dir);
+        } catch (IOException | RuntimeException e) {
+          LOG.warn("page pump of {} not resumed: {}", dir.getFileName(), e.getMessage());
+        }
+      }
+    } catch (IOException e) {
+      LOG.warn("cannot look for interrupted page pumps in {}: {}", migrationsDir, e.getMessage());
+    }
+  }
+
+  private void resumePump(Path dir) throws IOException {
+    String migrationId = dir.getFileName().toString();
+    Path lazyFile = dir.resolve(LAZY_DUMP_FILE);
+    Path pumpFile = dir.resolve(PUMP_FILE);
+    if (!Files.exists(lazyFile) || !Files.exists(pumpFile)) {
+      return;
+    }
+    LocalPod pod = pods.store().all().stream().filter(p -> migrationId.equals(p.migrationId())).findFirst().orElse(null);
+    if (pod == null) {
+      return;
+    }
+    com.fasterxml.jackson.databind.JsonNode lazy = dev.ferry.api.Json.readFile(lazyFile, com.fasterxml.jackson.databind.JsonNode.class);
+    Map<Long, Long> pids = new ConcurrentHashMap<>();
+    lazy.path("pids").fields().forEachRemaining(e -> pids.put(Long.parseLong(e.getKey()), e.getValue().asLong()));
+    if (pids.isEmpty() || !pids.values().stream().allMatch(SourceRole::traced)) {
+      return; // the dump is over: nothing frozen to take pages from
+    }
+    com.fasterxml.jackson.databind.JsonNode pump = dev.ferry.api.Json.readFile(pumpFile, com.fasterxml.jackson.databind.JsonNode.class);
+    List<CriuPagemap.LazyRange> ranges = new java.util.ArrayList<>();
+    pump.path("ranges").forEach(r -> ranges.add(new CriuPagemap.LazyRange(r.get(0).asLong(), r.get(1).asLong(), r.get(2).asInt())));
+    frozenPids.put(migrationId, pids);
+    startPump(migrationId, pod, ranges, null, pids, pump.path("target").asText(), pump.path("bandwidth").asLong(), false);
+    LOG.info("[{}] page pump of pod {} started again after a restart: every page of the frozen tree goes to {} anew",
+        migrationId, pod.name(), pump.path("target").asText());
   }
 
   private static java.nio.channels.FileChannel openMem(long hostPid) {
@@ -892,6 +964,7 @@ public final class SourceRole {
       int rc = lazy.awaitExit(java.time.Duration.ofMinutes(30)); // it ends once every page has gone
       LOG.info("lazy dump of pod {} done serving pages (runc exit {})", podName, rc);
     } else if (Files.exists(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE))) {
+      awaitQuietly(pumped, 30 * 60); // a pump resumed after a restart takes its pages from the orphaned dump's tree
       killOrphanedDump(migrationId, podName);
     }
     pumps.remove(migrationId);

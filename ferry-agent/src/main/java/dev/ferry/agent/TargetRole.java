@@ -43,6 +43,12 @@ public final class TargetRole {
 
   private final String listenIp;
 
+  /**
+   * How long a page pump whose connection broke is waited for: its agent may be restarted and
+   * send the pages again from the frozen tree (see {@link SourceRole#resumePumps}).
+   */
+  static final int PUMP_RECONNECT_MS = 120_000;
+
   /** The frozen memory of a migration arriving through the page pump, and who serves it. */
   private static final class PageStore {
     final TargetPageStore store;
@@ -96,7 +102,7 @@ public final class TargetRole {
       String c = pod.spec().containers().get(0).name();
       TargetPageStore store = TargetPageStore.open(dir.resolve("incoming").resolve("mem").resolve(c),
           dir.resolve("arrived.pages"));
-      ps = new PageStore(store, new PumpReceiver(listenIp, store, SourceRole.STALL_MS));
+      ps = new PageStore(store, new PumpReceiver(listenIp, store, SourceRole.STALL_MS, PUMP_RECONNECT_MS));
       pageStores.put(migrationId, ps);
     }
     return Map.of("pumpAddress", ps.receiver.address());
@@ -310,7 +316,7 @@ public final class TargetRole {
       if (ps == null) {
         throw ApiException.conflict("migration " + migrationId + " has no page store; open it first");
       }
-      ps.server = new CriuPageServer(ps.store, 60_000);
+      ps.server = new CriuPageServer(ps.store, PUMP_RECONNECT_MS + 30_000); // a page may wait for the pump to come back
       from = ps.server.address();
     }
     boolean lazy = from != null || lazyLocal;

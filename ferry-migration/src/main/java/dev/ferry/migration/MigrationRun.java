@@ -778,6 +778,40 @@ final class MigrationRun {
   }
 
   /**
+   * Runs {@code call} (a wait on the target for pages Ferry's pump sends from the source) while
+   * checking every second that the source's agent answers. A source agent that died leaves the
+   * pump cut off: the target keeps the pages that arrived and waits for a restarted agent to
+   * pump again ({@code TargetRole.PUMP_RECONNECT_MS}); if the agent has not answered for 30 s,
+   * the migration is left committed for the next ferry command, which restarts the agents.
+   */
+  private JsonNode whileSourceAnswers(java.util.function.Supplier<JsonNode> call, String what) {
+    java.util.concurrent.CompletableFuture<JsonNode> waiting = java.util.concurrent.CompletableFuture.supplyAsync(call);
+    long silentSince = 0;
+    while (true) {
+      try {
+        return waiting.get(1, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        try {
+          source.info();
+          silentSince = 0;
+        } catch (RuntimeException down) {
+          silentSince = silentSince == 0 ? now() : silentSince;
+          if (now() - silentSince > 30_000) {
+            throw new FinishLaterException("committed: " + what + " is still coming from " + source.host()
+                + ", whose agent has not answered for 30 s (" + down.getMessage() + "); the target keeps what arrived"
+                + " and waits for a restarted agent to send the rest; the next ferry command finishes it", down);
+          }
+        }
+      } catch (java.util.concurrent.ExecutionException e) {
+        throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while waiting for " + what, e);
+      }
+    }
+  }
+
+  /**
    * Post-copy, after the commit point: waits until every page has arrived on the target.
    * Only then is the pod safe from a failure of its source.
    *
@@ -795,8 +829,9 @@ final class MigrationRun {
         + pod.name() + "'s source");
     store.stepStatus(id, "pages", "started");
     try {
-      JsonNode r = afterCommit(() -> target.step(id, "target", "pages", Map.of("pod", pod.name())),
-          "waiting for the pod's memory to arrive");
+      java.util.function.Supplier<JsonNode> pages = () -> afterCommit(
+          () -> target.step(id, "target", "pages", Map.of("pod", pod.name())), "waiting for the pod's memory to arrive");
+      JsonNode r = pumped ? whileSourceAnswers(pages, "the pod's memory") : pages.get();
       long crossed;
       if (pumped) {
         // hybrid: the pump sent only pages changed since the rounds; it has finished by now

@@ -18,6 +18,11 @@ import org.slf4j.LoggerFactory;
  * Target side of the page pump: accepts its two connections (bulk and priority lanes, see
  * {@link PumpProtocol}), stores what they carry in a {@link TargetPageStore}, sends the store's
  * wants on the priority lane, and acknowledges on the bulk lane once everything verified.
+ *
+ * <p>A pump whose connections break (its agent killed and restarted, the link cut) may connect
+ * again within the reconnect window and send its pages anew: the store keeps what arrived, and
+ * the pages still waited for are asked for again. Pages that fail their checksum or a pump that
+ * contradicts itself end the store at once: that is not a broken connection.
  */
 public final class PumpReceiver implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(PumpReceiver.class);
@@ -26,14 +31,27 @@ public final class PumpReceiver implements Closeable {
   private final CompletableFuture<Long> done = new CompletableFuture<>();
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
   private final int stallMs;
+  private final int reconnectMs;
   private volatile Socket bulk;
   private volatile Socket priority;
+  private volatile int sessions;
 
-  /** Listens on {@code bindIp} (this host's address on the hosts' network), any free port. */
+  /** A pump whose connection breaks is not waited for. */
   public PumpReceiver(String bindIp, TargetPageStore store, int stallMs) throws IOException {
+    this(bindIp, store, stallMs, 0);
+  }
+
+  /**
+   * Listens on {@code bindIp} (this host's address on the hosts' network), any free port.
+   *
+   * @param stallMs how long the bulk lane may stay silent before its connection counts as broken
+   * @param reconnectMs how long a pump whose connections broke is waited for (0: not at all)
+   */
+  public PumpReceiver(String bindIp, TargetPageStore store, int stallMs, int reconnectMs) throws IOException {
     this.server = new ServerSocket(0, 2, InetAddress.getByName(bindIp));
     this.store = store;
     this.stallMs = stallMs;
+    this.reconnectMs = reconnectMs;
     store.onWant((pid, vaddr, count) -> wants.add(new long[] {pid, vaddr, count}));
     Thread t = new Thread(this::run, "ferry-pump-receiver");
     t.setDaemon(true);
@@ -49,65 +67,168 @@ public final class PumpReceiver implements Closeable {
     return done;
   }
 
+  /** Pump connections (pairs of lanes) accepted so far: more than 1 means the pump came back. */
+  public int sessions() {
+    return sessions;
+  }
+
   private void run() {
     try (server) {
-      for (int i = 0; i < 2; i++) {
-        Socket s = server.accept();
-        s.setTcpNoDelay(true);
-        byte lane = (byte) s.getInputStream().read();
-        if (lane == PumpProtocol.LANE_BULK) {
-          bulk = s;
-        } else if (lane == PumpProtocol.LANE_PRIORITY) {
-          priority = s;
-        } else {
-          s.close();
-          throw new IOException("a page pump connection named no lane (" + lane + ")");
-        }
-      }
-      if (bulk == null || priority == null) {
-        throw new IOException("the page pump opened the same lane twice");
-      }
-      bulk.setSoTimeout(stallMs);
-      DataOutputStream wantOut = new DataOutputStream(priority.getOutputStream());
-      Thread writer = new Thread(() -> writeWants(wantOut), "ferry-pump-wants");
-      writer.setDaemon(true);
-      writer.start();
-      CompletableFuture<long[]> fast = CompletableFuture.supplyAsync(() -> {
+      while (true) {
         try {
-          return store.receive(new DataInputStream(new BufferedInputStream(priority.getInputStream(), 1 << 16)));
-        } catch (IOException e) {
-          throw new java.io.UncheckedIOException(e);
+          long total = session();
+          done.complete(total);
+          return;
+        } catch (ConnectionBroken e) {
+          if (reconnectMs <= 0) {
+            throw new IOException(e.getMessage(), e);
+          }
+          LOG.warn("page pump connection broke ({}); waiting up to {} s for the source to connect again",
+              e.getMessage(), reconnectMs / 1000);
+          server.setSoTimeout(reconnectMs);
+        } finally {
+          closeQuietly(bulk);
+          closeQuietly(priority);
         }
-      });
-      DataOutputStream ackOut = new DataOutputStream(bulk.getOutputStream());
-      long total;
+      }
+    } catch (java.net.SocketTimeoutException e) {
+      fail(new IOException("the page pump did not connect again within " + reconnectMs / 1000 + " s", e));
+    } catch (IOException | RuntimeException e) {
+      fail(e);
+    }
+  }
+
+  private void fail(Exception e) {
+    LOG.warn("page pump from the source failed: {}", e.getMessage());
+    store.fail("the page pump from the source failed: " + e.getMessage());
+    done.completeExceptionally(e);
+  }
+
+  /** One pair of connections until every page arrived; {@link ConnectionBroken} if they broke. */
+  private long session() throws IOException {
+    bulk = null;
+    priority = null;
+    for (int i = 0; i < 2; i++) {
+      Socket s;
       try {
-        long[] main = store.receive(new DataInputStream(new BufferedInputStream(bulk.getInputStream(), 1 << 20)));
-        long[] prio = fast.get(60, TimeUnit.SECONDS);
-        total = main[0] + prio[0];
-        if (main[1] != total || prio[1] != prio[0]) {
-          throw new IOException("pump sent " + main[1] + " pages, " + total + " arrived");
+        s = server.accept();
+      } catch (java.net.SocketTimeoutException e) {
+        if (i == 0) {
+          throw e;
         }
-      } catch (Exception e) {
-        String why = e instanceof java.util.concurrent.ExecutionException ee ? ee.getCause().getMessage() : e.getMessage();
+        throw new ConnectionBroken("the pump opened one lane only", e);
+      }
+      server.setSoTimeout(stallMs); // the second lane follows the first at once
+      s.setTcpNoDelay(true);
+      byte lane = (byte) s.getInputStream().read();
+      if (lane == PumpProtocol.LANE_BULK && bulk == null) {
+        bulk = s;
+      } else if (lane == PumpProtocol.LANE_PRIORITY && priority == null) {
+        priority = s;
+      } else {
+        s.close();
+        throw new IOException("a page pump connection named no lane, or one already open (" + lane + ")");
+      }
+    }
+    sessions++;
+    if (sessions > 1) {
+      LOG.info("page pump connected again (connection {}): {} pages were here already", sessions, store.readyPages());
+    }
+    bulk.setSoTimeout(stallMs);
+    wants.clear();
+    store.askAgain(); // what the previous connection was asked for and never sent
+    DataOutputStream wantOut = new DataOutputStream(priority.getOutputStream());
+    Thread writer = new Thread(() -> writeWants(wantOut), "ferry-pump-wants");
+    writer.setDaemon(true);
+    writer.start();
+    Socket prioLane = priority;
+    CompletableFuture<long[]> fast = CompletableFuture.supplyAsync(() -> {
+      try {
+        return receive(prioLane);
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    DataOutputStream ackOut = new DataOutputStream(bulk.getOutputStream());
+    long total;
+    try {
+      long[] main = receive(bulk);
+      long[] prio = fast.get(60, TimeUnit.SECONDS);
+      total = main[0] + prio[0];
+      if (main[1] != total || prio[1] != prio[0]) {
+        throw new IOException("pump sent " + main[1] + " pages, " + total + " arrived");
+      }
+    } catch (ConnectionBroken e) {
+      throw e;
+    } catch (Exception e) {
+      Throwable cause = e instanceof java.util.concurrent.ExecutionException ee ? ee.getCause() : e;
+      if (cause instanceof java.io.UncheckedIOException u && u.getCause() instanceof ConnectionBroken b) {
+        throw b;
+      }
+      String why = cause.getMessage();
+      try {
         ackOut.writeByte(PumpProtocol.REFUSED);
         ackOut.writeUTF(String.valueOf(why));
         ackOut.flush();
-        throw new IOException(why, e);
+      } catch (IOException ignored) {
+        // the refusal is the store's failure below; telling the pump is a courtesy
       }
-      store.complete();
-      writer.interrupt();
-      ackOut.writeByte(PumpProtocol.ACK);
-      ackOut.writeLong(total);
-      ackOut.flush();
-      done.complete(total);
-    } catch (IOException | RuntimeException e) {
-      LOG.warn("page pump from the source failed: {}", e.getMessage());
-      store.fail("the page pump from the source failed: " + e.getMessage());
-      done.completeExceptionally(e);
+      throw new IOException(why, e);
     } finally {
-      closeQuietly(bulk);
-      closeQuietly(priority);
+      writer.interrupt();
+    }
+    store.complete();
+    ackOut.writeByte(PumpProtocol.ACK);
+    ackOut.writeLong(total);
+    ackOut.flush();
+    return total;
+  }
+
+  /** One lane until its END; a failure to read from the connection is a {@link ConnectionBroken}. */
+  private long[] receive(Socket lane) throws IOException {
+    DataInputStream in = new DataInputStream(new BufferedInputStream(new BrokenAware(lane.getInputStream()), 1 << 20));
+    return store.receive(in);
+  }
+
+  /** The pump's connection ended or went silent (as opposed to sending something wrong). */
+  static final class ConnectionBroken extends IOException {
+    ConnectionBroken(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /** Turns read failures and an early end of the stream into {@link ConnectionBroken}. */
+  private static final class BrokenAware extends java.io.FilterInputStream {
+    BrokenAware(java.io.InputStream in) {
+      super(in);
+    }
+
+    @Override
+    public int read() throws IOException {
+      int b;
+      try {
+        b = super.read();
+      } catch (IOException e) {
+        throw new ConnectionBroken(e.toString(), e);
+      }
+      if (b < 0) {
+        throw new ConnectionBroken("the pump closed its connection before its end", null);
+      }
+      return b;
+    }
+
+    @Override
+    public int read(byte[] buf, int off, int len) throws IOException {
+      int n;
+      try {
+        n = super.read(buf, off, len);
+      } catch (IOException e) {
+        throw new ConnectionBroken(e.toString(), e);
+      }
+      if (n < 0) {
+        throw new ConnectionBroken("the pump closed its connection before its end", null);
+      }
+      return n;
     }
   }
 

@@ -27,6 +27,8 @@ public final class TargetPageStore implements Closeable {
   /** Pages ready to be served: pid to page address to location ({@link TargetPages.Index} encoding). */
   private final Map<Long, LongLongHashMap> ready = new HashMap<>();
   private final Set<Long> wanted = new HashSet<>();
+  /** Wants sent, as {pid, vaddr, count}, to be asked again of a pump that connects anew. */
+  private final java.util.List<long[]> askedFor = new java.util.ArrayList<>();
   private long readyPages;
   private boolean complete;
   private String failure;
@@ -101,6 +103,14 @@ public final class TargetPageStore implements Closeable {
     }
   }
 
+  /** Asks again for every page asked for that has not arrived (a pump connected anew). */
+  synchronized void askAgain() {
+    askedFor.removeIf(w -> location(w[0], w[1]) != null);
+    for (long[] w : askedFor) {
+      onWant.want(w[0], w[1], (int) w[2]);
+    }
+  }
+
   /** Every page has arrived. */
   synchronized void complete() {
     complete = true;
@@ -143,6 +153,7 @@ public final class TargetPageStore implements Closeable {
         }
         if (!asked && wanted.add(vaddr)) {
           asked = true;
+          askedFor.add(new long[] {pid, vaddr, max});
           onWant.want(pid, vaddr, max); // only enqueues: safe under the lock
         }
         long left = deadline - System.currentTimeMillis();

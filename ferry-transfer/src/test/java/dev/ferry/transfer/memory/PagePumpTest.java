@@ -135,4 +135,84 @@ class PagePumpTest {
     assertThat(store.readyPages()).isEqualTo(40);
     store.close();
   }
+
+  /** A source agent killed mid-pump and restarted: its new pump sends everything again. */
+  @Test
+  void aPumpThatComesBackAfterItsConnectionBrokeFinishesTheStore() throws Exception {
+    memory.fill(0x30000, 64);
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("none3"), tmp.resolve("arrived3.pages"));
+    PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000, 10_000);
+    CriuPageServer server = new CriuPageServer(store, 20_000);
+    String[] hp = receiver.address().split(":");
+    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]))) {
+      byte[][] pages = new byte[1024][];
+      PagePump first = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x30000, 64)), null, memory.reader());
+      first.hold(); // only what is asked for: the rest is still on its way when the pump dies
+      Socket s = new Socket(hp[0], Integer.parseInt(hp[1]));
+      Socket p = new Socket(hp[0], Integer.parseInt(hp[1]));
+      CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
+        try {
+          return first.run(s, p);
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      assertThat(get(daemon, 0x30000 + 5L * PAGE, 1, pages)).isEqualTo(1);
+      s.close(); // the source agent is killed
+      p.close();
+      assertThat(running).failsWithin(5, TimeUnit.SECONDS);
+
+      // the restored process faults on a page that has not come; it waits for the pump's return
+      CompletableFuture<byte[]> waiting = CompletableFuture.supplyAsync(() -> {
+        try {
+          byte[][] one = new byte[1][];
+          get(daemon, 0x30000 + 40L * PAGE, 1, one);
+          return one[0];
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      Thread.sleep(300);
+      assertThat(waiting).isNotDone();
+      assertThat(receiver.done()).isNotDone();
+
+      PagePump again = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x30000, 64)), null, memory.reader());
+      try (Socket s2 = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p2 = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+        assertThat(again.run(s2, p2).pages()).isGreaterThanOrEqualTo(64);
+      }
+      assertThat(waiting.get(5, TimeUnit.SECONDS)).isEqualTo(memory.page(0x30000 + 40L * PAGE));
+      assertThat(receiver.done().get(5, TimeUnit.SECONDS)).isGreaterThanOrEqualTo(64);
+      assertThat(receiver.sessions()).isEqualTo(2);
+      for (long a = 0x30000; a < 0x30000 + 64L * PAGE; a += PAGE) {
+        assertThat(get(daemon, a, 1, pages)).isEqualTo(1);
+        assertThat(pages[0]).as("page 0x%x", a).isEqualTo(memory.page(a));
+      }
+    }
+    store.close();
+  }
+
+  @Test
+  void withoutAReconnectWindowABrokenPumpFailsTheStore() throws Exception {
+    memory.fill(0x40000, 16);
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("none4"), tmp.resolve("arrived4.pages"));
+    PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
+    String[] hp = receiver.address().split(":");
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x40000, 16)), null, memory.reader());
+    pump.hold();
+    Socket s = new Socket(hp[0], Integer.parseInt(hp[1]));
+    Socket p = new Socket(hp[0], Integer.parseInt(hp[1]));
+    CompletableFuture.runAsync(() -> {
+      try {
+        pump.run(s, p);
+      } catch (IOException e) {
+        // expected: closed below
+      }
+    });
+    Thread.sleep(200);
+    s.close();
+    p.close();
+    assertThat(receiver.done()).failsWithin(5, TimeUnit.SECONDS);
+    assertThat(store.isComplete()).isFalse();
+    store.close();
+  }
 }
