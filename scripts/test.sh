@@ -17,9 +17,9 @@ if [[ -n "$left" ]]; then
   echo "$left" >&2
   exit 1
 fi
-if pgrep -f 'dev.ferry.cli.Main (agent|load-client)' >/dev/null; then
+if pgrep -f 'dev.ferry.cli.Main (agent|load-client)|dev.ferry.agent.PageDaemon' >/dev/null; then
   echo "[ferry test] Ferry processes left running:" >&2
-  pgrep -af 'dev.ferry.cli.Main (agent|load-client)' >&2
+  pgrep -af 'dev.ferry.cli.Main (agent|load-client)|dev.ferry.agent.PageDaemon' >&2
   exit 1
 fi
 echo "[ferry test] nothing left behind (namespaces, containers, agents)"

@@ -38,6 +38,7 @@ public final class AgentDaemon {
     }
     TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp());
     target.removeLeftovers();
+    target.startPageDaemon();
     source.resumePumps();
     AgentApi api = new AgentApi(config, caps, pods, source, target);
     try (DataServer data = new DataServer(tls.listen(config.listenIp(), config.dataPort(), 50), target);

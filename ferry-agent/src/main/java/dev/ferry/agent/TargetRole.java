@@ -7,9 +7,6 @@ import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.LinkSwitch;
 import dev.ferry.runtime.PodNetwork;
 import dev.ferry.runtime.PostCopy;
-import dev.ferry.transfer.memory.CriuPageServer;
-import dev.ferry.transfer.memory.PumpReceiver;
-import dev.ferry.transfer.memory.TargetPageStore;
 import dev.ferry.transfer.memory.TargetPages;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -49,32 +46,12 @@ public final class TargetRole {
    */
   static final int PUMP_RECONNECT_MS = 120_000;
 
-  /** The frozen memory of a migration arriving through the page pump, and who serves it. */
-  private static final class PageStore {
-    final TargetPageStore store;
-    final PumpReceiver receiver;
-    /** Serves CRIU's lazy-pages daemon; started with the restore. */
-    volatile CriuPageServer server;
+  /**
+   * Holds the frozen memory of migrations arriving through the page pump, and serves it to
+   * CRIU: a process of its own, which outlives this agent (see {@link PageDaemon}).
+   */
+  private final PageDaemonClient pageDaemon;
 
-    PageStore(TargetPageStore store, PumpReceiver receiver) {
-      this.store = store;
-      this.receiver = receiver;
-    }
-
-    void close() {
-      try {
-        receiver.close();
-        if (server != null) {
-          server.close();
-        }
-        store.close();
-      } catch (IOException e) {
-        LOG.warn("closing the page store: {}", e.getMessage());
-      }
-    }
-  }
-
-  private final Map<String, PageStore> pageStores = new ConcurrentHashMap<>();
   /** What arrived of each transfer, kept across connections so a broken one can resume. */
   private final dev.ferry.transfer.ResumableTransfers resumable = new dev.ferry.transfer.ResumableTransfers();
 
@@ -87,6 +64,18 @@ public final class TargetRole {
     this.pods = pods;
     this.migrationsDir = stateDir.resolve("migrations");
     this.listenIp = listenIp;
+    this.pageDaemon = new PageDaemonClient(stateDir);
+  }
+
+  /** Starts this host's page daemon, unless one runs already (it outlives agents). */
+  public void startPageDaemon() {
+    try {
+      pageDaemon.ensureRunning();
+    } catch (IOException e) {
+      LOG.error("no page daemon: pre-copy and hybrid migrations to this host will fail: {}", e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   /**
@@ -95,18 +84,14 @@ public final class TargetRole {
    */
   public synchronized Map<String, Object> openPageStore(String migrationId, String podName) throws IOException {
     require(migrationId, podName);
-    PageStore ps = pageStores.get(migrationId);
-    if (ps == null) {
-      LocalPod pod = pods.store().get(podName);
-      Path dir = migrationsDir.resolve(migrationId);
-      String c = pod.spec().containers().get(0).name();
-      TargetPageStore store = TargetPageStore.open(dir.resolve("incoming").resolve("mem").resolve(c),
-          dir.resolve("arrived.pages"));
-      ps = new PageStore(store, new PumpReceiver(listenIp, store, SourceRole.STALL_MS, PUMP_RECONNECT_MS));
-      pageStores.put(migrationId, ps);
-    }
-    return Map.of("pumpAddress", ps.receiver.address());
+    LocalPod pod = pods.store().get(podName);
+    Path dir = migrationsDir.resolve(migrationId);
+    String c = pod.spec().containers().get(0).name();
+    String address = pageDaemon.open(migrationId, dir.resolve("incoming").resolve("mem").resolve(c),
+        dir.resolve("arrived.pages"), listenIp, SourceRole.STALL_MS, PUMP_RECONNECT_MS);
+    return Map.of("pumpAddress", address);
   }
+
 
   /** Suffix of the transfer id of a pre-copy round (the final round has the bare migration id). */
   public static final String PRESYNC = ".presync";
@@ -312,12 +297,11 @@ public final class TargetRole {
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
     String from = pageServer;
     if (ferryPages) {
-      PageStore ps = pageStores.get(migrationId);
-      if (ps == null) {
-        throw ApiException.conflict("migration " + migrationId + " has no page store; open it first");
+      try {
+        from = pageDaemon.serve(migrationId, PUMP_RECONNECT_MS + 30_000); // a page may wait for the pump to come back
+      } catch (IOException e) {
+        throw ApiException.conflict("migration " + migrationId + ": " + e.getMessage());
       }
-      ps.server = new CriuPageServer(ps.store, PUMP_RECONNECT_MS + 30_000); // a page may wait for the pump to come back
-      from = ps.server.address();
     }
     boolean lazy = from != null || lazyLocal;
     // CRIU's page-client daemon of the first container starts while the sandbox is readied
@@ -438,6 +422,7 @@ public final class TargetRole {
       // be filling the pod's memory; its command line names the migration's work directory
       Path work = migrationsDir.resolve(migrationId).resolve("work-restore");
       long waited = PostCopy.awaitDaemonsUnder(work, java.time.Duration.ofMinutes(30));
+      pageDaemon.close(migrationId, null); // the page daemon served them, if the restore used it
       try {
         if (Files.exists(migrationsDir.resolve(migrationId))) {
           MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host()); // its images are no longer needed
@@ -450,10 +435,7 @@ public final class TargetRole {
     }
     long pages = client.awaitAllPages(java.time.Duration.ofMinutes(30));
     pageClients.remove(migrationId);
-    PageStore ps = pageStores.remove(migrationId);
-    if (ps != null) {
-      ps.close();
-    }
+    pageDaemon.close(migrationId, null);
     MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     LOG.info("all {} pages of pod {} arrived, {} ms after the page client started", pages, podName, client.elapsedMs());
     return Map.of("pages", pages, "ms", client.elapsedMs());
@@ -475,11 +457,7 @@ public final class TargetRole {
       client.kill();
     }
     closeStagedLink(migrationId);
-    PageStore ps = pageStores.remove(migrationId);
-    if (ps != null) {
-      ps.store.fail("migration aborted");
-      ps.close();
-    }
+    pageDaemon.close(migrationId, "migration aborted");
     LocalPod pod = pods.store().find(podName).orElse(null);
     if (pod != null && migrationId.equals(pod.migrationId())) {
       PodNetwork net = pods.network(podName);

@@ -1,0 +1,200 @@
+package dev.ferry.agent;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.api.Json;
+import dev.ferry.transfer.memory.CriuPageServer;
+import dev.ferry.transfer.memory.PagePathWarmup;
+import dev.ferry.transfer.memory.PumpReceiver;
+import dev.ferry.transfer.memory.TargetPageStore;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A process of its own, one per host, that holds the target's copy of frozen pods' memory while
+ * it arrives (the page pump's {@link PumpReceiver}) and serves it to CRIU's lazy-pages daemons
+ * ({@link CriuPageServer}). It is not the agent so that it outlives the agent: a restored pod
+ * whose memory is still filling in from here would lose it with a killed agent, as CRIU's own
+ * page daemons would not. A restarted agent finds it by its socket and goes on using it.
+ *
+ * <p>Requests, one per connection on a Unix socket in the agent's state directory, are a line of
+ * JSON answered by a line of JSON ({@link PageDaemonClient}): {@code open} (a store for a
+ * migration; returns where the pump connects), {@code serve} (starts the page server for CRIU;
+ * returns its address), {@code close} (drops a migration's store, failing whoever waits on it
+ * if a reason is given), {@code ping}. The process ends when the state directory is removed.
+ */
+public final class PageDaemon {
+  private static final Logger LOG = LoggerFactory.getLogger(PageDaemon.class);
+  static final String SOCKET = "page-daemon.sock";
+
+  /** What one migration has here. */
+  private record Store(TargetPageStore store, PumpReceiver receiver, CriuPageServer[] server) {
+    void close() {
+      try {
+        receiver.close();
+        if (server[0] != null) {
+          server[0].close();
+        }
+        store.close();
+      } catch (IOException e) {
+        LOG.warn("closing a page store: {}", e.getMessage());
+      }
+    }
+  }
+
+  private final Map<String, Store> stores = new ConcurrentHashMap<>();
+
+  private PageDaemon() {}
+
+  /** {@code PageDaemon STATE_DIR}: serves on STATE_DIR/page-daemon.sock until STATE_DIR is gone. */
+  public static void main(String[] args) throws Exception {
+    if (args.length != 1) {
+      System.err.println("usage: PageDaemon STATE_DIR (started by the agent; not meant to be run by hand)");
+      System.exit(2);
+    }
+    Path stateDir = Path.of(args[0]);
+    new PageDaemon().serve(stateDir);
+  }
+
+  private void serve(Path stateDir) throws Exception {
+    Path socket = stateDir.resolve(SOCKET);
+    Path tmp = stateDir.resolve(SOCKET + ".new");
+    Files.deleteIfExists(tmp);
+    ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+    server.bind(UnixDomainSocketAddress.of(tmp));
+    // the warm-up runs before the socket is in place: an agent that finds the socket finds a warm daemon
+    warmUp(stateDir);
+    Files.move(tmp, socket, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    LOG.info("page daemon {} ready on {}", ProcessHandle.current().pid(), socket);
+    Thread watch = new Thread(() -> exitWhenGone(stateDir, socket), "ferry-page-daemon-watch");
+    watch.setDaemon(true);
+    watch.start();
+    ExecutorService pool = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "ferry-page-daemon-request");
+      t.setDaemon(true);
+      return t;
+    });
+    while (true) {
+      SocketChannel c = server.accept();
+      pool.execute(() -> handle(c));
+    }
+  }
+
+  private static void warmUp(Path stateDir) {
+    try {
+      Path dir = Files.createTempDirectory(stateDir, "page-daemon-warmup");
+      try {
+        for (int round = 0; round < 12; round++) {
+          PagePathWarmup.exercise(Files.createDirectories(dir.resolve("pages-" + round)), 600);
+        }
+      } finally {
+        dev.ferry.runtime.Files2.deleteTree(dir);
+      }
+    } catch (Exception e) {
+      LOG.warn("page path warm-up failed (the first migration is slower): {}", e.getMessage());
+    }
+  }
+
+  /** The lab (or the agent's state) was removed: nothing here can be needed any more. */
+  private void exitWhenGone(Path stateDir, Path socket) {
+    while (true) {
+      try {
+        Thread.sleep(2000);
+      } catch (InterruptedException e) {
+        return;
+      }
+      if (!Files.isDirectory(stateDir) || !Files.exists(socket)) {
+        LOG.info("{} is gone: page daemon exits", Files.isDirectory(stateDir) ? socket : stateDir);
+        stores.values().forEach(Store::close);
+        System.exit(0);
+      }
+    }
+  }
+
+  private void handle(SocketChannel c) {
+    try (c) {
+      BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(c), StandardCharsets.UTF_8));
+      String line = in.readLine();
+      Map<String, Object> reply;
+      try {
+        reply = answer(Json.read(line, JsonNode.class));
+      } catch (Exception e) {
+        reply = Map.of("error", String.valueOf(e.getMessage()));
+      }
+      OutputStream out = Channels.newOutputStream(c);
+      out.write((Json.write(reply) + "\n").getBytes(StandardCharsets.UTF_8));
+      out.flush();
+    } catch (IOException e) {
+      LOG.warn("page daemon request failed: {}", e.getMessage());
+    }
+  }
+
+  private Map<String, Object> answer(JsonNode req) throws IOException {
+    String op = req.path("op").asText();
+    String id = req.path("migration").asText();
+    switch (op) {
+      case "ping":
+        return Map.of("pid", ProcessHandle.current().pid(), "stores", stores.size());
+      case "open": {
+        Store s = stores.get(id);
+        if (s == null) {
+          TargetPageStore store = TargetPageStore.open(Path.of(req.path("memDir").asText()),
+              Path.of(req.path("arrivedFile").asText()));
+          s = new Store(store, new PumpReceiver(req.path("listenIp").asText(), store, req.path("stallMs").asInt(),
+              req.path("reconnectMs").asInt()), new CriuPageServer[1]);
+          stores.put(id, s);
+          LOG.info("[{}] page store open; the pump connects to {}", id, s.receiver().address());
+        }
+        return Map.of("pumpAddress", s.receiver().address());
+      }
+      case "serve": {
+        Store s = require(id);
+        synchronized (s) {
+          if (s.server()[0] == null) {
+            s.server()[0] = new CriuPageServer(s.store(), req.path("waitMs").asLong());
+          }
+        }
+        return Map.of("address", s.server()[0].address());
+      }
+      case "close": {
+        Store s = stores.remove(id);
+        if (s != null) {
+          if (req.hasNonNull("failure")) {
+            s.store().fail(req.path("failure").asText());
+          }
+          s.close();
+          LOG.info("[{}] page store closed", id);
+        }
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("closed", s != null);
+        return r;
+      }
+      default:
+        throw new IllegalArgumentException("unknown request '" + op + "'");
+    }
+  }
+
+  private Store require(String id) {
+    Store s = stores.get(id);
+    if (s == null) {
+      throw new IllegalStateException("migration " + id + " has no page store here; open it first");
+    }
+    return s;
+  }
+}
