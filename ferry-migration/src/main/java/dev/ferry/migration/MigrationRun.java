@@ -778,6 +778,20 @@ final class MigrationRun {
   }
 
   /**
+   * What the source's pump did, once the target has every page. Only figures for the report:
+   * a source agent that died after the last page arrived (or restarted, its pump resumed) does
+   * not make the migration fail, it leaves the figures unknown.
+   */
+  private JsonNode pumpStats() {
+    try {
+      return source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", "", "wait", true));
+    } catch (RuntimeException e) {
+      LOG.warn("the pump's figures are not known ({}); every page is on {}", e.getMessage(), target.host());
+      return Json.MAPPER.createObjectNode();
+    }
+  }
+
+  /**
    * Runs {@code call} (a wait on the target for pages Ferry's pump sends from the source) while
    * checking every second that the source's agent answers. A source agent that died leaves the
    * pump cut off: the target keeps the pages that arrived and waits for a restarted agent to
@@ -835,12 +849,13 @@ final class MigrationRun {
       long crossed;
       if (pumped) {
         // hybrid: the pump sent only pages changed since the rounds; it has finished by now
-        JsonNode p = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", "", "wait", true));
+        JsonNode p = pumpStats();
         report.postcopyPages = p.path("literalPages").asLong();
         report.postcopyPagesKept = p.path("keptPages").asLong();
         crossed = p.path("bytes").asLong();
         // the pod depended on its source until the pump delivered the last page
-        report.atRiskMs = Math.max(0, pumpStartedAt + p.path("pumpMs").asLong() - restoreStart);
+        report.atRiskMs = p.has("pumpMs") ? Math.max(0, pumpStartedAt + p.path("pumpMs").asLong() - restoreStart)
+            : now() - restoreStart;
       } else {
         report.postcopyPages = r.path("pages").asLong();
         crossed = report.postcopyPages * 4096; // CRIU's page client moves whole 4 KiB pages
