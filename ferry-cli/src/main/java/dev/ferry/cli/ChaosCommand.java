@@ -38,6 +38,10 @@ final class ChaosCommand implements Callable<Integer> {
       + " Preparing, Dumping, Transferring, Restoring, Cutover, Postcopy, whole ...")
   List<String> phases = new ArrayList<>();
 
+  @Option(names = "--cell", paramLabel = "FAULT@PHASE/STRATEGY",
+      description = "only these cells (repeatable), e.g. source-agent-kill@Postcopy/hybrid; other filters then ignored")
+  List<String> cellNames = new ArrayList<>();
+
   @Option(names = "--ping-pong", paramLabel = "N",
       description = "instead of the matrix: N back-to-back migrations without a fault (each checked the same way)")
   int pingPong;
@@ -107,6 +111,9 @@ final class ChaosCommand implements Callable<Integer> {
         cells.add(new Cell(Fault.NONE, null, s));
       }
       return cells;
+    }
+    if (!cellNames.isEmpty()) {
+      return cellNames.stream().map(Cell::parse).toList();
     }
     List<Cell> all = quick ? FaultMatrix.quick()
         : FaultMatrix.full(strategies.isEmpty() ? FaultMatrix.STRATEGIES : strategies);

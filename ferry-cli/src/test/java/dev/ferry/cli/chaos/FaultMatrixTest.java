@@ -35,4 +35,17 @@ class FaultMatrixTest {
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> Fault.byId("meteor"))
         .hasMessageContaining("unknown fault 'meteor'").hasMessageContaining("source-agent-kill");
   }
+
+  @Test
+  void aCellIsNamedAsTheTableWritesItAndOnlyCellsOfTheMatrixAreAccepted() {
+    assertThat(Cell.parse("source-agent-kill@Postcopy/hybrid"))
+        .isEqualTo(new Cell(Fault.SOURCE_AGENT_KILL, MigrationPhase.POSTCOPY, "hybrid"));
+    Cell c = new Cell(Fault.COORDINATOR_KILL, MigrationPhase.CUTOVER, "postcopy");
+    assertThat(Cell.parse(c.toString())).isEqualTo(c);
+    assertThat(Cell.parse("corrupt-in-transit@" + Fault.WHOLE_MIGRATION + "/cold").phase()).isNull();
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Cell.parse("source-agent-kill@Precopy/cold"))
+        .hasMessageContaining("no cell");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Cell.parse("source-agent-kill"))
+        .hasMessageContaining("FAULT@PHASE/STRATEGY");
+  }
 }
