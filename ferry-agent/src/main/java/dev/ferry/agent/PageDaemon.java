@@ -59,6 +59,17 @@ public final class PageDaemon {
   }
 
   private final Map<String, Store> stores = new ConcurrentHashMap<>();
+  private static final com.fasterxml.jackson.databind.ObjectWriter ONE_LINE =
+      Json.MAPPER.writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT);
+
+  /** A request or answer as the protocol carries it: JSON on one line. */
+  static String line(Object value) {
+    try {
+      return ONE_LINE.writeValueAsString(value);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException(e);
+    }
+  }
 
   private PageDaemon() {}
 
@@ -138,7 +149,7 @@ public final class PageDaemon {
         reply = Map.of("error", String.valueOf(e.getMessage()));
       }
       OutputStream out = Channels.newOutputStream(c);
-      out.write((Json.write(reply) + "\n").getBytes(StandardCharsets.UTF_8));
+      out.write((line(reply) + "\n").getBytes(StandardCharsets.UTF_8));
       out.flush();
     } catch (IOException e) {
       LOG.warn("page daemon request failed: {}", e.getMessage());

@@ -94,7 +94,7 @@ final class PageDaemonClient {
   private JsonNode call(Map<String, Object> request) throws IOException {
     try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
       c.connect(UnixDomainSocketAddress.of(socket));
-      Channels.newOutputStream(c).write((Json.write(request) + "\n").getBytes(StandardCharsets.UTF_8));
+      Channels.newOutputStream(c).write((PageDaemon.line(request) + "\n").getBytes(StandardCharsets.UTF_8));
       String line = new BufferedReader(new InputStreamReader(Channels.newInputStream(c), StandardCharsets.UTF_8)).readLine();
       if (line == null) {
         throw new IOException("the page daemon closed the connection without an answer");
