@@ -89,10 +89,12 @@ public final class PageDaemon {
     Files.deleteIfExists(tmp);
     ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
     server.bind(UnixDomainSocketAddress.of(tmp));
-    // the warm-up runs before the socket is in place: an agent that finds the socket finds a warm daemon
-    warmUp(stateDir);
     Files.move(tmp, socket, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     LOG.info("page daemon {} ready on {}", ProcessHandle.current().pid(), socket);
+    // compiles the page path before the first migration needs it, without holding up the agent's start
+    Thread warm = new Thread(() -> warmUp(stateDir), "ferry-page-daemon-warmup");
+    warm.setDaemon(true);
+    warm.start();
     Thread watch = new Thread(() -> exitWhenGone(stateDir, socket), "ferry-page-daemon-watch");
     watch.setDaemon(true);
     watch.start();
