@@ -372,9 +372,7 @@ public final class SourceRole {
     if (pod == null) {
       return;
     }
-    com.fasterxml.jackson.databind.JsonNode lazy = dev.ferry.api.Json.readFile(lazyFile, com.fasterxml.jackson.databind.JsonNode.class);
-    Map<Long, Long> pids = new ConcurrentHashMap<>();
-    lazy.path("pids").fields().forEachRemaining(e -> pids.put(Long.parseLong(e.getKey()), e.getValue().asLong()));
+    Map<Long, Long> pids = frozenPidsIn(lazyFile);
     if (pids.isEmpty() || !pids.values().stream().allMatch(SourceRole::traced)) {
       return; // the dump is over: nothing frozen to take pages from
     }
@@ -847,10 +845,7 @@ public final class SourceRole {
     Map<Long, Long> pids = frozenPids.get(migrationId);
     Path lazyFile = migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE);
     if (pids == null && Files.exists(lazyFile)) { // written down by an agent that died since
-      com.fasterxml.jackson.databind.JsonNode n = dev.ferry.api.Json.readFile(lazyFile, com.fasterxml.jackson.databind.JsonNode.class);
-      Map<Long, Long> written = new java.util.HashMap<>();
-      n.path("pids").fields().forEachRemaining(e -> written.put(Long.parseLong(e.getKey()), e.getValue().asLong()));
-      pids = written;
+      pids = frozenPidsIn(lazyFile);
     }
     releaseTcpRepair(podName, pids);
   }
@@ -863,8 +858,7 @@ public final class SourceRole {
   private void thawLazyDumpOfEarlierAgent(String podName, Path lazyFile) {
     com.fasterxml.jackson.databind.JsonNode n = dev.ferry.api.Json.readFile(lazyFile, com.fasterxml.jackson.databind.JsonNode.class);
     String[] hp = n.path("pageServer").asText().split(":");
-    Map<Long, Long> pids = new java.util.HashMap<>();
-    n.path("pids").fields().forEachRemaining(e -> pids.put(Long.parseLong(e.getKey()), e.getValue().asLong()));
+    Map<Long, Long> pids = frozenPidsIn(lazyFile);
     releaseTcpRepair(podName, pids); // still frozen: the app never sees a socket in repair mode
     boolean told = PostCopy.cancelAt(hp[0], Integer.parseInt(hp[1]));
     long deadline = System.currentTimeMillis() + 30_000;
@@ -932,6 +926,14 @@ public final class SourceRole {
       return false; // gone
     }
     return false;
+  }
+
+  /** The frozen processes a lazy dump's record names: pid in the container to host pid. */
+  private static Map<Long, Long> frozenPidsIn(Path lazyFile) {
+    com.fasterxml.jackson.databind.JsonNode n = dev.ferry.api.Json.readFile(lazyFile, com.fasterxml.jackson.databind.JsonNode.class);
+    Map<Long, Long> pids = new ConcurrentHashMap<>();
+    n.path("pids").fields().forEachRemaining(e -> pids.put(Long.parseLong(e.getKey()), e.getValue().asLong()));
+    return pids;
   }
 
   /** A cancelled lazy dump would leave the thawed tree's TCP sockets in repair mode: take them out first. */
