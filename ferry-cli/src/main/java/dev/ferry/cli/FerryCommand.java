@@ -25,7 +25,9 @@ import picocli.CommandLine.ScopeType;
       BenchCommand.class,
       ChaosCommand.class,
       AgentCommand.class,
-      LoadClientCommand.class
+      LoadClientCommand.class,
+      dev.ferry.cli.kube.ControllerCommand.class,
+      dev.ferry.cli.kube.KubeCommand.class
     })
 public final class FerryCommand implements Runnable {
   /** Which lab the command works on; several labs can be up side by side. */

@@ -2,11 +2,14 @@ package dev.ferry.kubernetes;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.kubernetes.controller.FerryOperator;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.KubernetesList;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.Role;
+import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -75,5 +78,29 @@ class DeployManifestsTest {
       assertThat(r.getApiGroups()).doesNotContain("*");
     });
     assertThat(role.getRules()).anyMatch(r -> r.getResources().contains("podmigrations/status"));
+  }
+
+  @Test
+  void theControllerRunsFerryControllerWithItsLeaseInItsOwnNamespaceAndTheRoleCoversThatLease() throws Exception {
+    Deployment d = (Deployment) load("controller.yaml").get(0);
+    var c = d.getSpec().getTemplate().getSpec().getContainers().get(0);
+    List<String> args = c.getArgs();
+    assertThat(args).first().isEqualTo("controller");
+    assertThat(args.get(args.indexOf("--lease-namespace") + 1)).isEqualTo("$(POD_NAMESPACE)");
+    assertThat(c.getEnv()).anySatisfy(e -> {
+      assertThat(e.getName()).isEqualTo("POD_NAMESPACE");
+      assertThat(e.getValueFrom().getFieldRef().getFieldPath()).isEqualTo("metadata.namespace");
+    });
+    assertThat(d.getSpec().getReplicas()).as("replicas: one leader, one standing by").isGreaterThan(1);
+    Role role = load("rbac.yaml").stream().filter(o -> o instanceof Role).map(o -> (Role) o).findFirst().orElseThrow();
+    assertThat(role.getMetadata().getNamespace()).isEqualTo(d.getMetadata().getNamespace());
+    List<String> verbs = role.getRules().stream()
+        .filter(r -> r.getApiGroups().contains("coordination.k8s.io") && r.getResources().contains("leases"))
+        .filter(r -> r.getResourceNames().isEmpty() || r.getResourceNames().contains(FerryOperator.LEASE_NAME))
+        .flatMap(r -> r.getVerbs().stream()).toList();
+    assertThat(verbs).as("what JOSDK checks before it starts leader election").contains("get", "create", "update");
+    RoleBinding binding = load("rbac.yaml").stream().filter(o -> o instanceof RoleBinding).map(o -> (RoleBinding) o)
+        .findFirst().orElseThrow();
+    assertThat(binding.getSubjects().get(0).getName()).isEqualTo(d.getSpec().getTemplate().getSpec().getServiceAccountName());
   }
 }

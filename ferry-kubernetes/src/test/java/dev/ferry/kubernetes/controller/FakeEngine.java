@@ -31,6 +31,8 @@ final class FakeEngine implements MigrationEngine {
   /** Migration ids a previous controller started, and how they end when recovered. */
   final Map<String, String> recoverable = new ConcurrentHashMap<>();
   final List<String> statusSeen = new CopyOnWriteArrayList<>();
+  /** The pods whose migration this engine was asked to start, in order. */
+  final List<String> startedPods = new CopyOnWriteArrayList<>();
   final AtomicInteger running = new AtomicInteger();
   final AtomicInteger mostAtOnce = new AtomicInteger();
   private final Map<String, CountDownLatch> cancels = new ConcurrentHashMap<>();
@@ -43,6 +45,7 @@ final class FakeEngine implements MigrationEngine {
 
   @Override
   public void start(Request r, Listener l) {
+    startedPods.add(r.pod());
     String id = "m-fake-" + ids.incrementAndGet();
     cancels.put(id, new CountDownLatch(1));
     Thread t = new Thread(() -> run(id, r, l), "fake-engine-" + id);

@@ -131,9 +131,11 @@ class PodMigrationReconcilerTest {
     engine.waitingForCancel.add("redis");
     migrate("move-redis", "redis", "node-b");
     await("move-redis", s -> "Transferring".equals(s.phase));
-    PodMigration pm = client.resources(PodMigration.class).inNamespace("apps").withName("move-redis").get();
-    pm.getSpec().cancel = true;
-    client.resource(pm).update();
+    // a patch: the engine writes status meanwhile, which would make a read-then-update conflict (409)
+    client.resources(PodMigration.class).inNamespace("apps").withName("move-redis").edit(pm -> {
+      pm.getSpec().cancel = true;
+      return pm;
+    });
     PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
     assertThat(st.phase).isEqualTo("RolledBack");
     assertThat(st.failureReason).contains("cancelled");
