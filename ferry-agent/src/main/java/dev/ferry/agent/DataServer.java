@@ -46,7 +46,7 @@ final class DataServer implements AutoCloseable {
     try (s) {
       s.setSoTimeout(30_000);
       s.setTcpNoDelay(true); // a sender gone silent (cut link) frees the placeholder in 30 s
-      java.io.PushbackInputStream in = new java.io.PushbackInputStream(s.getInputStream(), IdentityHandover.MAGIC.length());
+      java.io.InputStream in = s.getInputStream();
       byte[] magic = in.readNBytes(IdentityHandover.MAGIC.length());
       if (magic.length == 0) {
         return; // a connection opened ahead that no step needed, closed unused
@@ -55,7 +55,8 @@ final class DataServer implements AutoCloseable {
         IdentityHandover.serve(new java.io.DataInputStream(in), new java.io.DataOutputStream(s.getOutputStream()), target);
         return;
       }
-      in.unread(magic); // a transfer: its receiver reads its own magic
+      // a transfer: its receiver reads its own magic, from what was read here on (and over plain
+      // TCP reads the rest from the socket's channel, straight into the buffer files are written from)
       TransferProgress progress = new TransferProgress();
       ImageReceiver receiver =
           new ImageReceiver(
@@ -66,7 +67,7 @@ final class DataServer implements AutoCloseable {
               },
               target.resumable());
       String id =
-          receiver.receive(in, s.getOutputStream(), () -> PeerTls.abort(s), progress,
+          receiver.receive(s, magic, () -> PeerTls.abort(s), progress,
               bytes -> injectCrash(migration[0], bytes));
       target.received(id);
       LOG.info("received {} bytes in {} files, all checksums verified", progress.bytes(), progress.files());

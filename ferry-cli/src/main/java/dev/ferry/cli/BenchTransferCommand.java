@@ -205,8 +205,8 @@ final class BenchTransferCommand implements Callable<Integer> {
     try (server) {
       CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
         try (Socket s = server.accept()) {
-          return new ImageReceiver((id, inc) -> dst).receive(s.getInputStream(), s.getOutputStream(), new TransferProgress(),
-              x -> {});
+          // as an agent's data server receives (over plain TCP: from the socket's channel)
+          return new ImageReceiver((id, inc) -> dst).receive(s, new byte[0], s, new TransferProgress(), x -> {});
         } catch (IOException e) {
           throw new RuntimeException(e);
         }
@@ -215,8 +215,7 @@ final class BenchTransferCommand implements Callable<Integer> {
       long t0 = System.nanoTime();
       // Java makes a socket's descriptor when it connects: connect inside the namespace too
       try (Socket c = NetnsSocket.inNamespace(a.netns(), () -> tlsA.connect(b.ip() + ":" + PORT, 5000))) {
-        sender.send("bench", List.of(new TransferSource(src, "images")), c.getOutputStream(), c.getInputStream(),
-            new TransferProgress());
+        sender.send("bench", List.of(new TransferSource(src, "images")), c, new TransferProgress());
       } catch (IOException e) {
         try {
           received.get(10, TimeUnit.SECONDS);

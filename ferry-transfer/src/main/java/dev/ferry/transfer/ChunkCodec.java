@@ -3,7 +3,7 @@ package dev.ferry.transfer;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.util.Arrays;
+import java.nio.ByteBuffer;
 import net.jpountz.lz4.LZ4Compressor;
 import net.jpountz.lz4.LZ4Exception;
 import net.jpountz.lz4.LZ4Factory;
@@ -40,11 +40,22 @@ final class ChunkCodec {
     this.mode = mode;
   }
 
-  /** Writes {@code buf[0..n)} in the cheapest form that pays. */
-  void write(DataOutputStream out, byte[] buf, int n) throws IOException {
+  /** How a chunk's bytes go on the wire when they go as they are. */
+  @FunctionalInterface
+  interface RawBody {
+    void send() throws IOException;
+  }
+
+  /**
+   * Writes {@code chunk}'s remaining bytes (its position is left as it was) in the cheapest form
+   * that pays; a chunk sent as it is goes by {@code raw} (from the buffer, or from the file
+   * without passing through Java).
+   */
+  void write(DataOutputStream out, ByteBuffer chunk, RawBody raw) throws IOException {
     chunks++;
+    int n = chunk.remaining();
     if (mode == Compression.AUTO) {
-      if (Arrays.equals(buf, 0, n, ZEROS, 0, n)) {
+      if (chunk.mismatch(ByteBuffer.wrap(ZEROS, 0, n)) == -1) {
         out.writeByte(ZERO);
         zeroChunks++;
         wireBytes += 1;
@@ -55,7 +66,7 @@ final class ChunkCodec {
         if (packed.length < max) {
           packed = new byte[max];
         }
-        int len = compressor.compress(buf, 0, n, packed, 0, max);
+        int len = compressor.compress(chunk, chunk.position(), n, ByteBuffer.wrap(packed), 0, max);
         if (len <= n - n / 8) {
           misses = 0;
           out.writeByte(LZ4);
@@ -69,19 +80,21 @@ final class ChunkCodec {
       }
     }
     out.writeByte(RAW);
-    out.write(buf, 0, n);
+    raw.send();
     rawChunks++;
     wireBytes += 1 + n;
   }
 
   /**
-   * Reads a chunk of {@code n} original bytes into {@code buf}. Returns false for a chunk of zeros
-   * (then {@code buf} is not touched and the caller leaves a hole).
+   * Reads a chunk of {@code chunk.remaining()} original bytes into {@code chunk} (from its
+   * position; the position is left as it was). Returns false for a chunk of zeros (then {@code
+   * chunk} is not touched and the caller leaves a hole).
    */
-  boolean read(DataInputStream in, byte[] buf, int n, String where) throws IOException {
+  boolean read(DataInputStream in, WireInput wire, ByteBuffer chunk, String where) throws IOException {
+    int n = chunk.remaining();
     byte codec = in.readByte();
     switch (codec) {
-      case RAW -> in.readFully(buf, 0, n);
+      case RAW -> wire.readFully(chunk.duplicate());
       case ZERO -> {
         return false;
       }
@@ -95,7 +108,7 @@ final class ChunkCodec {
         }
         in.readFully(packed, 0, len);
         try {
-          if (decompressor.decompress(packed, 0, buf, 0, n) != len) {
+          if (decompressor.decompress(ByteBuffer.wrap(packed), 0, chunk, chunk.position(), n) != len) {
             throw new IntegrityException(where + ": compressed chunk does not decode to " + n + " bytes");
           }
         } catch (LZ4Exception e) {

@@ -1,8 +1,6 @@
 package dev.ferry.transfer;
 
-import java.io.BufferedInputStream;
 import java.io.Closeable;
-import java.io.FilterInputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -15,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.function.LongConsumer;
-import java.util.zip.CRC32C;
 
 /**
  * Receives what an {@link ImageSender} sends into a directory, verifying every chunk. A
@@ -61,10 +58,30 @@ public final class ImageReceiver {
    */
   public String receive(InputStream rawIn, OutputStream rawOut, Closeable connection, TransferProgress progress,
       LongConsumer onBytes) throws IOException {
-    BreakWatch watched = new BreakWatch(rawIn);
-    DataInputStream in = new DataInputStream(new BufferedInputStream(watched, 1 << 16));
+    return receive(WireInput.of(rawIn), rawOut, connection, progress, onBytes);
+  }
+
+  /**
+   * {@link #receive(InputStream, OutputStream, Closeable, TransferProgress, LongConsumer)} from a
+   * socket: over plain TCP from {@link PeerTls} (a socket with a channel) chunk bodies go from the
+   * socket into a direct buffer and from there to the file, without a copy on Java's heap. A read
+   * that waits longer than the socket's SO_TIMEOUT fails, as a stream read would.
+   *
+   * @param alreadyRead what the caller read from the socket already (to tell what it carries)
+   */
+  public String receive(java.net.Socket socket, byte[] alreadyRead, Closeable connection, TransferProgress progress,
+      LongConsumer onBytes) throws IOException {
+    try (WireInput in = WireInput.of(socket, alreadyRead)) {
+      return receive(in, socket.getOutputStream(), connection, progress, onBytes);
+    }
+  }
+
+  private String receive(WireInput wire, OutputStream rawOut, Closeable connection, TransferProgress progress,
+      LongConsumer onBytes) throws IOException {
+    DataInputStream in = new DataInputStream(wire);
     ChunkCodec codec = new ChunkCodec(Compression.AUTO); // one per stream, like the sender's
-    byte[] buf = new byte[TransferProtocol.CHUNK]; // one per stream, not per file
+    // one per stream, not per file; its buffers are direct when the socket reads into them without a copy on the heap
+    ChunkWriter writer = new ChunkWriter(wire.prefersDirect());
     DataOutputStream out = new DataOutputStream(rawOut);
     ResumableTransfers.Partial p = null;
     try {
@@ -115,7 +132,7 @@ public final class ImageReceiver {
             Files.createSymbolicLink(target, Path.of(link));
           }
           case TransferProtocol.FILE -> {
-            receiveFile(in, codec, buf, target, rel, p, progress, onBytes);
+            receiveFile(in, wire, codec, writer, target, rel, p, progress, onBytes);
             Files.setPosixFilePermissions(target, TransferProtocol.perms(mode));
             p.progress.addFile();
             progress.addFile();
@@ -125,13 +142,15 @@ public final class ImageReceiver {
         }
         p.entries++;
       }
+      writer.close();
       progress.finish();
       out.writeByte(TransferProtocol.OK);
       out.flush();
       resumable.release(p); // a sender that missed the OK resumes, sends END again and gets it
       return id;
     } catch (IOException | RuntimeException e) {
-      if (p != null && watched.broken && !(e instanceof IntegrityException)) {
+      writer.close(); // what it wrote is verified and counted; nothing more changes p
+      if (p != null && wire.broken() && !(e instanceof IntegrityException)) {
         resumable.release(p); // the connection broke: no refusal, what was verified is kept
         throw e;
       }
@@ -149,10 +168,12 @@ public final class ImageReceiver {
         // the sender is gone; the caller reports the first error
       }
       throw e;
+    } finally {
+      writer.close();
     }
   }
 
-  private void receiveFile(DataInputStream in, ChunkCodec codec, byte[] buf, Path target, String rel,
+  private void receiveFile(DataInputStream in, WireInput wire, ChunkCodec codec, ChunkWriter writer, Path target, String rel,
       ResumableTransfers.Partial p, TransferProgress progress, LongConsumer onBytes) throws IOException {
     long size = in.readLong();
     long startOffset = in.readLong();
@@ -163,49 +184,19 @@ public final class ImageReceiver {
     if (startOffset == 0) {
       p.fileRel = rel;
       p.fileOffset = 0;
-      p.fileCrc = new CRC32C();
+      p.fileCrc = 0; // CRC32C of nothing
     }
     Files.createDirectories(target.getParent());
-    CRC32C whole = p.fileCrc;
     long offset = startOffset;
     var opts = startOffset == 0
         ? new StandardOpenOption[] {StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING}
         : new StandardOpenOption[] {StandardOpenOption.WRITE};
     try (FileChannel ch = FileChannel.open(target, opts)) {
-      while (true) {
-        int n = in.readInt();
-        if (n == 0) {
-          break;
-        }
-        if (n < 0 || n > TransferProtocol.CHUNK) {
-          throw new IntegrityException(rel + ": bad chunk length " + n + " at offset " + offset);
-        }
-        boolean data = codec.read(in, buf, n, rel + " at offset " + offset);
-        int expected = in.readInt();
-        CRC32C crc = new CRC32C();
-        if (data) {
-          crc.update(buf, 0, n);
-        } else {
-          ChunkCodec.zeroUpdate(crc, n);
-        }
-        if ((int) crc.getValue() != expected) {
-          throw new IntegrityException("checksum mismatch in " + rel + " at offset " + offset + " (chunk of " + n + " bytes)");
-        }
-        if (data) {
-          ByteBuffer b = ByteBuffer.wrap(buf, 0, n);
-          while (b.hasRemaining()) {
-            ch.write(b, offset + b.position());
-          }
-          whole.update(buf, 0, n);
-        } else {
-          ChunkCodec.zeroUpdate(whole, n); // left as a hole: reads as zeros, takes no space
-        }
-        // written and verified: from here a resume goes on after this chunk
-        offset += n;
-        p.fileOffset = offset;
-        p.progress.addBytes(n);
-        progress.addBytes(n);
-        onBytes.accept(p.progress.bytes());
+      try {
+        offset = receiveChunks(in, wire, codec, writer, ch, rel, offset, p, progress, onBytes);
+        writer.drain();
+      } finally {
+        writer.settle(); // no write may go on into a closed file
       }
       if (ch.size() < offset) {
         ch.write(ByteBuffer.allocate(1), offset - 1); // the file ends in a hole: give it its length
@@ -215,44 +206,63 @@ public final class ImageReceiver {
     if (offset != size) {
       throw new IntegrityException(rel + ": got " + offset + " bytes, expected " + size);
     }
-    if ((int) whole.getValue() != expectedWhole) {
+    if (p.fileCrc != expectedWhole) {
       throw new IntegrityException("checksum mismatch for the whole of " + rel);
     }
     p.fileRel = null;
     p.fileOffset = 0;
   }
 
-  /** Notes whether the connection itself failed (end of stream or an I/O error), as opposed to what it carried. */
-  private static final class BreakWatch extends FilterInputStream {
-    volatile boolean broken;
-
-    BreakWatch(InputStream in) {
-      super(in);
-    }
-
-    @Override
-    public int read() throws IOException {
+  /**
+   * Reads, verifies and hands to {@code writer} the chunks of one file, up to its end marker;
+   * returns the offset after the last. Each chunk counts as received (and a resume goes on after
+   * it) once the writer has written it.
+   */
+  private static long receiveChunks(DataInputStream in, WireInput wire, ChunkCodec codec, ChunkWriter writer,
+      FileChannel ch, String rel, long offset, ResumableTransfers.Partial p, TransferProgress progress,
+      LongConsumer onBytes) throws IOException {
+    while (true) {
+      int n = in.readInt();
+      if (n == 0) {
+        return offset;
+      }
+      if (n < 0 || n > TransferProtocol.CHUNK) {
+        throw new IntegrityException(rel + ": bad chunk length " + n + " at offset " + offset);
+      }
+      ByteBuffer buf = writer.buffer().limit(n);
+      boolean data;
+      int crc;
       try {
-        int b = super.read();
-        broken |= b < 0;
-        return b;
-      } catch (IOException e) {
-        broken = true;
+        data = codec.read(in, wire, buf, rel + " at offset " + offset);
+        int expected = in.readInt();
+        crc = data ? Crc32c.of(buf) : zeroCrc(n);
+        if (crc != expected) {
+          throw new IntegrityException("checksum mismatch in " + rel + " at offset " + offset + " (chunk of " + n + " bytes)");
+        }
+      } catch (IOException | RuntimeException e) {
+        writer.giveBack(buf);
         throw e;
       }
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      try {
-        int n = super.read(b, off, len);
-        broken |= n < 0;
-        return n;
-      } catch (IOException e) {
-        broken = true;
-        throw e;
+      if (!data) {
+        writer.giveBack(buf); // a hole: nothing to write, reads as zeros and takes no space
       }
+      long end = offset + n;
+      writer.write(ch, data ? buf : null, offset, () -> {
+        // written and verified: from here a resume goes on after this chunk
+        p.fileCrc = Crc32c.combine(p.fileCrc, crc, n);
+        p.fileOffset = end;
+        p.progress.addBytes(n);
+        progress.addBytes(n);
+        onBytes.accept(p.progress.bytes());
+      });
+      offset = end;
     }
+  }
+
+  private static final int FULL_ZERO_CHUNK_CRC = Crc32c.ofZeros(TransferProtocol.CHUNK);
+
+  private static int zeroCrc(int n) {
+    return n == TransferProtocol.CHUNK ? FULL_ZERO_CHUNK_CRC : Crc32c.ofZeros(n);
   }
 
   private static void deleteTree(Path p) throws IOException {

@@ -1,6 +1,5 @@
 package dev.ferry.transfer;
 
-import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -131,7 +130,21 @@ public final class ImageSender {
       OutputStream rawOut, InputStream rawIn, TransferProgress progress) throws IOException {
     codec = new ChunkCodec(compression);
     resumes = 0;
-    return attempt(transferId, sources, baseline, null, rawOut, rawIn, progress);
+    return attempt(transferId, sources, baseline, null, WireOutput.of(rawOut), rawIn, progress);
+  }
+
+  /**
+   * Sends all {@code sources} over {@code socket}, then waits for the receiver's verdict. Over
+   * plain TCP from {@link PeerTls} (a socket with a channel) chunk bodies go from the files to the
+   * socket without passing through Java.
+   *
+   * @throws IOException on a broken connection, or when the receiver refused the data
+   */
+  public void send(String transferId, List<TransferSource> sources, java.net.Socket socket, TransferProgress progress)
+      throws IOException {
+    codec = new ChunkCodec(compression);
+    resumes = 0;
+    attempt(transferId, sources, null, null, WireOutput.of(socket), socket.getInputStream(), progress);
   }
 
   /**
@@ -169,7 +182,7 @@ public final class ImageSender {
           progress.rewind(at.bytes(), at.files());
           bytesBefore = at.bytes();
         }
-        return attempt(transferId, sources, baseline, at, s.getOutputStream(), s.getInputStream(), progress);
+        return attempt(transferId, sources, baseline, at, WireOutput.of(s), s.getInputStream(), progress);
       } catch (NothingToResume e) {
         // the connection broke before the receiver heard of the transfer: start it over
         resuming = false;
@@ -235,11 +248,11 @@ public final class ImageSender {
 
   /** One connection's worth: from the start, or from {@code at}. */
   private Map<String, FileStamp> attempt(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
-      ResumePoint at, OutputStream rawOut, InputStream rawIn, TransferProgress progress) throws IOException {
+      ResumePoint at, WireOutput wire, InputStream rawIn, TransferProgress progress) throws IOException {
     DataInputStream in = new DataInputStream(rawIn);
     Map<String, FileStamp> now = new HashMap<>();
     try {
-      sendAll(transferId, sources, baseline, at, now, rawOut, progress);
+      sendAll(transferId, sources, baseline, at, now, wire, progress);
     } catch (IntegrityException e) {
       throw e;
     } catch (IOException e) {
@@ -270,8 +283,8 @@ public final class ImageSender {
   }
 
   private void sendAll(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline, ResumePoint at,
-      Map<String, FileStamp> now, OutputStream rawOut, TransferProgress progress) throws IOException {
-    DataOutputStream out = new DataOutputStream(new BufferedOutputStream(rawOut, 1 << 16));
+      Map<String, FileStamp> now, WireOutput wire, TransferProgress progress) throws IOException {
+    DataOutputStream out = new DataOutputStream(wire);
     if (at == null) {
       out.writeBytes(TransferProtocol.MAGIC);
       out.writeUTF(transferId);
@@ -306,7 +319,7 @@ public final class ImageSender {
             }
             from = at.fileOffset();
           }
-          sendEntry(out, p, rel, from, progress);
+          sendEntry(out, wire, p, rel, from, progress);
         }
       }
     }
@@ -331,7 +344,7 @@ public final class ImageSender {
         ((FileTime) a.get("ctime")).to(TimeUnit.NANOSECONDS));
   }
 
-  private void sendEntry(DataOutputStream out, Path p, String rel, long from, TransferProgress progress)
+  private void sendEntry(DataOutputStream out, WireOutput wire, Path p, String rel, long from, TransferProgress progress)
       throws IOException {
     int mode = TransferProtocol.mode(Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS));
     if (Files.isSymbolicLink(p)) {
@@ -347,12 +360,19 @@ public final class ImageSender {
       out.writeByte(TransferProtocol.FILE);
       out.writeUTF(rel);
       out.writeInt(mode);
-      sendFile(out, p, from, progress);
+      sendFile(out, wire, p, from, progress);
       progress.addFile();
     }
   }
 
-  private void sendFile(DataOutputStream out, Path p, long from, TransferProgress progress) throws IOException {
+  /**
+   * One file as chunks from {@code from} on. Each chunk is read once into a buffer (direct when
+   * the body can go by sendfile) for its checksum, which also makes the file's ({@link
+   * Crc32c#combine}); the body goes from the file by sendfile when the connection allows,
+   * otherwise from the buffer.
+   */
+  private void sendFile(DataOutputStream out, WireOutput wire, Path p, long from, TransferProgress progress)
+      throws IOException {
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
       long size = ch.size();
       if (from > size) {
@@ -360,43 +380,70 @@ public final class ImageSender {
       }
       out.writeLong(size);
       out.writeLong(from);
-      CRC32C whole = new CRC32C();
-      ByteBuffer buf = ByteBuffer.allocate(TransferProtocol.CHUNK);
+      int whole = 0; // CRC32C of nothing
+      ByteBuffer buf = chunkBuffer(wire.zeroCopy());
       long sent = 0;
       while (sent < size) {
-        buf.clear();
-        buf.limit((int) Math.min(buf.capacity(), size - sent)); // a file growing meanwhile (a log) is sent as it was
-        int n = ch.read(buf, sent);
-        if (n <= 0) {
-          throw new IOException(p + " shrank while being sent");
-        }
-        whole.update(buf.array(), 0, n);
+        int n = (int) Math.min(buf.capacity(), size - sent); // a file growing meanwhile (a log) is sent as it was
+        readChunk(ch, buf, sent, n, p);
+        int crc = Crc32c.of(buf);
+        whole = Crc32c.combine(whole, crc, n);
         if (sent < from) {
           sent += n; // verified by the receiver already: only its checksum is needed here
           continue;
         }
-        CRC32C crc = new CRC32C();
-        crc.update(buf.array(), 0, n);
-        if (!corrupted && n > 0) {
-          buf.array()[n / 2] ^= 0x5a; // after the checksum: the receiver must notice
+        boolean fromFile = wire.zeroCopy();
+        if (!corrupted) {
+          buf.put(n / 2, (byte) (buf.get(n / 2) ^ 0x5a)); // after the checksum: the receiver must notice
           corrupted = true;
+          fromFile = false; // the file itself stays as it is
         }
+        long at = sent;
         long before = codec.wireBytes;
         out.writeInt(n);
-        codec.write(out, buf.array(), n);
-        out.writeInt((int) crc.getValue());
-        long wire = codec.wireBytes - before; // the caps are on the link: what goes on the wire
+        // sendfile reads the file again: a file rewritten in between fails the receiver's check
+        codec.write(out, buf, fromFile ? () -> wire.sendFile(ch, at, n) : () -> wire.write(buf.duplicate()));
+        out.writeInt(crc);
+        long wireBytes = codec.wireBytes - before; // the caps are on the link: what goes on the wire
         if (limiter != null) {
-          limiter.acquire(wire);
+          limiter.acquire(wireBytes);
         }
         if (hostCap != null) {
-          hostCap.acquire(wire);
+          hostCap.acquire(wireBytes);
         }
         sent += n;
         progress.addBytes(n);
       }
       out.writeInt(0);
-      out.writeInt((int) whole.getValue());
+      out.writeInt(whole);
     }
+  }
+
+  /** One per sender and kind: direct where the kernel reads it (or sendfile sends the chunk), heap for streams. */
+  private ByteBuffer chunkBuffer(boolean direct) {
+    ByteBuffer b = direct ? directChunk : heapChunk;
+    if (b == null) {
+      b = direct ? ByteBuffer.allocateDirect(TransferProtocol.CHUNK) : ByteBuffer.allocate(TransferProtocol.CHUNK);
+      if (direct) {
+        directChunk = b;
+      } else {
+        heapChunk = b;
+      }
+    }
+    return b;
+  }
+
+  private ByteBuffer directChunk;
+  private ByteBuffer heapChunk;
+
+  /** Reads {@code n} bytes at {@code offset} into {@code buf}, leaving them as its remaining bytes. */
+  private static void readChunk(FileChannel ch, ByteBuffer buf, long offset, int n, Path p) throws IOException {
+    buf.clear().limit(n);
+    while (buf.hasRemaining()) {
+      if (ch.read(buf, offset + buf.position()) <= 0) {
+        throw new IOException(p + " shrank while being sent");
+      }
+    }
+    buf.flip();
   }
 }

@@ -111,18 +111,31 @@ public final class PeerTls {
    * at once): for a TLS socket of {@link #connect}, its TCP connection is closed under it.
    */
   public static void abort(Socket s) {
+    Socket transport = TRANSPORTS.getOrDefault(s, s);
+    if (transport.getChannel() != null) {
+      // a thread in sendfile (a zero-copy transfer) is not woken by a close, only by a shutdown
+      try {
+        transport.shutdownOutput();
+        transport.shutdownInput();
+      } catch (IOException e) {
+        // not connected, or shut already
+      }
+    }
     try {
-      TRANSPORTS.getOrDefault(s, s).close();
+      transport.close();
     } catch (IOException e) {
       // closed already
     }
   }
 
-  /** Listens on {@code ip:port} (port 0: any free one); with TLS, every client must show a certificate of the CA. */
+  /**
+   * Listens on {@code ip:port} (port 0: any free one); with TLS, every client must show a
+   * certificate of the CA. Plain sockets it accepts have a channel (for zero-copy transfers).
+   */
   public ServerSocket listen(String ip, int port, int backlog) throws IOException {
     ServerSocket s;
     if (context == null) {
-      s = new ServerSocket();
+      s = java.nio.channels.ServerSocketChannel.open().socket();
     } else {
       SSLServerSocket ss = (SSLServerSocket) context.getServerSocketFactory().createServerSocket();
       ss.setNeedClientAuth(true);
@@ -135,11 +148,12 @@ public final class PeerTls {
 
   /**
    * Connects to {@code hostPort} ("ip:port") and, with TLS, completes the handshake: a server
-   * whose certificate the CA did not sign is refused here, before anything is sent.
+   * whose certificate the CA did not sign is refused here, before anything is sent. A plain
+   * socket has a channel (for zero-copy transfers).
    */
   public Socket connect(String hostPort, int timeoutMs) throws IOException {
     String[] hp = hostPort.split(":");
-    Socket s = new Socket();
+    Socket s = context == null ? java.nio.channels.SocketChannel.open().socket() : new Socket();
     try {
       s.setTcpNoDelay(true);
       s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), timeoutMs);

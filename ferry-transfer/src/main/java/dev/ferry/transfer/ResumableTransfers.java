@@ -7,7 +7,6 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.zip.CRC32C;
 
 /**
  * What a receiver has verified of each transfer, kept in memory across connections so that a
@@ -34,7 +33,8 @@ public final class ResumableTransfers {
     /** The file being written when the connection broke, or null. */
     String fileRel;
     long fileOffset;
-    CRC32C fileCrc;
+    /** CRC32C of what was verified of {@link #fileRel}. */
+    int fileCrc;
     boolean ended;
 
     Partial(String id, Path root) {

@@ -314,7 +314,9 @@ class ImageTransferTest {
       long total = (48 << 20) + Files.size(src.resolve("rootfs/bin/app")) + 2;
       assertThat(progress.bytes()).isEqualTo(total);
       long afterResume = rx.perConnection.get(1).bytes();
-      assertThat(afterResume).as("bytes sent again after the resume").isLessThan(total - (19 << 20)).isPositive();
+      // cut after 20 MiB had left the sender; socket buffers (up to ~10 MiB on loopback) and the
+      // receiver's writer (a few chunks) were still in flight then, so at least ~4 MiB were verified
+      assertThat(afterResume).as("bytes sent again after the resume").isLessThan(total - (4 << 20)).isPositive();
       assertThat(rx.perConnection.get(0).bytes() + afterResume).isEqualTo(total);
     }
   }

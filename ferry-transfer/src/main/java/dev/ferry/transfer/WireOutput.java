@@ -1,0 +1,125 @@
+package dev.ferry.transfer;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.SocketChannel;
+
+/**
+ * The sending end of a transfer connection. Small fields are buffered; chunk bodies go out
+ * unbuffered. Over a plain socket with a channel, a body goes from the file to the socket in the
+ * kernel ({@link #sendFile}: sendfile, no copy through Java); over anything else (TLS, a test's
+ * stream) through a buffer, as before.
+ */
+final class WireOutput extends OutputStream {
+  private static final int BUFFER = 1 << 16;
+  /** null when writing to {@link #stream}. */
+  private final SocketChannel channel;
+  private final OutputStream stream;
+  private final ByteBuffer buf;
+  private byte[] scratch;
+
+  private WireOutput(SocketChannel channel, OutputStream stream) {
+    this.channel = channel;
+    this.stream = stream;
+    this.buf = channel != null ? ByteBuffer.allocateDirect(BUFFER) : ByteBuffer.allocate(BUFFER);
+  }
+
+  /** Writes to {@code s}'s channel when it has one in blocking mode (plain TCP from {@link PeerTls}), else to its stream. */
+  static WireOutput of(Socket s) throws IOException {
+    SocketChannel ch = s.getChannel();
+    return ch != null && ch.isBlocking() ? new WireOutput(ch, null) : new WireOutput(null, s.getOutputStream());
+  }
+
+  static WireOutput of(OutputStream out) {
+    return new WireOutput(null, out);
+  }
+
+  /** True when {@link #sendFile} is available: chunk bodies can skip Java altogether. */
+  boolean zeroCopy() {
+    return channel != null;
+  }
+
+  @Override
+  public void write(int b) throws IOException {
+    if (!buf.hasRemaining()) {
+      flushBuffer();
+    }
+    buf.put((byte) b);
+  }
+
+  @Override
+  public void write(byte[] b, int off, int len) throws IOException {
+    if (len > buf.remaining()) {
+      flushBuffer();
+      if (len > buf.capacity()) {
+        write(ByteBuffer.wrap(b, off, len));
+        return;
+      }
+    }
+    buf.put(b, off, len);
+  }
+
+  /** Writes {@code src}'s remaining bytes (after what is buffered); consumes them. */
+  void write(ByteBuffer src) throws IOException {
+    flushBuffer();
+    if (channel != null) {
+      while (src.hasRemaining()) {
+        channel.write(src);
+      }
+    } else if (src.hasArray()) {
+      stream.write(src.array(), src.arrayOffset() + src.position(), src.remaining());
+      src.position(src.limit());
+    } else {
+      if (scratch == null) {
+        scratch = new byte[BUFFER];
+      }
+      while (src.hasRemaining()) {
+        int n = Math.min(scratch.length, src.remaining());
+        src.get(scratch, 0, n);
+        stream.write(scratch, 0, n);
+      }
+    }
+  }
+
+  /**
+   * Sends {@code file}'s bytes {@code [position, position + n)} from the kernel's cache straight to
+   * the socket. Only when {@link #zeroCopy()}.
+   */
+  void sendFile(FileChannel file, long position, long n) throws IOException {
+    flushBuffer();
+    long done = 0;
+    while (done < n) {
+      long k = file.transferTo(position + done, n - done, channel);
+      if (k <= 0) {
+        throw new IOException("file shrank while being sent: " + done + " of " + n + " bytes at offset " + position);
+      }
+      done += k;
+    }
+  }
+
+  @Override
+  public void flush() throws IOException {
+    flushBuffer();
+    if (stream != null) {
+      stream.flush();
+    }
+  }
+
+  private void flushBuffer() throws IOException {
+    buf.flip();
+    try {
+      if (channel != null) {
+        while (buf.hasRemaining()) {
+          channel.write(buf);
+        }
+      } else if (buf.hasRemaining()) {
+        stream.write(buf.array(), 0, buf.limit());
+      }
+    } finally {
+      buf.clear();
+    }
+  }
+}
