@@ -9,8 +9,6 @@ import dev.ferry.transfer.ImageSender;
 import dev.ferry.transfer.TransferProgress;
 import dev.ferry.transfer.TransferSource;
 import java.io.IOException;
-import java.io.PipedInputStream;
-import java.io.PipedOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -53,7 +51,7 @@ final class Warmup {
           Files.write(src.resolve("f" + i + ".img"), b);
         }
         for (int round = 0; round < 40; round++) {
-          transferOnce(src, dir.resolve("dst"));
+          socketTransferOnce(dev.ferry.transfer.PeerTls.PLAIN, src, dir.resolve("dst"));
         }
         if (tls.secure()) {
           // the cipher's code is compiled only after megabytes went through it: a frozen round
@@ -62,7 +60,7 @@ final class Warmup {
           rnd.nextBytes(big);
           Files.write(src.resolve("big.img"), big);
           for (int round = 0; round < 16; round++) {
-            tlsTransferOnce(tls, src, dir.resolve("dst"));
+            socketTransferOnce(tls, src, dir.resolve("dst"));
           }
         }
         Path restore = Files.createDirectories(dir.resolve("restore"));
@@ -101,40 +99,23 @@ final class Warmup {
   }
 
   /** A transfer to itself over loopback with the agent's TLS identity: the handshake and the cipher's code. */
-  private static void tlsTransferOnce(dev.ferry.transfer.PeerTls tls, Path src, Path dst) throws IOException {
+  /**
+   * One transfer over loopback sockets, as agents transfer: a plain socket takes the zero-copy
+   * path (channels, sendfile, direct buffers), a TLS one the stream path.
+   */
+  private static void socketTransferOnce(dev.ferry.transfer.PeerTls tls, Path src, Path dst) throws IOException {
     try (java.net.ServerSocket server = tls.listen("127.0.0.1", 0, 1)) {
       CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
         try (java.net.Socket s = server.accept()) {
-          return new ImageReceiver((id, incremental) -> dst).receive(s.getInputStream(), s.getOutputStream(),
-              new TransferProgress(), b -> {});
+          return new ImageReceiver((id, incremental) -> dst).receive(s, new byte[0], s, new TransferProgress(), b -> {});
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }
       });
       try (java.net.Socket c = tls.connect("127.0.0.1:" + server.getLocalPort(), 5000)) {
-        new ImageSender(false).send("warmup", List.of(new TransferSource(src, "images")), c.getOutputStream(),
-            c.getInputStream(), new TransferProgress());
+        new ImageSender(false).send("warmup", List.of(new TransferSource(src, "images")), c, new TransferProgress());
       }
       received.join();
     }
-  }
-
-  private static void transferOnce(Path src, Path dst) throws IOException {
-    PipedOutputStream toReceiver = new PipedOutputStream();
-    PipedInputStream receiverIn = new PipedInputStream(toReceiver, 1 << 16);
-    PipedOutputStream toSender = new PipedOutputStream();
-    PipedInputStream senderIn = new PipedInputStream(toSender, 1 << 10);
-    CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
-      try (receiverIn; toSender) {
-        return new ImageReceiver((id, incremental) -> dst).receive(receiverIn, toSender, new TransferProgress(), b -> {});
-      } catch (IOException e) {
-        throw new java.io.UncheckedIOException(e);
-      }
-    });
-    try (toReceiver; senderIn) {
-      new ImageSender(false).send("warmup", List.of(new TransferSource(src, "images")), toReceiver, senderIn,
-          new TransferProgress());
-    }
-    received.join();
   }
 }
