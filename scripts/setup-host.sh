@@ -9,6 +9,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${FERRY_CRIU_PREFIX:-$REPO/.ferry/criu}"   # where a private CRIU goes
 MARK="$REPO/.ferry/host-ready"                       # cache marker
+RUNSC_PREFIX="${FERRY_RUNSC_PREFIX:-$REPO/.ferry/runsc}" # where gVisor's runsc goes (--runtime runsc)
 
 say() { echo "[ferry setup] $*" >&2; }
 die() { echo "[ferry setup] error: $*" >&2; exit 1; }
@@ -84,8 +85,55 @@ W
   rm -rf "$PREFIX"; mv "$PREFIX.new" "$PREFIX"; rm -rf "$work"
 }
 
+runsc_ok() {  # $1 = runsc binary; true when it is a build of 2024 or later (Debian 12's 2022 one cannot
+              # checkpoint a listening socket: "endpoint still has waiters upon save")
+  local v
+  v="$("$1" --version 2>/dev/null | sed -n 's/^runsc version //p')" || return 1
+  v="${v#release-}"; v="${v#0.0~}"
+  [[ "$v" =~ ^([0-9]{8}) ]] && (( ${BASH_REMATCH[1]} >= 20240101 ))
+}
+
+# gVisor's runsc (for pods run with --runtime runsc): one static binary, taken from Debian 13
+# (trixie) with a private apt configuration, like CRIU above; the machine's apt set-up is untouched.
+install_private_runsc() {
+  local work="$REPO/.ferry/apt-trixie"
+  say "fetching runsc from Debian 13 into $RUNSC_PREFIX (the machine's apt configuration is not touched)"
+  rm -rf "$work"; mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/x"
+  cat >"$work/trixie.sources" <<S
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+S
+  local o=(-o "Dir::Etc::SourceList=$work/trixie.sources" -o Dir::Etc::SourceParts=-
+           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
+           -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
+  apt-get "${o[@]}" update -qq || die "cannot read Debian 13's package list"
+  (cd "$work/debs" && apt-get "${o[@]}" download runsc >/dev/null) || die "cannot download runsc from Debian 13"
+  dpkg-deb -x "$work"/debs/runsc_*.deb "$work/x"
+  mkdir -p "$RUNSC_PREFIX"
+  install -m 755 "$work/x/usr/bin/runsc" "$RUNSC_PREFIX/runsc.new" && mv "$RUNSC_PREFIX/runsc.new" "$RUNSC_PREFIX/runsc"
+  rm -rf "$work"
+}
+
+runsc_settled() {  # runsc is there, not wanted, or could not be had (runc pods need none of it)
+  [[ "${FERRY_NO_RUNSC:-}" == 1 ]] || runsc_ok "$RUNSC_PREFIX/runsc" || [[ -f "$RUNSC_PREFIX/unavailable" ]]
+}
+
+ensure_runsc() {
+  runsc_settled && return 0
+  # a failure here is not fatal: runc pods need no runsc, and runsc pods are then refused with the reason
+  if ! ( install_private_runsc ) || ! runsc_ok "$RUNSC_PREFIX/runsc"; then
+    rm -rf "$REPO/.ferry/apt-trixie"
+    mkdir -p "$RUNSC_PREFIX"
+    echo "runsc could not be installed from Debian 13 on $(date -u +%FT%TZ)" >"$RUNSC_PREFIX/unavailable"
+    say "warning: no usable runsc (see above); --runtime runsc is refused on this host. Remove $RUNSC_PREFIX/unavailable to retry."
+  fi
+}
+
 main() {
-  if [[ -f "$MARK" && -z "$(missing_pkgs)" ]] && criu_ok "$(cat "$MARK")"; then
+  if [[ -f "$MARK" && -z "$(missing_pkgs)" ]] && criu_ok "$(cat "$MARK")" && runsc_settled; then
     exit 0
   fi
   install_packages
@@ -99,8 +147,9 @@ main() {
     criu_ok "$PREFIX/bin/criu" || die "CRIU from Debian unstable does not pass 'criu check' here; see $PREFIX"
     criu="$PREFIX/bin/criu"
   fi
+  ensure_runsc
   mkdir -p "$(dirname "$MARK")"
   echo "$criu" >"$MARK"
-  say "ready: runc $(runc --version | sed -n 's/^runc version //p'), CRIU $("$criu" --version | sed -n 's/^Version: *//p') at $criu"
+  say "ready: runc $(runc --version | sed -n 's/^runc version //p'), CRIU $("$criu" --version | sed -n 's/^Version: *//p') at $criu, runsc $("$RUNSC_PREFIX/runsc" --version 2>/dev/null | sed -n 's/^runsc version //p' || true)"
 }
 main "$@"

@@ -21,11 +21,15 @@ public final class AgentDaemon {
   /** Runs the agent; returns only if start-up fails. */
   public static void run(AgentConfig config) throws Exception {
     Files.createDirectories(config.stateDir());
-    HostCapabilities caps = CapabilityProbe.probe(CriuBinary.locate());
+    HostCapabilities caps = CapabilityProbe.probe(CriuBinary.locate())
+        .withRunsc(CapabilityProbe.probeRunsc(dev.ferry.runtime.RunscRuntime.locate()));
     LOG.info("agent {} starting: {}", config.host(), caps.asMap());
     RuncRuntime runtime = new RuncRuntime(caps.criuPath(), caps.criuEnv());
     PodStore store = new PodStore(config.stateDir());
-    PodManager pods = new PodManager(config, runtime, store);
+    // runsc's own state (its --root) lives with the agent's, so that the lab's removal takes it too
+    dev.ferry.runtime.RunscRuntime runsc = caps.runsc().usable()
+        ? new dev.ferry.runtime.RunscRuntime(caps.runsc().path(), config.stateDir().resolve("runsc")) : null;
+    PodManager pods = new PodManager(config, runtime, store).withRunsc(runsc, caps.runsc().unusableReason());
     Path tlsDir = config.stateDir().resolve("tls");
     PeerTls tls = Files.exists(tlsDir.resolve(PeerTls.KEY)) ? PeerTls.load(tlsDir) : PeerTls.PLAIN;
     if (!tls.secure()) {

@@ -32,6 +32,9 @@ public final class PodManager {
   private final AgentConfig config;
   private final ContainerRuntime runtime;
   private final PodStore store;
+  /** gVisor's runsc for pods whose spec asks for it; null when this host has none usable. */
+  private dev.ferry.runtime.RunscRuntime runsc;
+  private String runscMissing = "this host has no runsc";
 
   public PodManager(AgentConfig config, ContainerRuntime runtime, PodStore store) {
     this.config = config;
@@ -50,6 +53,33 @@ public final class PodManager {
 
   public ContainerRuntime runtime() {
     return runtime;
+  }
+
+  /** Adds runsc for pods run with runtime "runsc"; {@code missing} says why there is none when null. */
+  public PodManager withRunsc(dev.ferry.runtime.RunscRuntime r, String missing) {
+    this.runsc = r;
+    if (missing != null) {
+      this.runscMissing = missing;
+    }
+    return this;
+  }
+
+  /** The runtime of a pod's app containers, by its spec. */
+  public ContainerRuntime runtimeFor(PodSpec spec) {
+    return spec.runsc() ? runsc() : runtime;
+  }
+
+  /** The runtime of a pod of this host (runc for pods not recorded here). */
+  public ContainerRuntime runtimeOf(String pod) {
+    return store.find(pod).map(p -> runtimeFor(p.spec())).orElse(runtime);
+  }
+
+  /** This host's runsc, or a clear refusal. */
+  public dev.ferry.runtime.RunscRuntime runsc() {
+    if (runsc == null) {
+      throw ApiException.conflict("host " + config.host() + " cannot run runsc pods: " + runscMissing);
+    }
+    return runsc;
   }
 
   public String containerId(String pod, String container) {
@@ -73,15 +103,20 @@ public final class PodManager {
     try {
       PodNetwork net = network(name);
       net.create();
+      // (runsc) netstack takes the address from eth0 when the sandbox starts: it must be there first
       net.takeIdentity(spec.identity().ip(), spec.identity().prefixLength(), spec.identity().mac());
       long pausePid = startSandbox(spec);
       for (ContainerSpec c : spec.containers()) {
         Path bundle = store.bundle(name, c.name());
         BundleBuilder.buildApp(bundle, c);
         configureApp(bundle, spec, c, pausePid);
-        runtime.run(containerId(name, c.name()), bundle);
+        runtimeFor(spec).run(containerId(name, c.name()), bundle);
       }
-      net.announce(spec.identity().ip());
+      if (spec.runsc()) {
+        net.announceFromSandbox(spec.identity().ip()); // netstack holds the address now, not eth0
+      } else {
+        net.announce(spec.identity().ip());
+      }
       store.save(pod.withState("running", null));
       LOG.info("pod {} running at {}", name, spec.identity().ip());
       return status(name);
@@ -94,6 +129,10 @@ public final class PodManager {
 
   /** Creates the pause container in the pod's (existing) network namespace; returns its pid. */
   long startSandbox(PodSpec spec) {
+    if (spec.runsc()) {
+      runsc(); // refuses clearly where there is none
+      return 0; // the gVisor sandbox of the app container is the pod's sandbox: it owns netstack, IPC and UTS
+    }
     String name = spec.identity().name();
     Path bundle = store.bundle(name, PAUSE);
     String id = containerId(name, PAUSE);
@@ -119,6 +158,9 @@ public final class PodManager {
    * (off the frozen path) or with the placeholder.
    */
   void startSlots(PodSpec spec, long pausePid) {
+    if (spec.runsc()) {
+      return; // a runsc restore starts a sandbox of its own: there is nothing to hold in its place
+    }
     String name = spec.identity().name();
     for (ContainerSpec c : spec.containers()) {
       String id = slotId(name, c.name());
@@ -155,6 +197,10 @@ public final class PodManager {
   /** Points an app bundle at this host's sandbox of the pod: network, IPC, UTS and cgroup. */
   void configureApp(Path bundle, PodSpec spec, ContainerSpec c, long pausePid) {
     String name = spec.identity().name();
+    if (spec.runsc()) {
+      configureRunscApp(bundle, spec, c);
+      return;
+    }
     OciConfig.load(bundle)
         .namespaces(Netns.path(network(name).netns()).toString(),
             "/proc/" + pausePid + "/ns/ipc", "/proc/" + pausePid + "/ns/uts")
@@ -163,6 +209,20 @@ public final class PodManager {
         .resources(spec.memoryLimitMiB() * 1024 * 1024, spec.cpuShares())
         .save();
     mountVolumes(bundle, spec);
+  }
+
+  /**
+   * A runsc app is its own sandbox in the pod's network namespace (runsc's netstack serves the
+   * pod's IP from eth0 there); IPC and UTS are the sandbox's own.
+   */
+  private void configureRunscApp(Path bundle, PodSpec spec, ContainerSpec c) {
+    String name = spec.identity().name();
+    OciConfig.load(bundle)
+        .namespaces(Netns.path(network(name).netns()).toString(), null, null)
+        .hostname(name)
+        .cgroupsPath(cgroupsPath(name, c.name()))
+        .resources(spec.memoryLimitMiB() * 1024 * 1024, spec.cpuShares())
+        .save();
   }
 
   /** Points the bundle's volume mounts at this host's directories (a moved bundle still names the source's). */
@@ -203,6 +263,9 @@ public final class PodManager {
   public List<String> migratability(String name) {
     LocalPod p = store.get(name);
     List<String> out = new java.util.ArrayList<>();
+    if (p.spec().runsc()) {
+      return out; // no CRIU: the sandbox's kernel holds every file, lock and device its processes use
+    }
     for (ContainerSpec c : p.spec().containers()) {
       var st = runtime.state(containerId(name, c.name()));
       if (!st.running()) {
@@ -224,13 +287,20 @@ public final class PodManager {
   private PodStatus status(LocalPod p) {
     List<PodStatus.ContainerState> cs = new ArrayList<>();
     String name = p.name();
-    var pause = runtime.state(containerId(name, PAUSE));
-    cs.add(new PodStatus.ContainerState(PAUSE, pause.id(), pause.status(), pause.pid(), rss(pause.pid())));
+    if (!p.spec().runsc()) {
+      var pause = runtime.state(containerId(name, PAUSE));
+      cs.add(new PodStatus.ContainerState(PAUSE, pause.id(), pause.status(), pause.pid(), rss(pause.pid())));
+    }
     for (ContainerSpec c : p.spec().containers()) {
-      var s = runtime.state(containerId(name, c.name()));
+      var s = runscSafe(p.spec()).state(containerId(name, c.name()));
       cs.add(new PodStatus.ContainerState(c.name(), s.id(), s.status(), s.pid(), rss(s.pid())));
     }
     return new PodStatus(p.spec(), config.host(), p.state(), cs);
+  }
+
+  /** The pod's runtime; for a runsc pod on a host without runsc, one that knows no containers. */
+  private ContainerRuntime runscSafe(PodSpec spec) {
+    return spec.runsc() && runsc == null ? runtime : runtimeFor(spec);
   }
 
   /** Resident memory of a process and its descendants, from /proc (0 if gone). */
@@ -287,7 +357,7 @@ public final class PodManager {
   /** Removes every trace of a pod on this host: containers, sandbox, network, files. Idempotent. */
   synchronized void destroy(String name, PodSpec spec) {
     for (ContainerSpec c : spec.containers()) {
-      runtime.destroy(containerId(name, c.name()));
+      runscSafe(spec).destroy(containerId(name, c.name()));
       runtime.destroy(slotId(name, c.name()));
     }
     runtime.destroy(containerId(name, PAUSE));
@@ -334,6 +404,13 @@ public final class PodManager {
       if (c.args().isEmpty()) {
         throw ApiException.badRequest("container '" + c.name() + "' has no program");
       }
+    }
+    if (spec.runsc() && spec.containers().size() != 1) {
+      throw ApiException.badRequest("a runsc pod is one gVisor sandbox with one app container; pod '"
+          + spec.identity().name() + "' has " + spec.containers().size());
+    }
+    if (!List.of(PodSpec.RUNC, PodSpec.RUNSC).contains(spec.runtime())) {
+      throw ApiException.badRequest("unknown runtime '" + spec.runtime() + "'; use runc or runsc");
     }
     if (spec.memoryLimitMiB() < 16 || spec.memoryLimitMiB() > 1 << 20) {
       throw ApiException.badRequest("memory limit " + spec.memoryLimitMiB() + " MiB is out of range (16 MiB .. 1 TiB)");

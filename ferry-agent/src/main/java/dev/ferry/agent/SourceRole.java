@@ -112,15 +112,52 @@ public final class SourceRole {
     }
     long t0 = System.nanoTime();
     long bytes = 0;
+    if (pod.spec().runsc()) {
+      cutOffAndDrainRunsc(pod);
+    }
     for (ContainerSpec c : pod.spec().containers()) {
       Path img = images(migrationId, c.name());
-      pods.runtime().checkpoint(pods.containerId(podName, c.name()), img, work(migrationId, "dump", c.name()));
+      pods.runtimeFor(pod.spec()).checkpoint(pods.containerId(podName, c.name()), img, work(migrationId, "dump", c.name()));
       bytes += sizeOf(img);
     }
     pods.store().save(pod.withState("checkpointed", migrationId));
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("checkpointed pod {} in {} ms, {} bytes of images", podName, ms, bytes);
     return Map.of("checkpointMs", ms, "imageBytes", bytes);
+  }
+
+  /**
+   * Before a runsc checkpoint: runsc cannot save an established TCP connection, and a restored
+   * app left holding one that the save reset may spin on it. So the pod is cut off from the
+   * network at its bridge port (no client can connect again; eth0 itself stays up, which
+   * netstack needs), its drain command closes its clients' connections inside the sandbox, and
+   * the sandbox's own /proc/net/tcp must then list none. Otherwise the checkpoint is refused
+   * and the undo ({@link #resume}) reconnects the pod as it was. Clients see their connection
+   * end and reconnect to the same IP, on the target once it runs.
+   */
+  private void cutOffAndDrainRunsc(LocalPod pod) {
+    String podName = pod.name();
+    try (LinkSwitch port = pods.network(podName).hostLinkSwitch()) {
+      port.down();
+    }
+    dev.ferry.runtime.RunscRuntime runsc = pods.runsc();
+    String cid = pods.containerId(podName, pod.spec().containers().get(0).name());
+    if (!pod.spec().drain().isEmpty()) {
+      dev.ferry.runtime.Exec.Result r = runsc.exec(cid, pod.spec().drain(), java.time.Duration.ofSeconds(20));
+      if (!r.ok()) {
+        throw ApiException.conflict("pod '" + podName + "': its drain command " + pod.spec().drain() + " failed (exit "
+            + r.exitCode() + "): " + (r.stderr() + r.stdout()).strip() + "; not checkpointed, the pod runs on");
+      }
+    }
+    List<String> open = runsc.tcpConnections(cid);
+    if (!open.isEmpty()) {
+      throw ApiException.conflict("pod '" + podName + "' still has " + open.size() + " TCP connection(s) open " + open
+          + (pod.spec().drain().isEmpty() ? " and no drain command" : " after its drain command")
+          + ": runsc cannot checkpoint a connected sandbox (\"endpoint cannot be saved in connected state\"); give the"
+          + " pod a drain command that closes its clients' connections (ferry run --drain); not checkpointed, the pod"
+          + " runs on");
+    }
+    LOG.info("pod {} cut off at its bridge port and drained: no TCP connection left", podName);
   }
 
   /**
@@ -721,7 +758,8 @@ public final class SourceRole {
     requireMigration(pod, migrationId);
     // recorded first: from the link going down until the target's comes up nobody answers
     pods.store().save(pod.withIdentityReleased(true));
-    try (LinkSwitch link = pods.network(podName).linkSwitch()) {
+    // (runsc) the bridge port: netstack's packet socket on eth0 would not survive eth0 going down
+    try (LinkSwitch link = pod.spec().runsc() ? pods.network(podName).hostLinkSwitch() : pods.network(podName).linkSwitch()) {
       IdentityHandover.GoSilent goSilent = () -> {
         link.down();
         return Laps.epochMicros();
@@ -806,33 +844,68 @@ public final class SourceRole {
     }
     PodIdentity id = pod.spec().identity();
     PodNetwork net = pods.network(podName);
-    if (!net.answersFor(id.ip())) {
+    if (pod.spec().runsc()) {
+      resumeRunsc(migrationId, pod);
+    } else if (!net.answersFor(id.ip())) {
       net.takeIdentity(id.ip(), id.prefixLength(), id.mac());
     }
     pods.startSandbox(pod.spec());
     for (ContainerSpec c : pod.spec().containers()) {
       String cid = pods.containerId(podName, c.name());
-      pods.runtime().thaw(cid); // a cancelled lazy dump hands the tree back frozen, as the checkpoint found it
-      if (!pods.runtime().state(cid).running()) {
+      pods.runtimeFor(pod.spec()).thaw(cid); // a cancelled lazy dump hands the tree back frozen, as the checkpoint found it
+      if (!pods.runtimeFor(pod.spec()).state(cid).running()) {
         if (wasLazy) {
           // a lazy dump never wrote the memory pages: there is nothing to restore from
           throw new IllegalStateException("pod " + podName + " did not come back from its cancelled lazy dump and its"
               + " memory was never written to disk: it cannot be restored on the source; it is lost");
         }
-        pods.runtime().destroy(cid);
-        pods.runtime().restore(cid, pods.store().bundle(podName, c.name()), images(migrationId, c.name()),
+        pods.runtimeFor(pod.spec()).destroy(cid);
+        pods.runtimeFor(pod.spec()).restore(cid, pods.store().bundle(podName, c.name()), images(migrationId, c.name()),
             work(migrationId, "resume-" + System.nanoTime(), c.name()));
       }
     }
     // only now: before the restore the lock kept the client's packets from meeting a closed socket
     net.removeCriuLock();
-    net.announce(id.ip());
+    if (!pod.spec().runsc()) {
+      net.announce(id.ip()); // (a runsc pod announced itself from its sandbox: see resumeRunsc)
+    }
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
     MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     transfers.remove(migrationId);
     sent.remove(migrationId);
     precopies.remove(migrationId);
     LOG.info("pod {} resumed on the source", podName);
+  }
+
+  /**
+   * The undo for a runsc pod: its sandbox, kept paused since the checkpoint, runs on (a sandbox
+   * that is gone, say after a crash, is restored from its own images, with the IP put back on
+   * eth0 first since netstack reads it there); then its bridge port comes up again. Its eth0
+   * was never touched, so netstack still serves the pod's IP.
+   */
+  private void resumeRunsc(String migrationId, LocalPod pod) {
+    String podName = pod.name();
+    dev.ferry.runtime.RunscRuntime runsc = pods.runsc();
+    for (ContainerSpec c : pod.spec().containers()) {
+      String cid = pods.containerId(podName, c.name());
+      if (runsc.state(cid).status().equals("missing") || runsc.state(cid).status().equals("stopped")) {
+        if (!Files.isDirectory(images(migrationId, c.name()))) {
+          throw new IllegalStateException("runsc sandbox of pod " + podName + " is gone and was never checkpointed:"
+              + " it cannot be resumed");
+        }
+        PodIdentity id = pod.spec().identity();
+        pods.network(podName).takeIdentity(id.ip(), id.prefixLength(), id.mac());
+        runsc.destroy(cid);
+        runsc.restore(cid, pods.store().bundle(podName, c.name()), images(migrationId, c.name()),
+            work(migrationId, "resume-" + System.nanoTime(), c.name()));
+      }
+      runsc.thaw(cid);
+    }
+    try (LinkSwitch port = pods.network(podName).hostLinkSwitch()) {
+      port.up();
+    }
+    // the bridges may have learnt the MAC behind another port meanwhile (the target's): here it is again
+    pods.network(podName).announceFromSandbox(pod.spec().identity().ip());
   }
 
   /**

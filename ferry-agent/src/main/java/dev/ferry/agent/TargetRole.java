@@ -155,6 +155,9 @@ public final class TargetRole {
       PodNetwork net = pods.network(name);
       net.create();
       net.lock();
+      if (spec.runsc()) {
+        keepRunscOffline(net);
+      }
       if (tempIp != null) {
         net.takeIdentity(tempIp, spec.identity().prefixLength(), tempMac);
       }
@@ -327,11 +330,13 @@ public final class TargetRole {
         move(in.resolve("bundles").resolve(c.name()), bundle);
         pods.configureApp(bundle, pod.spec(), c, pausePid);
         String cid = pods.containerId(podName, c.name());
-        pods.runtime().destroy(cid);
+        pods.runtimeFor(pod.spec()).destroy(cid);
         Path images = in.resolve("images").resolve(c.name());
         // the sandbox's lock keeps incoming packets out until the tree runs; CRIU's own lock and
         // unlock around the restore would repeat it with five iptables runs in the frozen window
-        dev.ferry.runtime.CriuInventory.skipNetworkLock(images);
+        if (!pod.spec().runsc()) {
+          dev.ferry.runtime.CriuInventory.skipNetworkLock(images);
+        }
         laps.lap("bundles");
         TargetPages.Rebuilt rebuilt = TargetPages.rebuild(in.resolve("mem").resolve(c.name()), images);
         if (rebuilt.images() > 0) {
@@ -342,7 +347,8 @@ public final class TargetRole {
         }
         laps.lap("other");
         if (!lazy) {
-          pods.runtime().restore(cid, bundle, images, restoreWork(migrationId, c));
+          // (runsc) netstack reads the pod's IP and MAC from eth0, which take-identity configured
+          pods.runtimeFor(pod.spec()).restore(cid, bundle, images, restoreWork(migrationId, c));
         } else {
           // (lazy from local images may restore several containers: one daemon each)
           PostCopy.PageClient client = pageClient != null ? awaitPageClient(pageClient)
@@ -395,11 +401,16 @@ public final class TargetRole {
     requireRunning(pod);
     PodNetwork net = pods.network(podName);
     net.unlock();
+    if (pod.spec().runsc()) {
+      bringRunscOnline(net, pod.spec().identity().ip());
+    }
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
     // off the frozen path: a second announcement, and the images are no longer needed
     boolean pagesPending = pageClients.containsKey(migrationId);
     inBackground(() -> {
-      net.announce(pod.spec().identity().ip());
+      if (!pod.spec().runsc()) { // (a runsc pod announced itself as its port came up)
+        net.announce(pod.spec().identity().ip());
+      }
       pods.removeSlots(podName, pod.spec()); // the placeholder's pause slots are replaced by the pod
       if (!pagesPending) {
         MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
@@ -441,9 +452,30 @@ public final class TargetRole {
     return Map.of("pages", pages, "ms", client.elapsedMs());
   }
 
+  /**
+   * (runsc) A restored sandbox's netstack answers clients whatever the namespace's iptables say
+   * (it reads eth0 through a packet socket), so Ferry's network lock cannot hold it back until
+   * the commit point: the placeholder's bridge port (the host end of its veth) stays down
+   * instead, from its birth until {@link #bringRunscOnline} at the commit. A copy that was
+   * rolled back never served anyone.
+   */
+  private static void keepRunscOffline(PodNetwork net) {
+    try (LinkSwitch port = net.hostLinkSwitch()) {
+      port.down();
+    }
+  }
+
+  /** (runsc) The commit point is recorded: the bridge port comes up and the pod announces itself. */
+  private static void bringRunscOnline(PodNetwork net, String ip) {
+    try (LinkSwitch port = net.hostLinkSwitch()) {
+      port.up();
+    }
+    net.announceFromSandbox(ip);
+  }
+
   private void requireRunning(LocalPod pod) {
     for (ContainerSpec c : pod.spec().containers()) {
-      var st = pods.runtime().state(pods.containerId(pod.name(), c.name()));
+      var st = pods.runtimeFor(pod.spec()).state(pods.containerId(pod.name(), c.name()));
       if (!st.running() || !ProcessHandle.of(st.pid()).map(ProcessHandle::isAlive).orElse(false)) {
         throw ApiException.conflict("container " + c.name() + " of pod " + pod.name() + " is " + st.status() + " after restore");
       }

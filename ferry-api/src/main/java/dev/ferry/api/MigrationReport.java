@@ -62,6 +62,14 @@ public class MigrationReport {
   public Long writesLost;
   /** True when the client's single connection kept working through the migration. */
   public Boolean tcpConnectionPreserved;
+  /** Why the client's connection was not kept, when the runtime cannot keep it (runsc); null otherwise. */
+  public String tcpConnectionNote;
+  /** Times the client had to open a new connection (its old one was reset or stalled); null when none. */
+  public Integer clientReconnects;
+  /** Longest time from the client losing its connection to its first write acknowledged on the new one. */
+  public Long clientReconnectMs;
+  /** Version of the runtime (runsc's "0.0~20240729.0"; runc's is in {@link #runtime}). */
+  public String runtimeVersion;
   public List<PhaseTiming> phases = new ArrayList<>();
   /** Post-copy: pages fetched by the target after the pod started there (hybrid: pages that had changed). */
   public Long postcopyPages;

@@ -17,9 +17,9 @@ public record PodStatus(PodSpec spec, String host, String state, List<ContainerS
    */
   public record ContainerState(String name, String id, String status, long pid, long rssBytes) {}
 
-  /** Resident memory of the app containers (the sandbox's pause process is negligible). */
+  /** Resident memory of the app containers (the sandbox's pause process is negligible; runsc pods have none). */
   public long appRssBytes() {
-    return containers.stream().skip(1).mapToLong(ContainerState::rssBytes).sum();
+    return containers.stream().filter(c -> !"pause".equals(c.name())).mapToLong(ContainerState::rssBytes).sum();
   }
 
   public boolean running() {

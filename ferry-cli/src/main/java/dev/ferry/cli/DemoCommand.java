@@ -50,6 +50,10 @@ final class DemoCommand implements Callable<Integer> {
   String onBudgetMiss;
 
   /** Client through a service VIP. */
+  @Option(names = "--runtime", defaultValue = "runc", description = "runc (runc + CRIU, default) or runsc (gVisor; cold"
+      + " only, the client's connection is not kept: it reconnects, and the report measures it)")
+  String runtime;
+
   @Option(names = "--vip", description = "publish the pod behind a service VIP (nftables DNAT, kernel data path) and"
       + " send the client through it; probes who answers for the pod's IP during the migration")
   boolean vip;
@@ -76,7 +80,7 @@ final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("strategy '" + strategy + "' is not available; use one of "
           + dev.ferry.migration.Coordinator.STRATEGIES);
     }
-    MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy)
+    MigrationReport r = new DemoRunner(labName, System.out, faults).dataMiB(dataMiB).strategy(strategy).runtime(runtime)
         .budget(maxFreezeMs, allowPostcopy, onBudgetMiss).vip(vip).tls(tls).probeIpOwners(probeHz >= 0 ? probeHz : vip ? 100 : 0)
         .hooks(hookOptions.hooks()).run();
     DemoRunner.printSummary(r, System.out);

@@ -15,10 +15,12 @@ final class LoadClientCommand implements Callable<Integer> {
   @Option(names = "--port", defaultValue = "6379") int port;
   @Option(names = "--control", required = true) Path control;
   @Option(names = "--populate-mib", defaultValue = "0") long populateMiB;
+  @Option(names = "--reconnect", description = "open a new connection and go on writing when the connection breaks")
+  boolean reconnect;
 
   @Override
   public Integer call() throws Exception {
-    LoadResult r = new LoadClient(ip, port, control, populateMiB).run();
+    LoadResult r = new LoadClient(ip, port, control, populateMiB).reconnecting(reconnect).run();
     return r.verified ? 0 : 1;
   }
 }

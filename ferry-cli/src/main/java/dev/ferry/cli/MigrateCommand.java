@@ -56,6 +56,10 @@ final class MigrateCommand implements Callable<Integer> {
   @picocli.CommandLine.Mixin HookOptions hookOptions = new HookOptions();
 
   /** Where to write the report. */
+  @Option(names = "--runtime", description = "the runtime the pod is expected on (runc or runsc); a pod on another one is"
+      + " refused: migrating between runtimes is not possible")
+  String runtime;
+
   @Option(names = "--json-report", description = "write the migration report (JSON) to this file")
   Path jsonReport;
 
@@ -73,7 +77,7 @@ final class MigrateCommand implements Callable<Integer> {
       int code = 0;
       try {
         r = s.coordinator.migrate(new MigrationOptions(pod, target, strategy, faults, bandwidthMBps, maxFreezeMs,
-                allowPostcopy, onBudgetMiss), hookOptions.hooks(),
+                allowPostcopy, onBudgetMiss).withRuntime(runtime), hookOptions.hooks(),
             new dev.ferry.cli.demo.DemoRunner.ConsoleProgressPrinter(System.out));
       } catch (MigrationFailedException e) {
         r = e.report();
@@ -87,6 +91,9 @@ final class MigrateCommand implements Callable<Integer> {
         System.out.printf("migrated %s from %s to %s (%s): frozen %d ms (predicted %d), %d bytes moved, total %d ms; ip %s,"
             + " uid %s%n", r.pod, r.sourceHost, r.targetHost, r.strategy, r.frozenMs, r.predictedFrozenMs, r.bytesTransferred,
             r.totalMs, r.ipAfter, r.uidAfter);
+        if (r.tcpConnectionNote != null) {
+          System.out.println("clients' TCP connections were not kept: " + r.tcpConnectionNote);
+        }
       }
       return code;
     }

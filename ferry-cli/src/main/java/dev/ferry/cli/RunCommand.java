@@ -45,6 +45,17 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--add", description = "extra file or directory (absolute path) to copy into the pod's rootfs; repeatable")
   List<String> extra = new ArrayList<>();
 
+  /** Container runtime. */
+  @Option(names = "--runtime", defaultValue = "runc", description = "runc (runc + CRIU, default) or runsc (gVisor: the"
+      + " pod is one sandbox with its own kernel; migrates cold only, and its clients' TCP connections are not kept)")
+  String runtime;
+
+  /** runsc: what closes the pod's client connections before a checkpoint. */
+  @Option(names = "--drain", paramLabel = "COMMAND", description = "(runsc) command run inside the pod before its"
+      + " checkpoint to close its clients' TCP connections, which runsc cannot save, e.g. 'redis-cli client kill type"
+      + " normal' (add the program with --add); split on spaces")
+  String drain;
+
   @Parameters(index = "0", description = "pod name")
   String name;
 
@@ -73,10 +84,11 @@ final class RunCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     try (LabSession s = LabSession.open(parent.lab)) {
+      List<String> drainCommand = drain == null || drain.isBlank() ? List.of() : List.of(drain.strip().split("\\s+"));
       PodRecord p = s.coordinator.runPod(host, name, List.of(new ContainerSpec("app", command, extra)), memoryMiB,
-          cpuShares, volumeSpecs());
-      System.out.printf("pod %s running on %s, ip %s, uid %s%n", p.name(), p.host(), p.spec().identity().ip(),
-          p.spec().identity().uid());
+          cpuShares, volumeSpecs(), runtime, drainCommand);
+      System.out.printf("pod %s running on %s (%s), ip %s, uid %s%n", p.name(), p.host(), p.spec().runtime(),
+          p.spec().identity().ip(), p.spec().identity().uid());
       return 0;
     }
   }

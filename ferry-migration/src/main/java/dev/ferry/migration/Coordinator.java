@@ -7,6 +7,7 @@ import dev.ferry.api.HostInfo;
 import dev.ferry.api.Json;
 import dev.ferry.api.MigrationPhase;
 import dev.ferry.api.MigrationReport;
+import dev.ferry.api.PodSpec;
 import dev.ferry.api.PodStatus;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -136,6 +137,16 @@ public final class Coordinator {
     return lifecycle.run(host, name, containers, memoryMiB, cpuShares, volumes);
   }
 
+  /**
+   * Runs a new pod on a given runtime ("runc" or "runsc"); {@code drain} (runsc) is the command
+   * run inside the pod before its checkpoint to close its clients' connections.
+   */
+  public PodRecord runPod(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares,
+      List<dev.ferry.api.VolumeSpec> volumes, String runtime, List<String> drain) {
+    requireHost(host);
+    return lifecycle.run(host, name, containers, memoryMiB, cpuShares, volumes, runtime, drain);
+  }
+
   /** Deletes a pod that is not migrating: its containers, services, disks' attachment, address and reservation. */
   public void deletePod(String name) {
     lifecycle.delete(requirePod(name));
@@ -202,6 +213,11 @@ public final class Coordinator {
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
       report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
       report.runtime = "runc+criu-" + report.runtime;
+      if (pod.spec().runsc()) {
+        report.runtime = PodSpec.RUNSC;
+        report.runtimeVersion = String.valueOf(source.info().capabilities().getOrDefault("runscVersion", "?"));
+        report.tcpConnectionNote = RUNSC_TCP_NOTE;
+      }
       HandoverSteps handover = handover(id, pod, o.targetHost(), hooks, report);
       MigrationRun m = new MigrationRun(id, pod, o, source, target, store, progress, report, t0).handover(handover);
       try {
@@ -364,6 +380,11 @@ public final class Coordinator {
       // post-copy needs userfaultfd on the target and (for now) one app container
       uffd = Boolean.TRUE.equals(target.info().capabilities().get("userfaultfd")) && pod.spec().containers().size() == 1;
     }
+    if (pod.spec().runsc()) {
+      long predicted = StrategyChooser.predictColdMs(memory, false);
+      return new Plan(new StrategyChooser.Choice("cold", predicted, "auto".equals(o.strategy())
+          ? "cold: the pod runs on runsc, which can only checkpoint a whole sandbox" : "cold as asked", true), memory);
+    }
     if ("auto".equals(o.strategy())) {
       return new Plan(StrategyChooser.choose(memory, o.maxFreezeMs(), o.allowPostcopy(), uffd, o.onBudgetMiss()), memory);
     }
@@ -376,10 +397,39 @@ public final class Coordinator {
     return new Plan(new StrategyChooser.Choice(o.strategy(), predicted, o.strategy() + " as asked", true), memory);
   }
 
+  /** Why a runsc pod's clients lose their connections (the report's tcpConnectionNote). */
+  static final String RUNSC_TCP_NOTE = "runsc (gVisor) cannot save established TCP connections (\"endpoint cannot be"
+      + " saved in connected state\"); the pod's drain command closed them before the checkpoint, and clients reconnect"
+      + " to the same IP on the target";
+
+  /**
+   * A runsc pod moves only to a host with a usable runsc, only cold (runsc has no pre-dump or
+   * lazy pages), and never to another runtime. Refused before anything is prepared.
+   */
+  static void checkRuntime(MigrationOptions o, PodRecord pod, java.util.Map<String, Object> targetCapabilities) {
+    String runtime = pod.spec().runtime();
+    if (o.runtime() != null && !o.runtime().equals(runtime)) {
+      throw new IllegalArgumentException("pod '" + pod.name() + "' runs on " + runtime + ", not " + o.runtime()
+          + ": migrating between runtimes is not possible (a " + runtime + " checkpoint restores only on " + runtime + ")");
+    }
+    if (!pod.spec().runsc()) {
+      return;
+    }
+    if (!Set.of("cold", "auto").contains(o.strategy())) {
+      throw new IllegalArgumentException("pod '" + pod.name() + "' runs on runsc, which can only checkpoint a whole"
+          + " sandbox (no pre-dump, incremental dumps or lazy pages): " + o.strategy() + " is impossible; use --strategy cold");
+    }
+    if (targetCapabilities != null && !Boolean.TRUE.equals(targetCapabilities.get("runscUsable"))) {
+      throw new IllegalStateException("target host " + o.targetHost() + " cannot run runsc pods: "
+          + targetCapabilities.getOrDefault("runscUnusableReason", "it has no runsc") + "; the pod stays where it is");
+    }
+  }
+
   /** Checks everything that can be checked without changing anything. */
   private PodRecord precheck(MigrationOptions o) {
     PodRecord pod = requirePod(o.pod());
     requireHost(o.targetHost());
+    checkRuntime(o, pod, null);
     if (!STRATEGIES.contains(o.strategy())) {
       throw new IllegalArgumentException("strategy '" + o.strategy() + "' is not available; use one of " + STRATEGIES);
     }
@@ -414,6 +464,7 @@ public final class Coordinator {
       } catch (AgentClient.AgentException e) {
         throw new IllegalStateException("target host " + o.targetHost() + " is not reachable: " + e.getMessage());
       }
+      checkRuntime(o, pod, ti.capabilities());
       if (Set.of("postcopy", "hybrid").contains(o.strategy())
           && !Boolean.TRUE.equals(ti.capabilities().get("userfaultfd"))) {
         throw new IllegalStateException("target host " + o.targetHost() + " has no userfaultfd: " + o.strategy()
@@ -427,8 +478,9 @@ public final class Coordinator {
         throw new IllegalStateException("target host " + o.targetHost() + " has " + free + " MiB free, pod '" + pod.name()
             + "' needs " + pod.spec().memoryLimitMiB() + " MiB");
       }
-      JsonNode cpu = target.cpuinfoCheck(source.cpuinfo());
-      if (!cpu.path("compatible").asBoolean()) {
+      // CRIU's CPU check; a runsc restore checks the CPU features itself
+      JsonNode cpu = pod.spec().runsc() ? null : target.cpuinfoCheck(source.cpuinfo());
+      if (cpu != null && !cpu.path("compatible").asBoolean()) {
         throw new IllegalStateException("CPU of " + o.targetHost() + " lacks features the pod may use on " + pod.host() + ": "
             + cpu.path("message").asText());
       }

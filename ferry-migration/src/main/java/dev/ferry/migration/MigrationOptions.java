@@ -15,9 +15,21 @@ import java.util.List;
  * @param onBudgetMiss what happens when the freeze budget cannot be kept: "proceed" (say so and go ahead),
  *     "throttle" (pre-copy: cap the pod's CPU so that its writes slow down and the rounds converge,
  *     then go ahead), or "abort" (refuse before anything is frozen)
+ * @param runtime the runtime the caller expects the pod to run on ("runc", "runsc"), or null for
+ *     whatever it runs on; a mismatch is refused (migrating between runtimes is not possible)
  */
 public record MigrationOptions(String pod, String targetHost, String strategy, List<String> faults, long bandwidthMBps,
-    long maxFreezeMs, boolean allowPostcopy, String onBudgetMiss) {
+    long maxFreezeMs, boolean allowPostcopy, String onBudgetMiss, String runtime) {
+  public MigrationOptions(String pod, String targetHost, String strategy, List<String> faults, long bandwidthMBps,
+      long maxFreezeMs, boolean allowPostcopy, String onBudgetMiss) {
+    this(pod, targetHost, strategy, faults, bandwidthMBps, maxFreezeMs, allowPostcopy, onBudgetMiss, null);
+  }
+
+  /** The same options, expecting the pod on {@code r}. */
+  public MigrationOptions withRuntime(String r) {
+    return new MigrationOptions(pod, targetHost, strategy, faults, bandwidthMBps, maxFreezeMs, allowPostcopy, onBudgetMiss, r);
+  }
+
   public MigrationOptions(String pod, String targetHost, String strategy, List<String> faults) {
     this(pod, targetHost, strategy, faults, 0);
   }
@@ -28,7 +40,8 @@ public record MigrationOptions(String pod, String targetHost, String strategy, L
 
   /** The same options with a concrete strategy (what auto chose). */
   public MigrationOptions withStrategy(String s) {
-    return new MigrationOptions(pod, targetHost, s, faults, bandwidthMBps, maxFreezeMs, allowPostcopy, onBudgetMiss);
+    return new MigrationOptions(pod, targetHost, s, faults, bandwidthMBps, maxFreezeMs, allowPostcopy, onBudgetMiss,
+        runtime);
   }
 
   public MigrationOptions {

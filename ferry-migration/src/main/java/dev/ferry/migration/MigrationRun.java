@@ -262,7 +262,8 @@ final class MigrationRun {
     boolean uffd = Boolean.TRUE.equals(target.info().capabilities().get("userfaultfd"));
     boolean eager = "1".equals(System.getenv("FERRY_EAGER_RESTORE"));
     pumped = memoryPrecopy() && uffd && pod.spec().containers().size() == 1 && (hybrid() || !eager);
-    lazyLocal = !postCopy() && !pumped && !eager && uffd;
+    // runsc restores a whole sandbox from its image: no lazy restore of any kind
+    lazyLocal = !postCopy() && !pumped && !eager && uffd && !pod.spec().runsc();
   }
 
   /** Copies the pod's files ahead while it still runs; the frozen round sends only changes. */

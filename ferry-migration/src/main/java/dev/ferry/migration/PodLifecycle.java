@@ -37,6 +37,12 @@ final class PodLifecycle {
 
   PodRecord run(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares,
       List<VolumeSpec> volumes) {
+    return run(host, name, containers, memoryMiB, cpuShares, volumes, PodSpec.RUNC, List.of());
+  }
+
+  PodRecord run(String host, String name, List<ContainerSpec> containers, long memoryMiB, long cpuShares,
+      List<VolumeSpec> volumes, String runtime, List<String> drain) {
+    checkRuntime(runtime, containers, volumes);
     checkDisks(volumes);
     if (store.pod(name).isPresent()) {
       throw new IllegalArgumentException("a pod named '" + name + "' exists already (on " + store.pod(name).get().host() + ")");
@@ -47,7 +53,7 @@ final class PodLifecycle {
     try {
       capacity.reserve(host, Capacity.podOwner(name), "pod", memoryMiB);
       PodIdentity id = new PodIdentity(UUID.randomUUID().toString(), name, ip, prefixLength, Coordinator.macFor(ip));
-      spec = new PodSpec(id, containers, memoryMiB, cpuShares, volumes);
+      spec = new PodSpec(id, containers, memoryMiB, cpuShares, volumes, runtime, drain);
       store.insertPod(new PodRecord(spec, host, "starting")); // claims the UID, IP and MAC before anything exists
     } catch (RuntimeException e) {
       release(name);
@@ -91,6 +97,21 @@ final class PodLifecycle {
   private void release(String pod) {
     ipam.release(Ipam.podOwner(pod));
     capacity.release(Capacity.podOwner(pod));
+  }
+
+  /** A known runtime; a runsc pod is one gVisor sandbox: one app container, no volumes (for now). */
+  static void checkRuntime(String runtime, List<ContainerSpec> containers, List<VolumeSpec> volumes) {
+    if (runtime != null && !List.of(PodSpec.RUNC, PodSpec.RUNSC).contains(runtime)) {
+      throw new IllegalArgumentException("unknown runtime '" + runtime + "'; use runc or runsc");
+    }
+    if (PodSpec.RUNSC.equals(runtime) && containers.size() != 1) {
+      throw new IllegalArgumentException("a runsc pod is one gVisor sandbox with one app container; this one has "
+          + containers.size());
+    }
+    if (PodSpec.RUNSC.equals(runtime) && !volumes.isEmpty()) {
+      throw new IllegalArgumentException("volumes and disks are not supported for runsc pods yet (runsc's checkpoint"
+          + " holds the sandbox's own file system; an outside mount would have to be re-attached at the restore)");
+    }
   }
 
   /** Each disk exists and no other pod uses it. */

@@ -36,6 +36,23 @@ public final class CapabilityProbe {
         criu, v, checkOk, checkOk ? "" : (check.stdout() + check.stderr()).strip(), softDirty, uffd, lock, breakpoints, env);
   }
 
+  /**
+   * What runsc can do here: it must run and be a 2024 build or later (see
+   * {@link RunscRuntime#versionUsable}); only cold checkpoints, and TCP connections are not kept.
+   */
+  public static HostCapabilities.Runsc probeRunsc(String runsc) {
+    String v = RunscRuntime.version(runsc);
+    if (v == null) {
+      return new HostCapabilities.Runsc(runsc, null, "runsc not found or does not run (" + runsc
+          + "); run scripts/setup-host.sh, which installs Debian 13's runsc into .ferry/runsc");
+    }
+    if (!RunscRuntime.versionUsable(v)) {
+      return new HostCapabilities.Runsc(runsc, v, "runsc " + v + " is too old: builds before 2024 cannot checkpoint a"
+          + " listening socket (\"endpoint still has waiters upon save\"); run scripts/setup-host.sh");
+    }
+    return new HostCapabilities.Runsc(runsc, v, null);
+  }
+
   private static boolean feature(String criu, String name) {
     Exec.Result r = Exec.run(List.of(criu, "check", "--feature", name), Duration.ofSeconds(20), Map.of());
     return r.ok() && !(r.stdout() + r.stderr()).contains("OFF");

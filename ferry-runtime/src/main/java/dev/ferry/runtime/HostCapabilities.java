@@ -15,6 +15,7 @@ import java.util.Map;
  * @param networkLock how CRIU can lock a pod's network ("iptables", "nftables" or "none")
  * @param hardwareBreakpoints whether CRIU can use hardware breakpoints here
  * @param criuEnv environment to give CRIU (e.g. CRIU_FAULT=130 to avoid breakpoints)
+ * @param runsc what gVisor's runsc can do here (null when not probed)
  */
 public record HostCapabilities(
     String criuPath,
@@ -25,7 +26,50 @@ public record HostCapabilities(
     boolean userfaultfd,
     String networkLock,
     boolean hardwareBreakpoints,
-    Map<String, String> criuEnv) {
+    Map<String, String> criuEnv,
+    Runsc runsc) {
+
+  /** Without a runsc probe. */
+  public HostCapabilities(String criuPath, String criuVersion, boolean criuCheckOk, String criuCheckMessage,
+      boolean softDirty, boolean userfaultfd, String networkLock, boolean hardwareBreakpoints, Map<String, String> criuEnv) {
+    this(criuPath, criuVersion, criuCheckOk, criuCheckMessage, softDirty, userfaultfd, networkLock, hardwareBreakpoints,
+        criuEnv, null);
+  }
+
+  /** The same capabilities with runsc's probe added. */
+  public HostCapabilities withRunsc(Runsc r) {
+    return new HostCapabilities(criuPath, criuVersion, criuCheckOk, criuCheckMessage, softDirty, userfaultfd, networkLock,
+        hardwareBreakpoints, criuEnv, r);
+  }
+
+  /**
+   * gVisor's runsc on this host.
+   *
+   * @param path the binary
+   * @param version its version ("0.0~20240729.0"), or null when it does not run
+   * @param unusableReason why pods cannot run or move on it here, or null when they can
+   */
+  public record Runsc(String path, String version, String unusableReason) {
+    public boolean usable() {
+      return unusableReason == null;
+    }
+
+    /** What it can do, for the agent's info: checkpoint yes, the rest of CRIU's repertoire no. */
+    public Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("runscPath", path);
+      m.put("runscVersion", version);
+      m.put("runscUsable", usable());
+      m.put("runscCheckpoint", usable());
+      m.put("runscPreDump", false);
+      m.put("runscLazyPages", false);
+      m.put("runscTcpConnectionsKept", false);
+      if (unusableReason != null) {
+        m.put("runscUnusableReason", unusableReason);
+      }
+      return m;
+    }
+  }
 
   /** CRIU older than 4.2 fails on this project's kernels (vDSO, TCP socket options). */
   public boolean criuUsable() {
@@ -61,6 +105,9 @@ public record HostCapabilities(
     m.put("hardwareBreakpoints", hardwareBreakpoints);
     if (unusableReason() != null) {
       m.put("unusableReason", unusableReason());
+    }
+    if (runsc != null) {
+      m.putAll(runsc.asMap());
     }
     return m;
   }

@@ -45,6 +45,19 @@ public final class LinkSwitch implements AutoCloseable {
     }
   }
 
+  /** Opens a switch for {@code iface} in the caller's own network namespace (e.g. a pod veth's host end). */
+  public static LinkSwitch openHere(String iface) {
+    byte[] n = iface.getBytes(StandardCharsets.US_ASCII);
+    if (n.length >= IFNAMSIZ) {
+      throw new IllegalArgumentException("interface name too long: " + iface);
+    }
+    int fd = NetnsSocket.LibC.INSTANCE.socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) {
+      throw new UncheckedIOException(new IOException("cannot open a socket: errno " + Native.getLastError()));
+    }
+    return new LinkSwitch(iface, n, fd);
+  }
+
   /**
    * Loads the native calls and runs them once on the loopback of the caller's namespace (read
    * only): the first use otherwise costs ~50-100 ms, inside a migration's frozen window.

@@ -96,6 +96,15 @@ public final class PodNetwork {
     return LinkSwitch.open(netns, "eth0");
   }
 
+  /**
+   * A switch for the host end of the pod's veth (its bridge port). A runsc sandbox's netstack
+   * reads eth0 through a packet socket that dies when eth0 itself goes down, so a runsc pod is
+   * cut off and reconnected here instead, leaving its eth0 alone.
+   */
+  public LinkSwitch hostLinkSwitch() {
+    return LinkSwitch.openHere(hostVeth());
+  }
+
   /** Whether eth0 holds {@code ip} and is up: whether this sandbox answers for the address. */
   public boolean answersFor(String ip) {
     if (!ip.equals(currentIp())) {
@@ -201,6 +210,31 @@ public final class PodNetwork {
       Exec.run(Netns.in(netns, tool, "-w", "-F", "CRIU"));
       Exec.run(Netns.in(netns, tool, "-w", "-X", "CRIU"));
     }
+  }
+
+  /**
+   * {@link #announce} for a sandbox whose eth0 holds no address in the kernel (runsc's netstack
+   * serves it; arping refuses to send for an address the interface does not hold): three
+   * gratuitous ARP requests written to eth0 through a packet socket, 100 ms apart, in the
+   * background. Best effort.
+   */
+  public void announceFromSandbox(String ip) {
+    requireSafe(ip);
+    Thread t = new Thread(() -> {
+      try (ArpProbe p = ArpProbe.open(netns, "eth0", ip, ip)) {
+        for (int i = 0; i < 3; i++) {
+          p.send();
+          Thread.sleep(100);
+        }
+      } catch (java.io.IOException | RuntimeException e) {
+        org.slf4j.LoggerFactory.getLogger(PodNetwork.class).warn("gratuitous ARP for {} from {} failed: {}", ip, netns,
+            e.getMessage());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "ferry-garp-" + netns);
+    t.setDaemon(true);
+    t.start();
   }
 
   /**

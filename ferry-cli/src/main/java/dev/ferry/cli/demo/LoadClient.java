@@ -20,6 +20,15 @@ public final class LoadClient {
   private final LoadResult r = new LoadResult();
 
   private final long populateMiB;
+  /**
+   * Whether to open a new connection and go on writing when the connection breaks (for runtimes
+   * that cannot keep it, runsc); otherwise the client stops at the first broken write.
+   */
+  private boolean reconnect;
+  /** With {@link #reconnect}: an unanswered write is given up after this long, and the connection with it. */
+  static final int RECONNECT_TIMEOUT_MS = 500;
+  /** With {@link #reconnect}: a connection attempt unanswered this long is retried with a fresh SYN. */
+  static final int RECONNECT_CONNECT_TIMEOUT_MS = 100;
 
   /**
    * @param populateMiB data to load into Redis first (DEBUG POPULATE, 1 KiB values), 0 for none
@@ -31,12 +40,21 @@ public final class LoadClient {
     this.populateMiB = populateMiB;
   }
 
+  /** Reconnects and goes on writing when the connection breaks (see {@link #reconnect}). */
+  public LoadClient reconnecting(boolean r) {
+    this.reconnect = r;
+    return this;
+  }
+
   public LoadResult run() throws Exception {
     Files.createDirectories(control);
     RespConnection c = connect();
     r.localPort = c.localPort();
     if (populateMiB > 0) {
       c.call("DEBUG", "POPULATE", String.valueOf(populateMiB * 1024), "bulk", "1024");
+    }
+    if (reconnect) {
+      c.timeout(RECONNECT_TIMEOUT_MS); // a write unanswered this long: the connection is given up for a new one
     }
     long lastAck = 0;
     long lastStatus = 0;
@@ -60,9 +78,24 @@ public final class LoadClient {
         r.unacked++;
         r.connectionPreserved = false;
         r.error = "write " + i + " failed: " + e.getMessage();
-        break;
+        if (!reconnect) {
+          break;
+        }
+        // the same key again on a new connection: its write may or may not have landed, and
+        // only an acknowledged one counts
+        c.close();
+        c = reconnectUntilStop(stop);
+        if (c == null) {
+          break;
+        }
+        r.reconnects++;
+        continue;
       }
       long t = System.currentTimeMillis();
+      if (reconnectedAt != 0) {
+        r.maxReconnectMs = Math.max(r.maxReconnectMs, t - lastAck);
+        reconnectedAt = 0;
+      }
       if (lastAck != 0 && t - lastAck > r.maxGapMs) {
         r.maxGapMs = t - lastAck;
         r.maxGapStartEpochMs = lastAck;
@@ -78,6 +111,24 @@ public final class LoadClient {
     Json.writeFile(control.resolve("status.json"), r);
     c.close();
     return r;
+  }
+
+  /** When the client last opened a new connection after a break (0: none pending). */
+  private long reconnectedAt;
+
+  /** A new connection, tried every 20 ms (each attempt waits 100 ms for its SYN to be answered) until one answers or the client is told to stop (null then). */
+  private RespConnection reconnectUntilStop(Path stop) throws InterruptedException {
+    while (!Files.exists(stop)) {
+      try {
+        RespConnection c = new RespConnection(ip, port, RECONNECT_CONNECT_TIMEOUT_MS, RECONNECT_TIMEOUT_MS);
+        c.call("PING");
+        reconnectedAt = System.currentTimeMillis();
+        return c;
+      } catch (IOException e) {
+        Thread.sleep(20);
+      }
+    }
+    return null;
   }
 
   private RespConnection connect() throws Exception {

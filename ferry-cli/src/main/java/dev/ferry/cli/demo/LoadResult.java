@@ -23,6 +23,10 @@ public class LoadResult {
   public long lost;
   /** Whether the read-back went through the original connection. */
   public boolean verifiedOnSameConnection;
+  /** (--reconnect) Times the client opened a new connection after its connection broke. */
+  public int reconnects;
+  /** (--reconnect) Longest time from the last write acknowledged on a broken connection to the first on the next. */
+  public long maxReconnectMs;
   /** Last error, if any. */
   public String error;
 }

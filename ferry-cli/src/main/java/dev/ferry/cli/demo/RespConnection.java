@@ -22,12 +22,22 @@ public final class RespConnection implements AutoCloseable {
   private final OutputStream out;
 
   public RespConnection(String host, int port, int timeoutMs) throws IOException {
+    this(host, port, timeoutMs, timeoutMs);
+  }
+
+  /** With a connect timeout of its own (a reconnecting client retries with a fresh SYN rather than wait for TCP's 1 s retransmission). */
+  public RespConnection(String host, int port, int connectTimeoutMs, int timeoutMs) throws IOException {
     socket = new Socket();
-    socket.connect(new InetSocketAddress(host, port), timeoutMs);
+    socket.connect(new InetSocketAddress(host, port), connectTimeoutMs);
     socket.setSoTimeout(timeoutMs);
     socket.setTcpNoDelay(true);
     in = new BufferedInputStream(socket.getInputStream(), 1 << 16);
     out = new BufferedOutputStream(socket.getOutputStream(), 1 << 16);
+  }
+
+  /** Sets how long a reply may take before a call fails. */
+  public void timeout(int ms) throws IOException {
+    socket.setSoTimeout(ms);
   }
 
   /** Local port of the connection: it stays the same for as long as the connection lives. */
