@@ -221,14 +221,16 @@ public final class SourceRole {
     long t0 = System.nanoTime();
     Laps laps = new Laps();
     frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
+    int port = freePort();
+    // written before the dump starts: an agent killed while CRIU dumps leaves a dump that will
+    // hold the tree frozen; the next agent must know where to cancel it (thawLazyDumpOfEarlierAgent)
+    dev.ferry.api.Json.writeFile(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE),
+        Map.of("pageServer", listenIp + ":" + port, "pids", frozenPids.get(migrationId)));
     laps.lap("pids"); // before the freeze
     PostCopy.LazyDump dump = pods.runtime().checkpointLazy(pods.containerId(podName, c.name()), images(migrationId, c.name()),
-        work(migrationId, "dump", c.name()), listenIp, freePort());
+        work(migrationId, "dump", c.name()), listenIp, port);
     laps.lap("dump"); // freeze, runc, CRIU until its page server listens
     lazyDumps.put(migrationId, dump);
-    // survives an agent restart: a new agent must still be able to thaw the frozen tree
-    dev.ferry.api.Json.writeFile(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE),
-        Map.of("pageServer", dump.pageServer(), "pids", frozenPids.get(migrationId)));
     pods.store().save(pod.withState("checkpointed", migrationId));
     laps.lap("record");
     long ms = (System.nanoTime() - t0) / 1_000_000;
@@ -934,6 +936,16 @@ public final class SourceRole {
     Map<Long, Long> pids = frozenPidsIn(lazyFile);
     releaseTcpRepair(podName, pids); // still frozen: the app never sees a socket in repair mode
     boolean told = PostCopy.cancelAt(hp[0], Integer.parseInt(hp[1]));
+    // the earlier agent may have died while CRIU was still dumping: it listens once the dump is in place
+    String migrationId = lazyFile.getParent().getFileName().toString();
+    long dumping = System.currentTimeMillis() + 60_000;
+    while (!told && System.currentTimeMillis() < dumping && !lazyDumpProcesses(migrationId).isEmpty()) {
+      sleepQuietly(200);
+      told = PostCopy.cancelAt(hp[0], Integer.parseInt(hp[1]));
+    }
+    if (told) {
+      releaseTcpRepair(podName, pids); // sockets CRIU put in repair mode since the first try
+    }
     long deadline = System.currentTimeMillis() + 30_000;
     // CRIU lets go of the tree when it gives up: the processes are no longer traced then
     while (told && System.currentTimeMillis() < deadline && pids.values().stream().anyMatch(SourceRole::traced)) {
@@ -953,39 +965,29 @@ public final class SourceRole {
    * its CRIU are ended by force before the source copy is removed.
    */
   private void killOrphanedDump(String migrationId, String podName) {
-    String images = migrationsDir.resolve(migrationId).toString();
-    Map<Long, Long> parents = new java.util.HashMap<>();
-    java.util.Set<Long> doomed = new java.util.HashSet<>();
-    try (var procs = Files.list(Path.of("/proc"))) {
-      for (Path p : (Iterable<Path>) procs::iterator) {
-        String name = p.getFileName().toString();
-        if (!name.chars().allMatch(Character::isDigit)) {
-          continue;
-        }
-        try {
-          long pid = Long.parseLong(name);
-          String stat = Files.readString(p.resolve("stat"));
-          parents.put(pid, Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]));
-          String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8);
-          if (cmd.contains("--lazy-pages") && cmd.contains(images)) {
-            doomed.add(pid);
-          }
-        } catch (IOException | RuntimeException e) {
-          // exited meanwhile
-        }
-      }
-    } catch (IOException e) {
-      LOG.warn("cannot list processes to end the orphaned lazy dump of pod {}: {}", podName, e.getMessage());
-      return;
+    java.util.Set<ProcessHandle> doomed = new java.util.HashSet<>();
+    for (ProcessHandle dump : lazyDumpProcesses(migrationId)) {
+      doomed.add(dump);
+      dump.descendants().forEach(doomed::add); // runc's CRIU
     }
-    // and their children (runc's CRIU)
-    boolean grew = true;
-    while (grew) {
-      grew = parents.entrySet().stream().filter(e -> doomed.contains(e.getValue()) && !doomed.contains(e.getKey()))
-          .map(Map.Entry::getKey).toList().stream().map(doomed::add).reduce(false, Boolean::logicalOr);
-    }
-    doomed.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+    doomed.forEach(ProcessHandle::destroyForcibly);
     LOG.info("lazy dump of pod {} left by an earlier agent ended by force ({} processes)", podName, doomed.size());
+  }
+
+  /** The lazy dump (runc checkpoint --lazy-pages) of a migration, however many agents ago it started. */
+  private List<ProcessHandle> lazyDumpProcesses(String migrationId) {
+    String images = migrationsDir.resolve(migrationId).toString();
+    return ProcessHandle.allProcesses()
+        .filter(p -> p.info().commandLine().map(c -> c.contains("--lazy-pages") && c.contains(images)).orElse(false))
+        .toList();
+  }
+
+  private static void sleepQuietly(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   private static boolean traced(long pid) {
