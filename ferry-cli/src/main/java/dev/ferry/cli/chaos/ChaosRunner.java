@@ -51,6 +51,8 @@ public final class ChaosRunner implements AutoCloseable {
   private Path work;
   private int cellNo;
   private LabSnapshot baseline;
+  /** The last cell broke an invariant: the next one starts from a clean lab. */
+  private boolean labBroken;
   private String ip;
 
   /** Brings up (or reuses) lab {@code labName} with two hosts. */
@@ -138,7 +140,9 @@ public final class ChaosRunner implements AutoCloseable {
       copies = Invariants.copies(lab, POD, CONTAINER);
       after = store.pod(POD).orElse(null);
     }
-    if (copies.values().stream().noneMatch("running"::equals)) {
+    if (!violations.isEmpty()) {
+      labBroken = true; // what broke (a pod frozen for good, say) must not spill into the next cell
+    } else if (copies.values().stream().noneMatch("running"::equals)) {
       baseline = null; // lost: the next cell starts a new pod
     } else {
       resetData();
@@ -190,13 +194,15 @@ public final class ChaosRunner implements AutoCloseable {
 
   /** A Redis pod on host-a with data in it, and the lab's snapshot with it running. */
   private void ensurePod() throws Exception {
-    if (baseline != null && store.pod(POD).isPresent()) {
+    if (baseline != null && store.pod(POD).isPresent() && !labBroken) {
       return;
     }
-    if (baseline != null) {
-      // the store gave the pod up (a post-copy whose source failed): what is left of it on the
-      // hosts was counted against that cell; the next starts from a clean lab
-      LOG.warn("chaos: pod {} is gone from the store; bringing the lab up afresh", POD);
+    if (baseline != null || labBroken) {
+      // the last cell broke an invariant, or the store gave the pod up: what is left of it was
+      // counted against that cell; the next starts from a clean lab
+      LOG.warn("chaos: the last cell left pod {} {}; bringing the lab up afresh", POD,
+          labBroken ? "with an invariant broken" : "gone from the store");
+      labBroken = false;
       String name = lab.config().name();
       store.close();
       Lab.down(name);
