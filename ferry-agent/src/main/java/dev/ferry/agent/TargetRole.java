@@ -488,6 +488,11 @@ public final class TargetRole {
     if (client != null) {
       client.kill();
     }
+    // one whose start failed half-way (its starter killed) lives on, orphaned: by its directory
+    int orphans = PostCopy.killDaemonsUnder(migrationsDir.resolve(migrationId).resolve("work-restore"));
+    if (orphans > 0) {
+      LOG.info("{} page daemon(s) of pod {} left by a failed restore killed", orphans, podName);
+    }
     closeStagedLink(migrationId);
     pageDaemon.close(migrationId, "migration aborted");
     LocalPod pod = pods.store().find(podName).orElse(null);

@@ -286,24 +286,7 @@ public final class PostCopy {
     long t0 = System.nanoTime();
     boolean found = false;
     while (System.nanoTime() - t0 < timeout.toNanos()) {
-      boolean running = false;
-      try (var procs = Files.list(Path.of("/proc"))) {
-        for (Path p : (Iterable<Path>) procs::iterator) {
-          if (!p.getFileName().toString().chars().allMatch(Character::isDigit)) {
-            continue;
-          }
-          try {
-            String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), java.nio.charset.StandardCharsets.UTF_8);
-            if (cmd.contains("lazy-pages") && cmd.contains(workRoot.toString())) {
-              running = true;
-              break;
-            }
-          } catch (IOException e) {
-            // exited meanwhile
-          }
-        }
-      }
-      if (!running) {
+      if (daemonsUnder(workRoot).isEmpty()) {
         return found ? (System.nanoTime() - t0) / 1_000_000 : -1;
       }
       found = true;
@@ -311,6 +294,32 @@ public final class PostCopy {
     }
     throw new IOException("CRIU's page daemon under " + workRoot + " still running after " + timeout.toSeconds() + " s");
   }
+
+  /**
+   * Kills every {@code criu lazy-pages} daemon working under {@code workRoot}, with a reset on
+   * its connections: also one whose starter died or was killed (it lives on, orphaned, waiting
+   * for a restore that never comes). Returns how many.
+   */
+  public static int killDaemonsUnder(Path workRoot) {
+    List<ProcessHandle> daemons = daemonsUnder(workRoot);
+    for (ProcessHandle d : daemons) {
+      try {
+        ForeignSockets.resetOnClose(d.pid()); // as PageClient#kill: a FIN would end the source's dump as done
+      } catch (IOException | RuntimeException | LinkageError e) {
+        // gone meanwhile, or no sockets to set
+      }
+      d.destroyForcibly();
+    }
+    return daemons.size();
+  }
+
+  private static List<ProcessHandle> daemonsUnder(Path workRoot) {
+    String dir = workRoot.toString();
+    return ProcessHandle.allProcesses()
+        .filter(p -> p.info().commandLine().map(c -> c.contains("lazy-pages") && c.contains(dir)).orElse(false))
+        .toList();
+  }
+
 
   /**
    * Starts the page client and waits for its socket, which the lazy restore connects to. With
