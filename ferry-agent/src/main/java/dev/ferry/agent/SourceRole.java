@@ -46,6 +46,11 @@ public final class SourceRole {
   /** A transfer with no progress for this long is given up (a cut link, a hung peer). */
   static final int STALL_MS = 15_000;
   /**
+   * How long a pump whose connection broke keeps connecting again: within the target's wait
+   * for it ({@code TargetRole.PUMP_RECONNECT_MS}).
+   */
+  static final int PUMP_RETRY_MS = 100_000;
+  /**
    * A transfer's connection that moves nothing for this long is cut, and the transfer resumed
    * on a new one: a resume costs little, so this can be short.
    */
@@ -329,7 +334,7 @@ public final class SourceRole {
     String podName = pod.name();
     ContainerSpec c = pod.spec().containers().get(0);
     Map<Long, java.nio.channels.FileChannel> mems = new ConcurrentHashMap<>();
-    PagePump pump = new PagePump(ranges, held, (pid, vaddr, buf) -> {
+    PagePump.Memory memory = (pid, vaddr, buf) -> {
       Long host = pids.get(pid);
       if (host == null) {
         // born between the listing (before the freeze) and the freeze: the tree is frozen now
@@ -341,27 +346,37 @@ public final class SourceRole {
       }
       long hostPid = host;
       return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(hostPid)), vaddr, buf);
-    }, bandwidth);
+    };
+    PagePump pump = new PagePump(ranges, held, memory, bandwidth);
     if (hold) {
       pump.hold();
     }
     pumps.put(migrationId, pump);
-    String[] hp = pumpAddress.split(":");
     java.util.concurrent.CompletableFuture<PagePump.Stats> running = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-      try (Socket s = new Socket(); Socket p = new Socket()) {
-        // pages a restored pod waits for go out in small writes: Nagle would hold each one
-        // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
-        s.setTcpNoDelay(true);
-        p.setTcpNoDelay(true);
-        s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
-        p.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
-        s.setSoTimeout(STALL_MS);
-        PagePump.Stats st = pump.run(s, p);
-        LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead) in {} ms",
-            st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.ms());
-        return st;
-      } catch (IOException e) {
-        throw new UncheckedIOException("page pump to " + pumpAddress + " failed: " + e.getMessage(), e);
+      try {
+        PagePump current = pump;
+        long giveUpAt = 0;
+        while (true) {
+          try {
+            PagePump.Stats st = pumpOnce(current, pumpAddress);
+            LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead) in {} ms",
+                st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.ms());
+            return st;
+          } catch (IOException e) {
+            giveUpAt = giveUpAt == 0 ? System.currentTimeMillis() + PUMP_RETRY_MS : giveUpAt;
+            if (current.stopped() || !brokenConnection(e) || System.currentTimeMillis() > giveUpAt) {
+              throw new UncheckedIOException("page pump to " + pumpAddress + " failed: " + e.getMessage(), e);
+            }
+            // a cut link: the target keeps what arrived and waits for the pump to connect again
+            LOG.warn("page pump of pod {} to {} broke ({}); connecting again", podName, pumpAddress, e.toString());
+            sleepQuietly(1000);
+            PagePump next = new PagePump(ranges, held, memory, bandwidth);
+            if (!pumps.replace(migrationId, current, next)) { // stopped meanwhile (a rollback took it)
+              throw new UncheckedIOException("page pump to " + pumpAddress + " stopped after: " + e.getMessage(), e);
+            }
+            current = next;
+          }
+        }
       } finally {
         mems.values().forEach(ch -> {
           try {
@@ -374,6 +389,32 @@ public final class SourceRole {
     });
     pumping.put(migrationId, running);
     return running;
+  }
+
+  /** One connection's worth of pumping: both lanes, every page, the target's confirmation. */
+  private static PagePump.Stats pumpOnce(PagePump pump, String pumpAddress) throws IOException {
+    String[] hp = pumpAddress.split(":");
+    try (Socket s = new Socket(); Socket p = new Socket()) {
+      // pages a restored pod waits for go out in small writes: Nagle would hold each one
+      // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
+      s.setTcpNoDelay(true);
+      p.setTcpNoDelay(true);
+      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+      p.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+      s.setSoTimeout(STALL_MS);
+      return pump.run(s, p);
+    }
+  }
+
+  /** The pump's connection failed (reset, refused, silent, closed), as opposed to a refusal or a read error. */
+  private static boolean brokenConnection(IOException e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.net.SocketException || t instanceof java.net.SocketTimeoutException
+          || t instanceof java.io.EOFException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**

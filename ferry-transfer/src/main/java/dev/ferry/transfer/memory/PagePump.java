@@ -74,6 +74,11 @@ public final class PagePump {
   }
 
   /** Stops a pump under way (cancel, rollback): cuts its connections. */
+  /** Whether {@link #stop} was called (a pump stopped on purpose is not started again). */
+  public boolean stopped() {
+    return stopped;
+  }
+
   public void stop() {
     stopped = true;
     for (Socket s : sockets) {
