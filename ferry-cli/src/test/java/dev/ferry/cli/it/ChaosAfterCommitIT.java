@@ -21,7 +21,9 @@ import org.junit.jupiter.api.io.TempDir;
  *       frozen tree's pages (now a restarted agent pumps again, the target waiting for it);
  *   <li>the coordinator right before a post-copy commit: the rollback killed the target's page
  *       client, whose orderly close CRIU took for the end of the dump, killing the source's tree
- *       (now killed with a reset, the dump fails and hands the tree back).
+ *       (now killed with a reset, the dump fails and hands the tree back);
+ *   <li>the link between the hosts cut for 20 s while hybrid's pump fills the restored pod: the
+ *       target gave up on the pump after 15 s of silence (now the pump connects again).
  * </ul>
  */
 class ChaosAfterCommitIT {
@@ -32,17 +34,21 @@ class ChaosAfterCommitIT {
     TestLab.assumeHostReady();
     TestLab.assumeUserfaultfd("lazy restores are");
     Path json = tmp.resolve("chaos.json");
-    TestLab.CliResult r = TestLab.runCli("chaos", "--cell", "target-agent-kill@Postcopy/precopy",
-        "--cell", "source-agent-kill@Postcopy/hybrid", "--cell", "coordinator-kill@Cutover/postcopy", "--json", json.toString());
+    TestLab.CliResult r = TestLab.runCli("chaos",
+        "--cell", "target-agent-kill@Postcopy/precopy",
+        "--cell", "source-agent-kill@Postcopy/hybrid",
+        "--cell", "coordinator-kill@Cutover/postcopy",
+        "--cell", "link-down@Cutover/hybrid",
+        "--json", json.toString());
     List<CellResult> cells = Json.MAPPER.readValue(json.toFile(), new TypeReference<List<CellResult>>() {});
-    assertThat(cells).hasSize(3);
+    assertThat(cells).hasSize(4);
     assertThat(cells).allSatisfy(c -> {
       assertThat(c.violations()).as(c.fault() + " @ " + c.phase() + " / " + c.strategy()).isEmpty();
       assertThat(c.invariantsHeld()).isTrue();
       assertThat(c.injected()).as(c.fault() + " struck").isTrue();
       assertThat(c.writesAcked()).as("the client wrote during " + c.fault()).isGreaterThan(100);
     });
-    assertThat(cells).filteredOn(c -> c.fault().endsWith("agent-kill"))
+    assertThat(cells).filteredOn(c -> c.fault().endsWith("agent-kill") || c.fault().equals("link-down"))
         .allSatisfy(c -> assertThat(c.outcome()).as("past the commit point the move is finished").isEqualTo("migrated"));
     assertThat(r.code()).as(r.out()).isZero();
     TestLab.assertNothingLeft("xchaos");
