@@ -301,7 +301,8 @@ public final class SourceRole {
       ContainerSpec c = pod.spec().containers().get(0);
       List<CriuPagemap.LazyRange> ranges = CriuPagemap.lazyRanges(images(migrationId, c.name()));
       SourcePages held = precopies.getOrDefault(migrationId, Map.of()).get(c.name());
-      running = startPump(migrationId, pod, ranges, held, pids, pumpAddress, bandwidth, hold);
+      // (a pump started held is hybrid's: the restored pod will fault on what it sends)
+      running = startPump(migrationId, pod, ranges, held, pids, pumpAddress, bandwidth, hold, hold);
       // written down for an agent that restarts while the pages are on their way (resumePumps),
       // off the frozen window's path
       Path pumpFile = migrationsDir.resolve(migrationId).resolve(PUMP_FILE);
@@ -327,10 +328,14 @@ public final class SourceRole {
    *
    * @param held what pre-copy rounds left on the target (null: send every page)
    * @param pids the frozen processes: pid in the container to host pid (completed on demand)
+   * @param reconnect whether a broken connection is dialled again (for up to {@link #PUMP_RETRY_MS}):
+   *     where the pod may run on the target from these pages (hybrid, or a pump resumed after a
+   *     restart). Pre-copy's frozen pump fails at once instead: its migration rolls back rather
+   *     than keep the pod frozen while a dead target is dialled.
    */
   private java.util.concurrent.CompletableFuture<PagePump.Stats> startPump(String migrationId, LocalPod pod,
       List<CriuPagemap.LazyRange> ranges, SourcePages held, Map<Long, Long> pids, String pumpAddress, long bandwidth,
-      boolean hold) {
+      boolean hold, boolean reconnect) {
     String podName = pod.name();
     ContainerSpec c = pod.spec().containers().get(0);
     Map<Long, java.nio.channels.FileChannel> mems = new ConcurrentHashMap<>();
@@ -364,7 +369,7 @@ public final class SourceRole {
             return st;
           } catch (IOException e) {
             giveUpAt = giveUpAt == 0 ? System.currentTimeMillis() + PUMP_RETRY_MS : giveUpAt;
-            if (current.stopped() || !brokenConnection(e) || System.currentTimeMillis() > giveUpAt) {
+            if (!reconnect || current.stopped() || !brokenConnection(e) || System.currentTimeMillis() > giveUpAt) {
               throw new UncheckedIOException("page pump to " + pumpAddress + " failed: " + e.getMessage(), e);
             }
             // a cut link: the target keeps what arrived and waits for the pump to connect again
@@ -460,7 +465,8 @@ public final class SourceRole {
     List<CriuPagemap.LazyRange> ranges = new java.util.ArrayList<>();
     pump.path("ranges").forEach(r -> ranges.add(new CriuPagemap.LazyRange(r.get(0).asLong(), r.get(1).asLong(), r.get(2).asInt())));
     frozenPids.put(migrationId, pids);
-    startPump(migrationId, pod, ranges, null, pids, pump.path("target").asText(), pump.path("bandwidth").asLong(), false);
+    startPump(migrationId, pod, ranges, null, pids, pump.path("target").asText(), pump.path("bandwidth").asLong(), false,
+        true);
     LOG.info("[{}] page pump of pod {} started again after a restart: every page of the frozen tree goes to {} anew",
         migrationId, pod.name(), pump.path("target").asText());
   }
