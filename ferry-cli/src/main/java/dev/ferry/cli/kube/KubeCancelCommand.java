@@ -4,7 +4,6 @@ import dev.ferry.kubernetes.model.PodMigration;
 import dev.ferry.kubernetes.model.PodMigrationStatus;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -27,15 +26,7 @@ final class KubeCancelCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "NAME", description = "the PodMigration's name")
   String name;
 
-  @Option(names = "--wait", description = "follow it until it ends; exit 0 only if it rolled back")
-  boolean waitForEnd;
-
-  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "0",
-      description = "with --wait, give up waiting after this long (default: 0, no limit)")
-  long timeoutSeconds;
-
-  @Option(names = "--poll-ms", hidden = true, defaultValue = "500")
-  long pollMs;
+  @picocli.CommandLine.Mixin WaitOptions waiting = new WaitOptions();
 
   @Override
   public Integer call() throws InterruptedException {
@@ -57,17 +48,17 @@ final class KubeCancelCommand implements Callable<Integer> {
       var out = spec.commandLine().getOut();
       out.println("cancel of podmigration " + ns + "/" + name + " requested");
       out.flush();
-      if (!waitForEnd) {
+      if (!waiting.waitForEnd) {
         return 0;
       }
-      PodMigrationStatus end = KubeMigrateCommand.follow(client, ns, name, Duration.ofMillis(pollMs),
-          Duration.ofSeconds(timeoutSeconds), out);
+      PodMigrationStatus end = KubeMigrateCommand.follow(client, ns, name, waiting.poll(),
+          waiting.timeout(), out);
       if (end != null && "Succeeded".equals(end.phase)) {
         spec.commandLine().getErr().println("ferry: podmigration " + ns + "/" + name + " reached its commit point before"
             + " the cancel: the pod runs on " + end.targetNode);
         return 1;
       }
-      return end != null && "RolledBack".equals(end.phase) ? 0 : KubeMigrateCommand.exitCode(end, ns, name, timeoutSeconds, spec);
+      return end != null && "RolledBack".equals(end.phase) ? 0 : KubeMigrateCommand.exitCode(end, ns, name, waiting.timeoutSeconds, spec);
     } catch (KubernetesClientException e) {
       throw kube.apiError(e);
     }

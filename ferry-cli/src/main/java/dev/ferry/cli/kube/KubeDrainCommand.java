@@ -6,7 +6,6 @@ import dev.ferry.kubernetes.model.NodeDrainStatus;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -39,15 +38,7 @@ final class KubeDrainCommand implements Callable<Integer> {
       description = "what to do with pods that cannot be migrated: skip (default), evict or block")
   String unmigratable;
 
-  @Option(names = "--wait", description = "follow the drain until it ends; exit 0 only if the node was drained")
-  boolean waitForEnd;
-
-  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "0",
-      description = "with --wait, give up waiting after this long (default: 0, no limit)")
-  long timeoutSeconds;
-
-  @Option(names = "--poll-ms", hidden = true, defaultValue = "500")
-  long pollMs;
+  @picocli.CommandLine.Mixin WaitOptions waiting = new WaitOptions();
 
   @Override
   public Integer call() throws InterruptedException {
@@ -77,7 +68,7 @@ final class KubeDrainCommand implements Callable<Integer> {
       var out = spec.commandLine().getOut();
       out.println("nodedrain.ferry.dev/" + drainName + " created (node " + name + ", " + maxParallel + " at once)");
       out.flush();
-      if (!waitForEnd) {
+      if (!waiting.waitForEnd) {
         return 0;
       }
       NodeDrainStatus end = new Waiter<NodeDrainStatus>(() -> {
@@ -86,10 +77,10 @@ final class KubeDrainCommand implements Callable<Integer> {
           throw new IllegalStateException("nodedrain " + drainName + " was deleted while waiting for it");
         }
         return now.getStatus();
-      }, StatusLine::of, st -> st.phase != null && !"Draining".equals(st.phase), Duration.ofMillis(pollMs))
-          .follow(out, drainName, Duration.ofSeconds(timeoutSeconds));
+      }, StatusLine::of, st -> st.phase != null && !"Draining".equals(st.phase), waiting.poll())
+          .follow(out, drainName, waiting.timeout());
       if (end == null) {
-        spec.commandLine().getErr().println("ferry: nodedrain " + drainName + " has not ended after " + timeoutSeconds
+        spec.commandLine().getErr().println("ferry: nodedrain " + drainName + " has not ended after " + waiting.timeoutSeconds
             + " s; it goes on: see kubectl get nodedrain " + drainName);
         return 1;
       }

@@ -50,15 +50,7 @@ final class KubeMigrateCommand implements Callable<Integer> {
   @Option(names = "--name", description = "name of the PodMigration (default: the pod's name and a random suffix)")
   String name;
 
-  @Option(names = "--wait", description = "follow the migration's status until it ends; exit 0 only if it Succeeded")
-  boolean waitForEnd;
-
-  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "0",
-      description = "with --wait, give up waiting after this long (default: 0, no limit)")
-  long timeoutSeconds;
-
-  @Option(names = "--poll-ms", hidden = true, defaultValue = "500")
-  long pollMs;
+  @picocli.CommandLine.Mixin WaitOptions waiting = new WaitOptions();
 
   @Override
   public Integer call() throws InterruptedException {
@@ -88,12 +80,12 @@ final class KubeMigrateCommand implements Callable<Integer> {
       var out = spec.commandLine().getOut();
       out.println("podmigration.ferry.dev/" + created + " created (pod " + ref.name() + " to " + target + ")");
       out.flush();
-      if (!waitForEnd) {
+      if (!waiting.waitForEnd) {
         return 0;
       }
-      PodMigrationStatus end = follow(client, ns, created, Duration.ofMillis(pollMs), Duration.ofSeconds(timeoutSeconds),
+      PodMigrationStatus end = follow(client, ns, created, waiting.poll(), waiting.timeout(),
           out);
-      return exitCode(end, ns, created, timeoutSeconds, spec);
+      return exitCode(end, ns, created, waiting.timeoutSeconds, spec);
     } catch (KubernetesClientException e) {
       throw kube.apiError(e);
     }
