@@ -4,6 +4,8 @@ import dev.ferry.kubernetes.model.PodMigration;
 import dev.ferry.kubernetes.model.PodMigrationStatus;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -41,10 +43,9 @@ final class KubeCancelCommand implements Callable<Integer> {
         throw new IllegalStateException("podmigration " + ns + "/" + name + " has ended already (" + pm.getStatus().phase
             + "); nothing to cancel");
       }
-      pms.withName(name).edit(cur -> {
-        cur.getSpec().cancel = true;
-        return cur;
-      });
+      // a merge patch of spec.cancel alone: the controller writes status meanwhile, and a
+      // read-modify-write (edit) carries the resourceVersion it read, so it can fail with 409
+      pms.withName(name).patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"cancel\":true}}");
       var out = spec.commandLine().getOut();
       out.println("cancel of podmigration " + ns + "/" + name + " requested");
       out.flush();

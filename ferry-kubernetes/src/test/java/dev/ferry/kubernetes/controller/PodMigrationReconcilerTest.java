@@ -13,6 +13,8 @@ import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
@@ -131,11 +133,10 @@ class PodMigrationReconcilerTest {
     engine.waitingForCancel.add("redis");
     migrate("move-redis", "redis", "node-b");
     await("move-redis", s -> "Transferring".equals(s.phase));
-    // a patch: the engine writes status meanwhile, which would make a read-then-update conflict (409)
-    client.resources(PodMigration.class).inNamespace("apps").withName("move-redis").edit(pm -> {
-      pm.getSpec().cancel = true;
-      return pm;
-    });
+    // a merge patch without resourceVersion: the engine writes status meanwhile, and edit() (read,
+    // then patch with the resourceVersion read) fails with 409 when a status write lands in between
+    client.resources(PodMigration.class).inNamespace("apps").withName("move-redis")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"cancel\":true}}");
     PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
     assertThat(st.phase).isEqualTo("RolledBack");
     assertThat(st.failureReason).contains("cancelled");
