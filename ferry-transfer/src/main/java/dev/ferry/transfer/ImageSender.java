@@ -366,10 +366,11 @@ public final class ImageSender {
   }
 
   /**
-   * One file as chunks from {@code from} on. Each chunk is read once into a buffer (direct when
-   * the body can go by sendfile) for its checksum, which also makes the file's ({@link
-   * Crc32c#combine}); the body goes from the file by sendfile when the connection allows,
-   * otherwise from the buffer.
+   * One file as chunks from {@code from} on. Each chunk is read once into a buffer (direct over a
+   * plain channel socket) for its checksum, which also makes the file's ({@link Crc32c#combine}),
+   * and its body goes from that same buffer: never by sendfile, which reads the file a second
+   * time, so that a file the running pod rewrites meanwhile (a pre-copy round of its root file
+   * system) still arrives as one consistent copy of each chunk instead of failing the check.
    */
   private void sendFile(DataOutputStream out, WireOutput wire, Path p, long from, TransferProgress progress)
       throws IOException {
@@ -381,7 +382,7 @@ public final class ImageSender {
       out.writeLong(size);
       out.writeLong(from);
       int whole = 0; // CRC32C of nothing
-      ByteBuffer buf = chunkBuffer(wire.zeroCopy());
+      ByteBuffer buf = chunkBuffer(wire.direct());
       long sent = 0;
       while (sent < size) {
         int n = (int) Math.min(buf.capacity(), size - sent); // a file growing meanwhile (a log) is sent as it was
@@ -392,17 +393,13 @@ public final class ImageSender {
           sent += n; // verified by the receiver already: only its checksum is needed here
           continue;
         }
-        boolean fromFile = wire.zeroCopy();
         if (!corrupted) {
           buf.put(n / 2, (byte) (buf.get(n / 2) ^ 0x5a)); // after the checksum: the receiver must notice
-          corrupted = true;
-          fromFile = false; // the file itself stays as it is
+          corrupted = true; // the file itself stays as it is
         }
-        long at = sent;
         long before = codec.wireBytes;
         out.writeInt(n);
-        // sendfile reads the file again: a file rewritten in between fails the receiver's check
-        codec.write(out, buf, fromFile ? () -> wire.sendFile(ch, at, n) : () -> wire.write(buf.duplicate()));
+        codec.write(out, buf, () -> wire.write(buf.duplicate()));
         out.writeInt(crc);
         long wireBytes = codec.wireBytes - before; // the caps are on the link: what goes on the wire
         if (limiter != null) {
@@ -419,7 +416,7 @@ public final class ImageSender {
     }
   }
 
-  /** One per sender and kind: direct where the kernel reads it (or sendfile sends the chunk), heap for streams. */
+  /** One per sender and kind: direct where the kernel reads it and writes it to a channel, heap for streams. */
   private ByteBuffer chunkBuffer(boolean direct) {
     ByteBuffer b = direct ? directChunk : heapChunk;
     if (b == null) {

@@ -4,14 +4,13 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.channels.SocketChannel;
 
 /**
  * The sending end of a transfer connection. Small fields are buffered; chunk bodies go out
- * unbuffered. Over a plain socket with a channel, a body goes from the file to the socket in the
- * kernel ({@link #sendFile}: sendfile, no copy through Java); over anything else (TLS, a test's
- * stream) through a buffer, as before.
+ * unbuffered. Over a plain socket with a channel, a body goes from a direct buffer to the socket
+ * (no copy through the Java heap); over anything else (TLS, a test's stream) through a heap
+ * buffer.
  */
 final class WireOutput extends OutputStream {
   private static final int BUFFER = 1 << 16;
@@ -37,8 +36,8 @@ final class WireOutput extends OutputStream {
     return new WireOutput(null, out);
   }
 
-  /** True when {@link #sendFile} is available: chunk bodies can skip Java altogether. */
-  boolean zeroCopy() {
+  /** True over a channel: chunk bodies are best read into, and written from, direct buffers. */
+  boolean direct() {
     return channel != null;
   }
 
@@ -81,22 +80,6 @@ final class WireOutput extends OutputStream {
         src.get(scratch, 0, n);
         stream.write(scratch, 0, n);
       }
-    }
-  }
-
-  /**
-   * Sends {@code file}'s bytes {@code [position, position + n)} from the kernel's cache straight to
-   * the socket. Only when {@link #zeroCopy()}.
-   */
-  void sendFile(FileChannel file, long position, long n) throws IOException {
-    flushBuffer();
-    long done = 0;
-    while (done < n) {
-      long k = file.transferTo(position + done, n - done, channel);
-      if (k <= 0) {
-        throw new IOException("file shrank while being sent: " + done + " of " + n + " bytes at offset " + position);
-      }
-      done += k;
     }
   }
 

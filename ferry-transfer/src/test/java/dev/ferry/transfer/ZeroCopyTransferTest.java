@@ -23,8 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Transfers over plain TCP from {@link PeerTls#PLAIN}, whose sockets have channels: chunk bodies
- * go by sendfile and are received into direct buffers written by a {@link ChunkWriter}. The same
- * guarantees as the stream path: identical trees, every chunk and file checked, resume.
+ * go from direct buffers and are received into direct buffers written by a {@link ChunkWriter}.
+ * The same guarantees as the stream path: identical trees, every chunk and file checked, resume.
  */
 class ZeroCopyTransferTest {
   @TempDir Path tmp;
@@ -123,6 +123,44 @@ class ZeroCopyTransferTest {
     assertThat(r).isCompletedExceptionally();
     assertThatThrownBy(r::get).hasMessageContaining("checksum mismatch in b/pages-1.img at offset 0");
     assertThat(Files.readAllBytes(src.resolve("pages-1.img"))).isEqualTo(data);
+  }
+
+  /**
+   * A pre-copy round sends the root file system of a pod that keeps running: a file rewritten
+   * while it is sent must arrive as the bytes its checksums were made of, not fail the check (it
+   * did when bodies went by sendfile, which read the file a second time after the checksum).
+   * The final, frozen round sends what the pod left.
+   */
+  @Test
+  void aFileRewrittenWhileItIsSentArrivesWithoutFailingTheCheck() throws Exception {
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src);
+    Path live = src.resolve("counter");
+    int size = 2 * TransferProtocol.CHUNK;
+    Files.write(live, new byte[size]);
+    java.util.concurrent.atomic.AtomicBoolean writing = new java.util.concurrent.atomic.AtomicBoolean(true);
+    CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+      byte[] chunk = new byte[TransferProtocol.CHUNK];
+      try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(live,
+          java.nio.file.StandardOpenOption.WRITE)) {
+        for (int i = 1; writing.get(); i++) {
+          java.util.Arrays.fill(chunk, (byte) (i % 251 + 1));
+          ch.write(ByteBuffer.wrap(chunk), (long) (i % 2) * TransferProtocol.CHUNK); // one chunk at a time, in place
+        }
+      } catch (IOException e) {
+        throw new RuntimeException(e);
+      }
+    });
+    try {
+      for (int round = 0; round < 40; round++) {
+        Path dst = tmp.resolve("dst-" + round);
+        assertThat(send(new ImageSender(false, 0, Compression.OFF), src, dst).get()).as("round " + round).isEqualTo("m-1");
+        assertThat(Files.size(dst.resolve("b/counter"))).isEqualTo(size);
+      }
+    } finally {
+      writing.set(false);
+      writer.get(10, TimeUnit.SECONDS);
+    }
   }
 
   @Test
