@@ -145,18 +145,35 @@ class FerryOperatorTest {
     Replica a = replica(A);
     await("controller-a taking the lease", Duration.ofSeconds(10), () -> a.operator().isLeader());
     // another replica took the lease (as after a network partition healed): a must not go on
-    api.client().leases().inNamespace(NS).withName(FerryOperator.LEASE_NAME).edit(l -> {
-      l.getSpec().setHolderIdentity("controller-z");
-      l.getSpec().setRenewTime(ZonedDateTime.now().plusSeconds(30));
-      l.getSpec().setLeaseDurationSeconds(60);
-      return l;
-    });
+    takeLease("controller-z");
     assertThat(a.operator().terminated().get(10, TimeUnit.SECONDS)).isEqualTo(FerryOperator.Ending.LOST_LEASE);
     assertThat(a.operator().isLeader()).isFalse();
     migrate("m1", "p1");
     Thread.sleep(1000);
     assertThat(a.engine().startedPods).as("migrations started after losing the lease").isEmpty();
     assertThat(phase("m1")).isNull();
+  }
+
+  /**
+   * Takes the lease as another replica would: read, then update with the version read, again
+   * when the leader renewed it in between (409 Conflict), as client-go's leader election does.
+   */
+  private void takeLease(String holder) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        api.client().leases().inNamespace(NS).withName(FerryOperator.LEASE_NAME).edit(l -> {
+          l.getSpec().setHolderIdentity(holder);
+          l.getSpec().setRenewTime(ZonedDateTime.now().plusSeconds(30));
+          l.getSpec().setLeaseDurationSeconds(60);
+          return l;
+        });
+        return;
+      } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+        if (e.getCode() != 409 || attempt == 20) {
+          throw e;
+        }
+      }
+    }
   }
 
   @Test
