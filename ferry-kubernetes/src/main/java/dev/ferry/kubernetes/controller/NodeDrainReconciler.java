@@ -22,8 +22,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Empties a node: one {@link PodMigration} (owned by the NodeDrain) per pod on it, at most
- * {@code maxParallel} running at once, started in name order; pods that belong to the node
- * (DaemonSet and static pods) are skipped. Looks again every half second until every pod's
+ * {@code maxParallel} running at once, started in name order; pods Ferry does not move (DaemonSet
+ * and static pods, StatefulSet and Job pods, see {@link PodOwnership}) are skipped with the reason. Looks again every half second until every pod's
  * migration ended.
  */
 @ControllerConfiguration(name = "nodedrain")
@@ -102,16 +102,13 @@ public class NodeDrainReconciler implements Reconciler<NodeDrain> {
     return st.remaining > 0 ? u.rescheduleAfter(Duration.ofMillis(500)) : u;
   }
 
-  /** Why a pod stays on its node: it belongs to it (a DaemonSet's, or a static pod). */
+  /**
+   * Why a pod stays on its node: it belongs to it (a DaemonSet's, a static pod), or its owner is
+   * one Ferry does not hand pods over for (a StatefulSet's, a Job's), or it is a placeholder of a
+   * migration in progress: the reasons a PodMigration would be refused with ({@link PodOwnership}).
+   */
   static Optional<String> unmovable(Pod p) {
-    if (p.getMetadata().getOwnerReferences().stream().anyMatch(o -> "DaemonSet".equals(o.getKind()))) {
-      return Optional.of("a DaemonSet's pod: it runs on every node");
-    }
-    Map<String, String> a = p.getMetadata().getAnnotations();
-    if (a != null && a.containsKey("kubernetes.io/config.mirror")) {
-      return Optional.of("a static pod of the node's kubelet");
-    }
-    return Optional.empty();
+    return PodOwnership.refusal(p);
   }
 
   private void create(NodeDrain nd, Pod p, String name) {
