@@ -17,7 +17,10 @@ import java.util.concurrent.Executors;
 
 /**
  * The controller's engine: Ferry's own {@link Coordinator}, the state machine `ferry migrate`
- * drives (steps, undo, commit point, durable record, recovery), with nodes as its hosts.
+ * drives (steps, undo, commit point, durable record, recovery), with nodes as its hosts. Its
+ * agents run the pods themselves (a lab: no kubelet), creating their own placeholder sandbox on
+ * the target, so it does not restore into the controller's placeholder Pods ({@link
+ * #restoresIntoPods()} is false) and the controller leaves Pod objects alone.
  */
 public final class CoordinatorEngine implements MigrationEngine {
   private final Coordinator coordinator;
@@ -30,6 +33,11 @@ public final class CoordinatorEngine implements MigrationEngine {
 
   public CoordinatorEngine(Coordinator coordinator) {
     this.coordinator = coordinator;
+  }
+
+  @Override
+  public boolean restoresIntoPods() {
+    return false;
   }
 
   @Override

@@ -68,7 +68,8 @@ public final class FerryOperator implements AutoCloseable {
   private final CompletableFuture<Ending> terminated = new CompletableFuture<>();
   private volatile boolean leading;
 
-  private FerryOperator(KubernetesClient client, MigrationEngine engine, LeaderElection election) {
+  private FerryOperator(KubernetesClient client, MigrationEngine engine, LeaderElection election,
+      HandoverSettings pods) {
     LeaderCallbacks callbacks = new LeaderCallbacks(this::startedLeading, this::stoppedLeading,
         leader -> LOG.info("leader of lease {}/{}: {}", election.leaseNamespace(), election.leaseName(), leader));
     this.operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false)
@@ -76,7 +77,7 @@ public final class FerryOperator implements AutoCloseable {
         .withLeaderElectionConfiguration(new LeaderElectionConfiguration(election.leaseName(), election.leaseNamespace(),
             election.leaseDuration(), election.renewDeadline(), election.retryPeriod(), election.identity(), callbacks,
             false)));
-    operator.register(new PodMigrationReconciler(client, engine));
+    operator.register(new PodMigrationReconciler(client, engine, pods));
     operator.register(new NodeDrainReconciler(client));
   }
 
@@ -88,7 +89,13 @@ public final class FerryOperator implements AutoCloseable {
    *     server is unreachable, or the service account may not get, create and update the lease
    */
   public static FerryOperator start(KubernetesClient client, MigrationEngine engine, LeaderElection election) {
-    FerryOperator f = new FerryOperator(client, engine, election);
+    return start(client, engine, election, HandoverSettings.defaults());
+  }
+
+  /** The same, with the settings for Pod objects ({@code pods}: the default static-IP annotation, the Ready timeout). */
+  public static FerryOperator start(KubernetesClient client, MigrationEngine engine, LeaderElection election,
+      HandoverSettings pods) {
+    FerryOperator f = new FerryOperator(client, engine, election, pods);
     try {
       f.operator.start();
     } catch (RuntimeException e) {

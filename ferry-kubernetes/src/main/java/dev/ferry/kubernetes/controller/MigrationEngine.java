@@ -12,9 +12,25 @@ public interface MigrationEngine {
   /** The outcome of a recovered migration that could not be finished yet (a host it needs is away). */
   String UNFINISHED = "unfinished";
 
-  /** One migration to run, with the policy's defaults already filled in. */
+  /**
+   * One migration to run, with the policy's defaults already filled in; {@code placeholder} is
+   * the Pod on the target node the agent there restores the pod into (null for an engine that
+   * does not restore into Pods, see {@link #restoresIntoPods()}).
+   */
   record Request(String namespace, String pod, String sourceNode, String targetNode, String strategy, long maxFreezeMs,
-      long bandwidthMBps, boolean allowPostcopy) {}
+      long bandwidthMBps, boolean allowPostcopy, Placeholder placeholder) {}
+
+  /** The placeholder Pod the controller created on the target node: the agent restores into this one, by name and uid. */
+  record Placeholder(String name, String uid) {}
+
+  /**
+   * Whether the engine's agents restore into the placeholder Pods the controller creates through
+   * the API (a node's agent under its kubelet). Then the controller creates the placeholder
+   * before the engine starts, deletes it when the migration rolls back and hands the source's
+   * place over to it when it succeeds. An engine whose agents run pods of their own (the lab's
+   * coordinator: no kubelet) answers false, and the controller leaves Pod objects alone.
+   */
+  boolean restoresIntoPods();
 
   /** What a running migration reports, from the engine's threads. */
   interface Listener {

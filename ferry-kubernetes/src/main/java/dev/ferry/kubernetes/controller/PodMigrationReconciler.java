@@ -32,6 +32,12 @@ import org.slf4j.MDC;
  * them, with an Event each. Cancel (spec.cancel, or deleting the resource) stops the migration
  * before its commit point. A controller that restarts finds migrations that were running in
  * their status and has the engine finish or roll them back.
+ *
+ * <p>With an engine that restores into Pods ({@link MigrationEngine#restoresIntoPods()}) the
+ * migration has Pod objects too: a placeholder Pod created through the API on the target node
+ * before the engine starts ({@link PlaceholderPod}), deleted again when the migration rolls back,
+ * and given the source's place when it succeeds ({@link PodHandover#commit}). Pods whose owner
+ * Ferry cannot hand over to a new pod are refused before anything starts ({@link PodOwnership}).
  */
 @ControllerConfiguration(name = "podmigration")
 public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner<PodMigration> {
@@ -39,11 +45,19 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
   private final KubernetesClient client;
   private final MigrationEngine engine;
   private final Events events;
+  private final HandoverSettings settings;
+  private final PodHandover pods;
 
   public PodMigrationReconciler(KubernetesClient client, MigrationEngine engine) {
+    this(client, engine, HandoverSettings.defaults());
+  }
+
+  public PodMigrationReconciler(KubernetesClient client, MigrationEngine engine, HandoverSettings settings) {
     this.client = client;
     this.engine = engine;
     this.events = new Events(client);
+    this.settings = settings;
+    this.pods = new PodHandover(client, settings.readyTimeout());
   }
 
   @Override
@@ -64,11 +78,11 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
         st.phase = MigrationPhase.ROLLED_BACK.displayName();
         st.failureReason = "cancelled before it started";
         st.finishedAt = Instant.now().toString();
+        deletePlaceholder(pm);
         events.record(pm, "Cancelled", st.failureReason);
         return UpdateControl.patchStatus(pm);
       }
-      start(pm);
-      return UpdateControl.noUpdate();
+      return start(pm);
     }
     MDC.put("migration", st.migrationId);
     try {
@@ -91,7 +105,9 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
     PodMigrationStatus st = pm.getStatus();
     if (st != null && st.migrationId != null && !st.ended()) {
       LOG.info("PodMigration {} deleted: cancelling {}", pm.getMetadata().getName(), st.migrationId);
-      engine.cancel(st.migrationId);
+      engine.cancel(st.migrationId); // its end deletes the placeholder
+    } else if (st != null && !st.ended()) {
+      deletePlaceholder(pm);
     }
     return DeleteControl.defaultDelete();
   }
@@ -108,6 +124,10 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
       return fail(pm, "pod " + ns + "/" + pm.getSpec().podName + (pod == null ? " does not exist" : " is not scheduled"));
     }
     st.sourceNode = pod.getSpec().getNodeName();
+    Optional<String> refused = PodOwnership.refusal(pod);
+    if (refused.isPresent()) {
+      return fail(pm, refused.get());
+    }
     Optional<String> target = targetNode(pm, st.sourceNode);
     if (target.isEmpty()) {
       return fail(pm, pm.getSpec().targetNode != null
@@ -122,11 +142,44 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
     PolicySelector.Effective e = PolicySelector.merge(pm.getSpec(), policy);
     st.strategy = e.strategy();
     st.policy = e.policy();
+    if (engine.restoresIntoPods()) {
+      Optional<String> unfit = planPlaceholder(pm, pod, e);
+      if (unfit.isPresent()) {
+        return fail(pm, unfit.get());
+      }
+    }
     st.phase = MigrationPhase.PENDING.displayName();
     policy.ifPresent(p -> markApplied(p, pm));
     events.record(pm, "Pending", "moving pod " + pod.getMetadata().getName() + " from " + st.sourceNode + " to "
         + st.targetNode + " (" + e.strategy() + (e.policy() != null ? ", policy " + e.policy() : "") + ")");
     return pm;
+  }
+
+  /**
+   * Names the placeholder and the static-IP annotation it gets (the policy's, else the
+   * controller's) in status, before anything is created; why the pod cannot have one if it cannot.
+   */
+  private Optional<String> planPlaceholder(PodMigration pm, Pod pod, PolicySelector.Effective e) {
+    PodMigrationStatus st = pm.getStatus();
+    Map<String, String> wanted = pod.getSpec().getNodeSelector();
+    Node target = client.nodes().withName(st.targetNode).get();
+    if (wanted != null && !PolicySelector.matches(wanted, target == null ? Map.of() : target.getMetadata().getLabels())) {
+      return Optional.of("target node " + st.targetNode + " lacks the labels of pod " + pod.getMetadata().getName()
+          + "'s nodeSelector " + wanted + ": its kubelet would refuse the placeholder");
+    }
+    String ip = settings.ipAnnotationFor(e.podIpAnnotation());
+    if (ip != null) {
+      try {
+        PlaceholderPod.ips(pod);
+      } catch (IllegalArgumentException ex) {
+        return Optional.of(ex.getMessage() + " (" + ip + ")");
+      }
+    }
+    String uid = pm.getMetadata().getUid() != null ? pm.getMetadata().getUid()
+        : java.util.UUID.nameUUIDFromBytes(pm.getMetadata().getName().getBytes()).toString();
+    st.placeholder = PlaceholderPod.name(pod.getMetadata().getName(), uid);
+    st.podIpAnnotation = ip;
+    return Optional.empty();
   }
 
   private Optional<String> targetNode(PodMigration pm, String source) {
@@ -162,12 +215,50 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
     }
   }
 
-  private void start(PodMigration pm) {
+  /** Creates the placeholder (if the engine restores into Pods), then starts the engine. */
+  private UpdateControl<PodMigration> start(PodMigration pm) {
     PodMigrationStatus st = pm.getStatus();
     PolicySelector.Effective e = PolicySelector.merge(pm.getSpec(), Optional.empty());
+    MigrationEngine.Placeholder placeholder = null;
+    if (engine.restoresIntoPods() && st.placeholder != null) {
+      String ns = pm.getMetadata().getNamespace();
+      try {
+        Pod source = client.pods().inNamespace(ns).withName(pm.getSpec().podName).get();
+        if (source == null) {
+          return UpdateControl.patchStatus(fail(pm, "pod " + ns + "/" + pm.getSpec().podName + " is gone"));
+        }
+        Pod p = pods.createPlaceholder(PlaceholderPod.build(source, st.placeholder, st.targetNode,
+            pm.getMetadata().getName(), st.podIpAnnotation));
+        placeholder = new MigrationEngine.Placeholder(p.getMetadata().getName(), p.getMetadata().getUid());
+      } catch (RuntimeException ex) {
+        deletePlaceholder(pm);
+        return UpdateControl.patchStatus(fail(pm, "cannot create the placeholder pod " + ns + "/" + st.placeholder
+            + " on " + st.targetNode + ": " + ex.getMessage() + "; nothing was frozen, the source runs as before"));
+      }
+      events.record(pm, "PlaceholderCreated", "pod " + st.placeholder + " on " + st.targetNode + " to restore "
+          + pm.getSpec().podName + " into" + (st.podIpAnnotation != null ? ", asking for its IP by " + st.podIpAnnotation
+          : "; it gets a new IP (no static-IP annotation): Services follow the labels it takes at the commit point"));
+    }
     MigrationEngine.Request r = new MigrationEngine.Request(pm.getMetadata().getNamespace(), pm.getSpec().podName,
-        st.sourceNode, st.targetNode, st.strategy, e.maxFreezeMs(), e.bandwidthMBps(), e.allowPostcopy());
+        st.sourceNode, st.targetNode, st.strategy, e.maxFreezeMs(), e.bandwidthMBps(), e.allowPostcopy(), placeholder);
     engine.start(r, new StatusListener(pm));
+    return UpdateControl.noUpdate();
+  }
+
+  /** The undo of the placeholder's creation: deletes it if it is still one (idempotent). */
+  private boolean deletePlaceholder(PodMigration pm) {
+    String name = pm.getStatus() == null ? null : pm.getStatus().placeholder;
+    if (name == null || !engine.restoresIntoPods()) {
+      return false;
+    }
+    try {
+      return pods.deletePlaceholder(pm.getMetadata().getNamespace(), name, pm.getMetadata().getName());
+    } catch (RuntimeException e) {
+      LOG.warn("cannot delete the placeholder {}: {}", name, e.getMessage());
+      events.record(pm, "Failed", "cannot delete the placeholder pod " + name + ": " + e.getMessage()
+          + "; delete it by hand (the source runs as before)");
+      return false;
+    }
   }
 
   /** Returns false when the migration could not be finished yet. */
@@ -251,6 +342,7 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
 
     @Override
     public void ended(String migrationId, MigrationReport r) {
+      podObjects(r);
       MigrationPhase end = "migrated".equals(r.outcome) ? MigrationPhase.SUCCEEDED
           : "rolled-back".equals(r.outcome) ? MigrationPhase.ROLLED_BACK : MigrationPhase.FAILED;
       write(st -> {
@@ -264,6 +356,40 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
       });
       events.record(pm, end.displayName(), r.error != null ? r.error : "pod " + pm.getSpec().podName + " runs on "
           + r.targetHost + (r.frozenMs != null ? ", frozen " + r.frozenMs + " ms" : ""));
+    }
+
+    /**
+     * What the end means for the Pod objects: on success the placeholder takes the source's place
+     * (a failed hand-over turns the outcome into "failed", saying what is left); rolled back, the
+     * placeholder is deleted and the source left as it was; failed (the engine could neither
+     * finish nor roll back), the placeholder is left, as it may hold the pod.
+     */
+    private void podObjects(MigrationReport r) {
+      PodMigrationStatus st = pm.getStatus();
+      if (!engine.restoresIntoPods() || st == null || st.placeholder == null) {
+        return;
+      }
+      String ns = pm.getMetadata().getNamespace();
+      if ("migrated".equals(r.outcome)) {
+        events.record(pm, "HandingOver", "pod " + st.placeholder + " takes the place of " + pm.getSpec().podName);
+        try {
+          pods.commit(ns, st.placeholder);
+          events.record(pm, "HandedOver", "pod " + st.placeholder + " has the labels and owners of " + pm.getSpec().podName
+              + ", whose Pod object is deleted");
+        } catch (RuntimeException e) {
+          LOG.error("hand-over to {} failed: {}", st.placeholder, e.getMessage());
+          r.outcome = "failed";
+          r.error = "the pod moved (past the commit point) but the hand-over of its Pod objects failed: " + e.getMessage();
+        }
+      } else if ("rolled-back".equals(r.outcome)) {
+        if (deletePlaceholder(pm)) {
+          events.record(pm, "PlaceholderDeleted", "pod " + st.placeholder + " deleted; " + pm.getSpec().podName
+              + " runs on " + st.sourceNode + " as before");
+        }
+      } else {
+        r.error = (r.error != null ? r.error + "; " : "") + "the placeholder pod " + st.placeholder + " on "
+            + st.targetNode + " is left as it is: it may hold the pod";
+      }
     }
   }
 }

@@ -15,8 +15,12 @@ import java.util.Optional;
 public final class PolicySelector {
   private PolicySelector() {}
 
-  /** What a migration will use, and the policy it came from (null if none). */
-  public record Effective(String strategy, long maxFreezeMs, long bandwidthMBps, boolean allowPostcopy, String policy) {}
+  /**
+   * What a migration will use, and the policy it came from (null if none); {@code podIpAnnotation}
+   * is the policy's (null when it names none: the controller's default applies).
+   */
+  public record Effective(String strategy, long maxFreezeMs, long bandwidthMBps, boolean allowPostcopy, String policy,
+      String podIpAnnotation) {}
 
   /**
    * The policy whose selectors match the pod's and its namespace's labels, naming the most
@@ -38,7 +42,8 @@ public final class PolicySelector {
         first(spec.maxFreezeMs, p.maxFreezeMs, 0L),
         first(spec.bandwidthMBps, p.bandwidthMBps, 0L),
         first(spec.allowPostcopy, p.allowPostcopy, false),
-        policy.map(x -> x.getMetadata().getName()).orElse(null));
+        policy.map(x -> x.getMetadata().getName()).orElse(null),
+        p.podIpAnnotation);
   }
 
   static boolean matches(Map<String, String> selector, Map<String, String> labels) {

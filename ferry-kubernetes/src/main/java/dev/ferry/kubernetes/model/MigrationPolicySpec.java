@@ -27,6 +27,12 @@ public class MigrationPolicySpec {
 
   public Boolean allowPostcopy;
 
+  @Pattern("^(none|([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+  @JsonPropertyDescription("annotation that asks the cluster's IPAM for a pod's IP, put on the placeholder pod with the"
+      + " source's IP: cni.projectcalico.org/ipAddrs (Calico) or ovn.kubernetes.io/ip_address (Kube-OVN); none: the"
+      + " moved pod gets a new IP (default: the controller's --ip-annotation, else none)")
+  public String podIpAnnotation;
+
   @Min(1)
   @Max(64)
   @JsonPropertyDescription("migrations at once per source node")

@@ -17,6 +17,14 @@ public class PodMigrationStatus {
   public String sourceNode;
   public String targetNode;
 
+  @JsonPropertyDescription("the Pod on the target node the pod is restored into (label ferry.dev/placeholder-for: the"
+      + " source's uid); after success it is the pod")
+  public String placeholder;
+
+  @JsonPropertyDescription("the annotation that asks the IPAM for the source's IP on the placeholder; empty when the pod"
+      + " gets a new IP (Services follow its labels, clients reconnect)")
+  public String podIpAnnotation;
+
   @JsonPropertyDescription("the strategy in use (auto's choice once made)")
   public String strategy;
 

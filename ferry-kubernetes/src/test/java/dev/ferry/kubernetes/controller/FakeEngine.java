@@ -3,7 +3,10 @@ package dev.ferry.kubernetes.controller;
 import dev.ferry.api.MigrationPhase;
 import dev.ferry.api.MigrationReport;
 import dev.ferry.kubernetes.model.PodMigration;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -17,7 +20,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A stand-in for the agents behind the engine boundary: walks a migration through Ferry's
  * phases (or fails it, or waits for a cancel), and notes, at each phase, what the PodMigration's
- * status said once the phase was reported: the controller must have written it by then.
+ * status said once the phase was reported: the controller must have written it by then. Like a
+ * node's agent under its kubelet, it restores into the placeholder Pod it is given: it checks in
+ * Preparing that the Pod is there (by name and uid), and in Restoring marks it Running and Ready,
+ * as the kubelet would once the restored app answers its readiness probe.
  */
 final class FakeEngine implements MigrationEngine {
   static final List<MigrationPhase> PHASES = List.of(MigrationPhase.PREPARING, MigrationPhase.DUMPING,
@@ -33,6 +39,8 @@ final class FakeEngine implements MigrationEngine {
   final List<String> statusSeen = new CopyOnWriteArrayList<>();
   /** The pods whose migration this engine was asked to start, in order. */
   final List<String> startedPods = new CopyOnWriteArrayList<>();
+  /** Every request, in order. */
+  final List<Request> requests = new CopyOnWriteArrayList<>();
   final AtomicInteger running = new AtomicInteger();
   final AtomicInteger mostAtOnce = new AtomicInteger();
   private final Map<String, CountDownLatch> cancels = new ConcurrentHashMap<>();
@@ -44,8 +52,14 @@ final class FakeEngine implements MigrationEngine {
   }
 
   @Override
+  public boolean restoresIntoPods() {
+    return true;
+  }
+
+  @Override
   public void start(Request r, Listener l) {
     startedPods.add(r.pod());
+    requests.add(r);
     String id = "m-fake-" + ids.incrementAndGet();
     cancels.put(id, new CountDownLatch(1));
     Thread t = new Thread(() -> run(id, r, l), "fake-engine-" + id);
@@ -60,6 +74,16 @@ final class FakeEngine implements MigrationEngine {
       for (MigrationPhase p : PHASES) {
         l.phase(id, p, p.displayName() + " " + r.pod());
         statusSeen.add(r.pod() + ":" + statusPhase(r));
+        if (p == MigrationPhase.PREPARING && r.placeholder() != null && !placeholderThere(r)) {
+          l.ended(id, report(r, "rolled-back", "failed in phase Preparing: agent " + r.targetNode() + ": no placeholder pod "
+              + r.placeholder().name() + " with uid " + r.placeholder().uid() + "; rolled back, source resumed"));
+          return;
+        }
+        if (p == MigrationPhase.RESTORING && r.placeholder() != null) {
+          client.pods().inNamespace(r.namespace()).withName(r.placeholder().name()).subresource("status")
+              .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"status\":{\"phase\":\"Running\",\"conditions\":"
+                  + "[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+        }
         if (p == MigrationPhase.TRANSFERRING) {
           l.progress(id, 1 << 20, 5e8, 0, 0, 0);
           if (failing.contains(r.pod())) {
@@ -83,6 +107,12 @@ final class FakeEngine implements MigrationEngine {
     } finally {
       running.decrementAndGet();
     }
+  }
+
+  private boolean placeholderThere(Request r) {
+    Pod p = client.pods().inNamespace(r.namespace()).withName(r.placeholder().name()).get();
+    return p != null && p.getMetadata().getUid().equals(r.placeholder().uid())
+        && r.targetNode().equals(p.getSpec().getNodeName());
   }
 
   private String statusPhase(Request r) {

@@ -8,6 +8,7 @@ import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodIPBuilder;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -85,6 +86,16 @@ class PlaceholderPodTest {
     noIp.setStatus(null);
     assertThatThrownBy(() -> PlaceholderPod.build(noIp, "x-ferry-abcde", "node-b", "m", "ovn.kubernetes.io/ip_address"))
         .hasMessageContaining("apps/web-7d9f8-x1 has no IP in its status yet");
+  }
+
+  @Test
+  void aPolicysIpAnnotationWinsOverTheControllersAndNoneTurnsItOff() {
+    HandoverSettings ovn = new HandoverSettings("ovn.kubernetes.io/ip_address", Duration.ofSeconds(1));
+    assertThat(ovn.ipAnnotationFor(null)).isEqualTo("ovn.kubernetes.io/ip_address");
+    assertThat(ovn.ipAnnotationFor("cni.projectcalico.org/ipAddrs")).isEqualTo("cni.projectcalico.org/ipAddrs");
+    assertThat(ovn.ipAnnotationFor("none")).isNull();
+    assertThat(new HandoverSettings("none", Duration.ofSeconds(1)).ipAnnotationFor(null)).isNull();
+    assertThat(HandoverSettings.defaults().ipAnnotation()).isNull();
   }
 
   @Test
