@@ -81,6 +81,19 @@ class DeployManifestsTest {
   }
 
   @Test
+  void theControllerMayCreatePatchAndDeletePodsButNotUpdateThemNorTouchWorkloads() throws Exception {
+    ClusterRole role = load("rbac.yaml").stream().filter(o -> o instanceof ClusterRole).map(o -> (ClusterRole) o)
+        .findFirst().orElseThrow();
+    List<String> podVerbs = role.getRules().stream()
+        .filter(r -> r.getApiGroups().contains("") && r.getResources().contains("pods"))
+        .flatMap(r -> r.getVerbs().stream()).toList();
+    assertThat(podVerbs).as("placeholder created, patched at the commit point, deleted on rollback; source patched"
+        + " and deleted").containsExactlyInAnyOrder("get", "list", "create", "patch", "delete");
+    assertThat(role.getRules()).noneMatch(r -> r.getResources().contains("pods/status"));
+    assertThat(role.getRules()).as("no workload objects").noneMatch(r -> r.getApiGroups().contains("apps"));
+  }
+
+  @Test
   void theControllerRunsFerryControllerWithItsLeaseInItsOwnNamespaceAndTheRoleCoversThatLease() throws Exception {
     Deployment d = (Deployment) load("controller.yaml").get(0);
     var c = d.getSpec().getTemplate().getSpec().getContainers().get(0);
