@@ -39,6 +39,8 @@ final class FakeEngine implements MigrationEngine {
   final List<String> statusSeen = new CopyOnWriteArrayList<>();
   /** The pods whose migration this engine was asked to start, in order. */
   final List<String> startedPods = new CopyOnWriteArrayList<>();
+  /** Pods whose placeholder the "kubelet" never reports Ready (the restored app fails its readiness probe). */
+  final Set<String> neverReady = ConcurrentHashMap.newKeySet();
   /** Every request, in order. */
   final List<Request> requests = new CopyOnWriteArrayList<>();
   final AtomicInteger running = new AtomicInteger();
@@ -79,7 +81,7 @@ final class FakeEngine implements MigrationEngine {
               + r.placeholder().name() + " with uid " + r.placeholder().uid() + "; rolled back, source resumed"));
           return;
         }
-        if (p == MigrationPhase.RESTORING && r.placeholder() != null) {
+        if (p == MigrationPhase.RESTORING && r.placeholder() != null && !neverReady.contains(r.pod())) {
           client.pods().inNamespace(r.namespace()).withName(r.placeholder().name()).subresource("status")
               .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"status\":{\"phase\":\"Running\",\"conditions\":"
                   + "[{\"type\":\"Ready\",\"status\":\"True\"}]}}");

@@ -224,6 +224,50 @@ class PodHandoverTest {
   }
 
   @Test
+  void aPlaceholderNeverReadyDoesNotTakeTheSourcesPlaceAndTheFailureSaysWhatIsLeftWhere() throws Exception {
+    operator.stop();
+    operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false)
+        .withUseSSAToPatchPrimaryResource(false).withSSABasedCreateUpdateMatchForDependentResources(false));
+    operator.register(new PodMigrationReconciler(client, engine, new HandoverSettings(null, Duration.ofSeconds(1))));
+    operator.start();
+    Pod source = webPod();
+    engine.neverReady.add(source.getMetadata().getName());
+    migrate("move-web", source.getMetadata().getName());
+    PodMigrationStatus st = await("move-web", PodMigrationStatus::ended);
+    assertThat(st.phase).isEqualTo("Failed");
+    assertThat(st.failureReason).contains("past the commit point", "was not Ready", "the pod runs in " + st.placeholder,
+        "source Pod object " + source.getMetadata().getName() + " is left");
+    Pod p = get(st.placeholder);
+    assertThat(p.getMetadata().getOwnerReferences()).as("no owner: the ReplicaSet does not count it").isEmpty();
+    assertThat(selects(rs, p)).isFalse();
+    assertThat(get(source.getMetadata().getName()).getMetadata().getAnnotations())
+        .containsEntry(PodHandover.DELETION_COST, String.valueOf(Integer.MIN_VALUE));
+  }
+
+  @Test
+  void aControllerRestartedBetweenThePlaceholderAndTheEngineReusesThePlaceholder() throws Exception {
+    Pod source = webPod();
+    operator.stop();
+    // what the previous controller left: status written (Pending, placeholder named), placeholder created
+    PodMigration pm = migrate("move-web", source.getMetadata().getName());
+    String name = PlaceholderPod.name(source.getMetadata().getName(), pm.getMetadata().getUid());
+    Pod placeholder = client.pods().inNamespace("apps").resource(PlaceholderPod.build(source, name, "node-b", "move-web",
+        null)).create();
+    pm.setStatus(new PodMigrationStatus());
+    pm.getStatus().phase = "Pending";
+    pm.getStatus().sourceNode = "node-a";
+    pm.getStatus().targetNode = "node-b";
+    pm.getStatus().strategy = "cold";
+    pm.getStatus().placeholder = name;
+    client.resource(pm).updateStatus();
+    startOperator();
+    assertThat(await("move-web", PodMigrationStatus::ended).phase).isEqualTo("Succeeded");
+    assertThat(engine.requests).singleElement().satisfies(r -> assertThat(r.placeholder().uid())
+        .isEqualTo(placeholder.getMetadata().getUid()));
+    assertThat(get(name).getMetadata().getUid()).isEqualTo(placeholder.getMetadata().getUid());
+  }
+
+  @Test
   void aDaemonSetsPodIsRefusedBeforeAnythingIsCreated() throws Exception {
     pod("logs-x1", new OwnerReferenceBuilder().withApiVersion("apps/v1").withKind("DaemonSet").withName("logs")
         .withUid("ds-uid").withController(true).build());
