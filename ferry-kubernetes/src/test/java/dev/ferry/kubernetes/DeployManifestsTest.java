@@ -81,7 +81,7 @@ class DeployManifestsTest {
   }
 
   @Test
-  void theControllerMayCreatePatchAndDeletePodsButNotUpdateThemNorTouchWorkloads() throws Exception {
+  void theControllerMayCreatePatchAndDeletePodsButNotUpdateThemNorReadWorkloads() throws Exception {
     ClusterRole role = load("rbac.yaml").stream().filter(o -> o instanceof ClusterRole).map(o -> (ClusterRole) o)
         .findFirst().orElseThrow();
     List<String> podVerbs = role.getRules().stream()
@@ -90,7 +90,12 @@ class DeployManifestsTest {
     assertThat(podVerbs).as("placeholder created, patched at the commit point, deleted on rollback; source patched"
         + " and deleted").containsExactlyInAnyOrder("get", "list", "create", "patch", "delete");
     assertThat(role.getRules()).noneMatch(r -> r.getResources().contains("pods/status"));
-    assertThat(role.getRules()).as("no workload objects").noneMatch(r -> r.getApiGroups().contains("apps"));
+    assertThat(role.getRules().stream().filter(r -> r.getApiGroups().contains("apps")))
+        .as("of workloads only what setting a ReplicaSet's owner reference (blockOwnerDeletion) needs")
+        .allSatisfy(r -> {
+          assertThat(r.getResources()).containsExactly("replicasets/finalizers");
+          assertThat(r.getVerbs()).containsExactly("update");
+        });
   }
 
   @Test
