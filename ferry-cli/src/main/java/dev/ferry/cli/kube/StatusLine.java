@@ -48,8 +48,8 @@ final class StatusLine {
     if (st == null || st.phase == null) {
       return "Waiting for the controller";
     }
-    return String.format(Locale.ROOT, "%s  migrated %d, remaining %d, failed %d, skipped %d", st.phase, st.migrated,
-        st.remaining, st.failed, st.skipped);
+    return String.format(Locale.ROOT, "%s  migrated %d, remaining %d, failed %d, skipped %d, evicted %d", st.phase,
+        st.migrated, st.remaining, st.failed, st.skipped, st.evicted);
   }
 
   static String bytes(long n) {

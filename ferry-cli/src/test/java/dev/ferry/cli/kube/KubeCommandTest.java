@@ -255,7 +255,7 @@ class KubeCommandTest {
     ctl.join();
     assertThat(r.code()).as(r.err()).isZero();
     assertThat(r.out()).contains("nodedrain.ferry.dev/drain-node-1 created (node node-1, 2 at once)")
-        .contains("drain-node-1: Drained  migrated 5, remaining 0, failed 0, skipped 1");
+        .contains("drain-node-1: Drained  migrated 5, remaining 0, failed 0, skipped 1, evicted 0");
     NodeDrain nd = client.resources(NodeDrain.class).withName("drain-node-1").get();
     assertThat(nd.getSpec().nodeName).isEqualTo("node-1");
     assertThat(nd.getSpec().maxParallel).isEqualTo(2);

@@ -22,9 +22,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Empties a node: one {@link PodMigration} (owned by the NodeDrain) per pod on it, at most
- * {@code maxParallel} running at once, started in name order; pods Ferry does not move (DaemonSet
- * and static pods, StatefulSet and Job pods, see {@link PodOwnership}) are skipped with the reason. Looks again every half second until every pod's
- * migration ended.
+ * {@code maxParallel} running at once, started in name order. Pods Ferry does not move (see
+ * {@link PodOwnership}) follow {@code spec.unmigratable}: {@code skip} (default) leaves them with
+ * the reason; {@code evict} evicts them through the Eviction API as {@code kubectl drain} would
+ * (honouring PodDisruptionBudgets: a refused eviction is tried again), except the node's own pods
+ * (DaemonSet, static) and Ferry's placeholders, which are skipped; {@code block} starts no
+ * migration while any such pod is on the node and says which ones block. Looks again every half
+ * second until every pod's migration ended.
  */
 @ControllerConfiguration(name = "nodedrain")
 public class NodeDrainReconciler implements Reconciler<NodeDrain> {
@@ -51,6 +55,13 @@ public class NodeDrainReconciler implements Reconciler<NodeDrain> {
     List<PodMigration> mine = client.resources(PodMigration.class).inAnyNamespace()
         .withLabel(DRAIN_LABEL, nd.getMetadata().getName()).list().getItems();
     NodeDrainStatus st = new NodeDrainStatus();
+    java.util.Set<String> evictedBefore = new java.util.HashSet<>();
+    if (nd.getStatus() != null) {
+      nd.getStatus().pods.stream().filter(e -> "Evicting".equals(e.phase) || "Evicted".equals(e.phase))
+          .forEach(e -> evictedBefore.add(e.namespace + "/" + e.name));
+    }
+    String unmigratable = nd.getSpec().unmigratable == null ? "skip" : nd.getSpec().unmigratable;
+    boolean blocked = "block".equals(unmigratable) && pods.stream().anyMatch(p -> unmovable(p).isPresent());
     long running = mine.stream().filter(pm -> pm.getStatus() == null || !pm.getStatus().ended()).count();
     for (Pod p : pods) {
       NodeDrainStatus.PodEntry e = new NodeDrainStatus.PodEntry();
@@ -59,9 +70,21 @@ public class NodeDrainReconciler implements Reconciler<NodeDrain> {
       st.pods.add(e);
       Optional<String> why = unmovable(p);
       if (why.isPresent()) {
-        e.phase = "Skipped";
         e.reason = why.get();
-        st.skipped++;
+        if (blocked) {
+          e.phase = "Blocking";
+          st.remaining++;
+        } else if ("evict".equals(unmigratable) && evictable(p)) {
+          if (evictedBefore.contains(e.namespace + "/" + e.name)) {
+            e.phase = "Evicting"; // accepted already: on its way out, not asked twice
+          } else {
+            evict(nd, p, e);
+          }
+          st.remaining++; // until it is gone from the node, as kubectl drain waits
+        } else {
+          e.phase = "Skipped";
+          st.skipped++;
+        }
         continue;
       }
       String pmName = "drain-" + node + "-" + e.name;
@@ -69,7 +92,10 @@ public class NodeDrainReconciler implements Reconciler<NodeDrain> {
           && m.getMetadata().getNamespace().equals(e.namespace)).findFirst();
       e.migration = pmName;
       if (pm.isEmpty()) {
-        if (running < parallel) {
+        if (blocked) {
+          e.phase = "Waiting";
+          e.reason = "the drain is blocked by pods Ferry cannot migrate (unmigratable: block)";
+        } else if (running < parallel) {
           create(nd, p, pmName);
           running++;
           e.phase = "Pending";
@@ -96,10 +122,58 @@ public class NodeDrainReconciler implements Reconciler<NodeDrain> {
         st.migrated++;
       }
     }
-    st.phase = st.remaining > 0 ? "Draining" : st.failed > 0 ? "Failed" : "Drained";
+    // evicted pods are gone from the node: their entries stay, so that the count does
+    if (nd.getStatus() != null) {
+      for (NodeDrainStatus.PodEntry e : nd.getStatus().pods) {
+        boolean listed = st.pods.stream().anyMatch(x -> x.namespace.equals(e.namespace) && x.name.equals(e.name));
+        if (evictedBefore.contains(e.namespace + "/" + e.name) && !listed) {
+          e.phase = "Evicted";
+          st.pods.add(e);
+          st.evicted++;
+        }
+      }
+    }
+    st.phase = blocked ? "Blocked" : st.remaining > 0 ? "Draining" : st.failed > 0 ? "Failed" : "Drained";
     nd.setStatus(st);
     UpdateControl<NodeDrain> u = UpdateControl.patchStatus(nd);
-    return st.remaining > 0 ? u.rescheduleAfter(Duration.ofMillis(500)) : u;
+    return st.remaining > 0 ? u.rescheduleAfter(Duration.ofMillis(blocked ? 5000 : 500)) : u;
+  }
+
+  /**
+   * Whether {@code unmigratable: evict} evicts this pod: not the node's own (a DaemonSet's, which
+   * would come back on the same node, or a static pod, which the API cannot remove) and not a
+   * Ferry placeholder (evicting it would break a migration in progress), as {@code kubectl drain
+   * --ignore-daemonsets} leaves them.
+   */
+  static boolean evictable(Pod p) {
+    java.util.Map<String, String> a = p.getMetadata().getAnnotations();
+    java.util.Map<String, String> l = p.getMetadata().getLabels();
+    return !(a != null && a.containsKey("kubernetes.io/config.mirror"))
+        && !(l != null && l.containsKey(PlaceholderPod.FOR_LABEL))
+        && PodOwnership.controller(p).map(o -> !"DaemonSet".equals(o.getKind())).orElse(true);
+  }
+
+  /** Evicts {@code p} through the Eviction API (a PodDisruptionBudget may refuse: tried again on the next look). */
+  private void evict(NodeDrain nd, Pod p, NodeDrainStatus.PodEntry e) {
+    if (p.getMetadata().getDeletionTimestamp() != null) {
+      e.phase = "Evicting"; // on its way out already
+      return;
+    }
+    boolean done;
+    try {
+      done = client.pods().inNamespace(e.namespace).withName(e.name).evict();
+    } catch (RuntimeException ex) {
+      e.phase = "EvictionFailed";
+      e.reason = "cannot evict: " + ex.getMessage() + " (" + e.reason + ")";
+      return;
+    }
+    if (done) {
+      e.phase = "Evicting";
+      LOG.info("drain {}: evicted {}/{}, which Ferry cannot migrate", nd.getMetadata().getName(), e.namespace, e.name);
+    } else {
+      e.phase = "EvictionBlocked";
+      e.reason = "a PodDisruptionBudget does not allow evicting it now; tried again (" + e.reason + ")";
+    }
   }
 
   /**

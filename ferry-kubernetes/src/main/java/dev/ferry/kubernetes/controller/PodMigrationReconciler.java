@@ -218,7 +218,10 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
   /** Creates the placeholder (if the engine restores into Pods), then starts the engine. */
   private UpdateControl<PodMigration> start(PodMigration pm) {
     PodMigrationStatus st = pm.getStatus();
-    PolicySelector.Effective e = PolicySelector.merge(pm.getSpec(), Optional.empty());
+    // the policy chosen when the migration was planned (named in status) gives what the spec leaves open
+    Optional<MigrationPolicy> policy = st.policy == null ? Optional.empty()
+        : Optional.ofNullable(client.resources(MigrationPolicy.class).withName(st.policy).get());
+    PolicySelector.Effective e = PolicySelector.merge(pm.getSpec(), policy);
     MigrationEngine.Placeholder placeholder = null;
     if (engine.restoresIntoPods() && st.placeholder != null) {
       String ns = pm.getMetadata().getNamespace();

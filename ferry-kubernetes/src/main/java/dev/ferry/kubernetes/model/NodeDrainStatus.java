@@ -10,6 +10,8 @@ public class NodeDrainStatus {
   public int migrated;
   public int failed;
   public int skipped;
+  /** Pods Ferry cannot migrate that were evicted instead ({@code unmigratable: evict}). */
+  public int evicted;
   public int remaining;
   public List<PodEntry> pods = new ArrayList<>();
 

@@ -34,6 +34,7 @@ import org.junit.jupiter.api.Test;
 @EnableKubernetesMockClient(crud = true)
 class PodMigrationReconcilerTest {
   KubernetesClient client;
+  io.fabric8.kubernetes.client.server.mock.KubernetesMockServer server;
   FakeEngine engine;
   Operator operator;
 
@@ -188,6 +189,26 @@ class PodMigrationReconcilerTest {
     assertThat(st.targetNode).isEqualTo("node-c");
   }
 
+  @Test
+  void thePolicysFreezeBudgetBandwidthAndPostcopyReachTheEngineWhereTheSpecLeavesThemOpen() throws Exception {
+    MigrationPolicy p = new MigrationPolicy();
+    p.setMetadata(new ObjectMetaBuilder().withName("tight").build());
+    p.setSpec(new MigrationPolicySpec());
+    p.getSpec().podSelector = Map.of("app", "redis");
+    p.getSpec().maxFreezeMs = 250L;
+    p.getSpec().bandwidthMBps = 80L;
+    p.getSpec().allowPostcopy = true;
+    client.resource(p).create();
+    pod("redis", "node-a", Map.of("app", "redis"));
+    PodMigration pm = migrate("move-redis", "redis", "node-b");
+    assertThat(await("move-redis", PodMigrationStatus::ended).policy).isEqualTo("tight");
+    MigrationEngine.Request r = engine.requests.get(engine.requests.size() - 1);
+    assertThat(r.maxFreezeMs()).isEqualTo(250L);
+    assertThat(r.bandwidthMBps()).isEqualTo(80L);
+    assertThat(r.allowPostcopy()).isTrue();
+    assertThat(pm.getSpec().maxFreezeMs).as("the spec itself names none").isNull();
+  }
+
   void policy(String name, Map<String, String> podSelector, String strategy) {
     MigrationPolicy p = new MigrationPolicy();
     p.setMetadata(new ObjectMetaBuilder().withName(name).build());
@@ -232,5 +253,90 @@ class PodMigrationReconcilerTest {
           assertThat(pm.getMetadata().getOwnerReferences().get(0).getKind()).isEqualTo("NodeDrain");
           assertThat(pm.getStatus().phase).isEqualTo("Succeeded");
         });
+  }
+
+  private void ownedPod(String name, String kind) {
+    client.pods().inNamespace("apps").resource(new PodBuilder().withNewMetadata().withName(name)
+        .addNewOwnerReference().withApiVersion("apps/v1").withKind(kind).withName(kind.toLowerCase() + "-x")
+        .withUid("u-" + name).withController(true).endOwnerReference()
+        .endMetadata().withNewSpec().withNodeName("node-a").addNewContainer().withName("c").withImage("x").endContainer()
+        .endSpec().build()).create();
+  }
+
+  private void drain(String name, String unmigratable) {
+    dev.ferry.kubernetes.model.NodeDrain nd = new dev.ferry.kubernetes.model.NodeDrain();
+    nd.setMetadata(new ObjectMetaBuilder().withName(name).build());
+    nd.setSpec(new dev.ferry.kubernetes.model.NodeDrainSpec());
+    nd.getSpec().nodeName = "node-a";
+    nd.getSpec().unmigratable = unmigratable;
+    client.resource(nd).create();
+  }
+
+  private dev.ferry.kubernetes.model.NodeDrainStatus awaitDrain(String name, Predicate<dev.ferry.kubernetes.model.NodeDrainStatus> ok)
+      throws InterruptedException {
+    dev.ferry.kubernetes.model.NodeDrainStatus st = null;
+    for (int i = 0; i < 400; i++) {
+      st = client.resources(dev.ferry.kubernetes.model.NodeDrain.class).withName(name).get().getStatus();
+      if (st != null && ok.test(st)) {
+        return st;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("drain " + name + " never got there; last status " + Serialization.asJson(st));
+  }
+
+  @Test
+  void aDrainWithUnmigratableEvictEvictsAStatefulSetPodButLeavesTheNodesOwnDaemonSetPod() throws Exception {
+    pod("web", "node-a", Map.of("app", "web"));
+    ownedPod("db-0", "StatefulSet");
+    ownedPod("logs-agent", "DaemonSet");
+    // the API server's part: an eviction is accepted (201), and the pod goes a moment later
+    java.util.concurrent.atomic.AtomicInteger evictions = new java.util.concurrent.atomic.AtomicInteger();
+    server.expect().post().withPath("/api/v1/namespaces/apps/pods/db-0/eviction").andReply(201, req -> {
+      evictions.incrementAndGet();
+      return "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":\"db-0\"}}";
+    }).always();
+    server.expect().post().withPath("/api/v1/namespaces/apps/pods/logs-agent/eviction").andReply(500, req -> {
+      throw new AssertionError("the node's own DaemonSet pod must not be evicted");
+    }).always();
+    drain("rack-evict", "evict");
+    awaitDrain("rack-evict", s -> s.migrated == 1 && s.pods.stream().anyMatch(e -> "Evicting".equals(e.phase)));
+    Thread.sleep(1200); // two more looks: still draining while the evicted pod is on the node, and not evicted twice
+    var st = client.resources(dev.ferry.kubernetes.model.NodeDrain.class).withName("rack-evict").get().getStatus();
+    assertThat(st.phase).isEqualTo("Draining");
+    assertThat(evictions.get()).as("eviction requests for db-0").isEqualTo(1);
+    client.pods().inNamespace("apps").withName("db-0").delete();
+    st = awaitDrain("rack-evict", s -> "Drained".equals(s.phase));
+    assertThat(st.migrated).as(Serialization.asJson(st)).isEqualTo(1);
+    assertThat(st.evicted).isEqualTo(1);
+    assertThat(st.skipped).isEqualTo(1);
+    assertThat(st.pods).anySatisfy(e -> {
+      assertThat(e.name).isEqualTo("db-0");
+      assertThat(e.phase).isEqualTo("Evicted");
+      assertThat(e.reason).contains("StatefulSet");
+    });
+    assertThat(evictions.get()).isEqualTo(1);
+    assertThat(client.pods().inNamespace("apps").withName("logs-agent").get()).as("the node's own pod stays").isNotNull();
+  }
+
+  @Test
+  void aDrainWithUnmigratableBlockStartsNothingWhileSuchAPodIsOnTheNodeAndGoesOnOnceItIsGone() throws Exception {
+    pod("web", "node-a", Map.of("app", "web"));
+    ownedPod("db-0", "StatefulSet");
+    drain("rack-block", "block");
+    var st = awaitDrain("rack-block", s -> "Blocked".equals(s.phase));
+    assertThat(st.pods).anySatisfy(e -> {
+      assertThat(e.name).isEqualTo("db-0");
+      assertThat(e.phase).isEqualTo("Blocking");
+      assertThat(e.reason).contains("StatefulSet");
+    });
+    Thread.sleep(300); // a look or two later: still nothing started
+    assertThat(client.resources(PodMigration.class).inNamespace("apps").withLabel(NodeDrainReconciler.DRAIN_LABEL, "rack-block")
+        .list().getItems()).isEmpty();
+    assertThat(engine.startedPods).doesNotContain("web");
+    client.pods().inNamespace("apps").withName("db-0").delete();
+    st = awaitDrain("rack-block", s -> "Drained".equals(s.phase));
+    assertThat(st.migrated).isEqualTo(1);
+    assertThat(engine.startedPods).contains("web");
   }
 }
