@@ -7,7 +7,7 @@ import java.nio.ByteBuffer;
 import net.jpountz.lz4.LZ4Compressor;
 import net.jpountz.lz4.LZ4Exception;
 import net.jpountz.lz4.LZ4Factory;
-import net.jpountz.lz4.LZ4FastDecompressor;
+import net.jpountz.lz4.LZ4SafeDecompressor;
 
 /**
  * The body of one chunk on the wire: {@code byte codec}, then for {@link #RAW} the bytes, for
@@ -26,8 +26,15 @@ final class ChunkCodec {
 
   private final Compression mode;
   private final LZ4Compressor compressor = LZ4_FACTORY.fastCompressor();
-  private final LZ4FastDecompressor decompressor = LZ4_FACTORY.fastDecompressor();
+  /**
+   * The safe decompressor: it is told the compressed length and never reads or writes outside its
+   * buffers, whatever a peer sends. (lz4-java's "fast" one runs in Java, byte by byte, into a direct
+   * buffer: ~0.5 GB/s here against 4-6 GB/s for this one.)
+   */
+  private final LZ4SafeDecompressor decompressor = LZ4_FACTORY.safeDecompressor();
   private byte[] packed = new byte[0];
+  /** Compressed bodies read for a direct chunk buffer: JNI then works on two direct buffers, no copy. */
+  private ByteBuffer packedDirect;
   private int misses;
   private long chunks;
   /** Counters for the report: chunks sent as zeros, compressed, as they were; bytes on the wire. */
@@ -103,12 +110,9 @@ final class ChunkCodec {
         if (len <= 0 || len > compressor.maxCompressedLength(n)) {
           throw new IntegrityException(where + ": bad compressed length " + len);
         }
-        if (packed.length < len) {
-          packed = new byte[len];
-        }
-        in.readFully(packed, 0, len);
+        ByteBuffer src = compressedBody(in, wire, len, chunk.isDirect());
         try {
-          if (decompressor.decompress(ByteBuffer.wrap(packed), 0, chunk, chunk.position(), n) != len) {
+          if (decompressor.decompress(src, 0, len, chunk, chunk.position(), n) != n) {
             throw new IntegrityException(where + ": compressed chunk does not decode to " + n + " bytes");
           }
         } catch (LZ4Exception e) {
@@ -118,6 +122,23 @@ final class ChunkCodec {
       default -> throw new IntegrityException(where + ": unknown chunk encoding " + codec);
     }
     return true;
+  }
+
+  /** Reads a compressed body of {@code len} bytes into a buffer of the same kind as the chunk's. */
+  private ByteBuffer compressedBody(DataInputStream in, WireInput wire, int len, boolean direct) throws IOException {
+    if (direct) {
+      if (packedDirect == null || packedDirect.capacity() < len) {
+        packedDirect = ByteBuffer.allocateDirect(compressor.maxCompressedLength(TransferProtocol.CHUNK));
+      }
+      ByteBuffer b = packedDirect.clear().limit(len);
+      wire.readFully(b.duplicate());
+      return b;
+    }
+    if (packed.length < len) {
+      packed = new byte[len];
+    }
+    in.readFully(packed, 0, len);
+    return ByteBuffer.wrap(packed, 0, len);
   }
 
   /** Adds {@code n} zeros to a checksum (which always covers the original bytes). */
