@@ -137,6 +137,14 @@ public final class ImageReceiver {
             p.progress.addFile();
             progress.addFile();
           }
+          case TransferProtocol.FILE_RANGE -> {
+            boolean first = receiveRange(in, wire, codec, writer, target, rel, p, progress, onBytes);
+            Files.setPosixFilePermissions(target, TransferProtocol.perms(mode));
+            p.progress.addFile();
+            if (first) {
+              progress.addFile();
+            }
+          }
           case TransferProtocol.DELETE -> deleteTree(target);
           default -> throw new IOException("unknown entry kind " + kind + " at " + rel);
         }
@@ -193,7 +201,7 @@ public final class ImageReceiver {
         : new StandardOpenOption[] {StandardOpenOption.WRITE};
     try (FileChannel ch = FileChannel.open(target, opts)) {
       try {
-        offset = receiveChunks(in, wire, codec, writer, ch, rel, offset, p, progress, onBytes);
+        offset = receiveChunks(in, wire, codec, writer, ch, rel, offset, size, false, p, progress, onBytes);
         writer.drain();
       } finally {
         writer.settle(); // no write may go on into a closed file
@@ -214,19 +222,72 @@ public final class ImageReceiver {
   }
 
   /**
+   * One range of a file that several connections carry (see {@link Lanes}): written in place into
+   * the file, which is created if missing and never truncated below its size (other ranges are
+   * being written meanwhile); the lane of the last range gives the file its length. Checked like a
+   * whole file: every chunk, then the range's checksum. Returns whether the range is the file's
+   * first (the file counts once).
+   */
+  private boolean receiveRange(DataInputStream in, WireInput wire, ChunkCodec codec, ChunkWriter writer, Path target,
+      String rel, ResumableTransfers.Partial p, TransferProgress progress, LongConsumer onBytes) throws IOException {
+    long size = in.readLong();
+    long start = in.readLong();
+    long end = in.readLong();
+    long startOffset = in.readLong();
+    if (start < 0 || start >= end || end > size || startOffset < start || startOffset > end) {
+      throw new IntegrityException(rel + ": bad range [" + start + ", " + end + ") of " + size + " bytes from " + startOffset);
+    }
+    if (startOffset != start && (!rel.equals(p.fileRel) || startOffset != p.fileOffset)) {
+      throw new IntegrityException("cannot resume " + rel + " at offset " + startOffset + ": verified here is "
+          + (p.fileRel == null ? "no partial file" : p.fileRel + " up to offset " + p.fileOffset));
+    }
+    if (startOffset == start) {
+      p.fileRel = rel;
+      p.fileOffset = start;
+      p.fileCrc = 0; // CRC32C of nothing
+    }
+    Files.createDirectories(target.getParent());
+    long offset = startOffset;
+    try (FileChannel ch = FileChannel.open(target, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+      if (end == size && ch.size() > size) {
+        ch.truncate(size); // an earlier round's longer file; no range goes beyond size
+      }
+      try {
+        offset = receiveChunks(in, wire, codec, writer, ch, rel, offset, end, true, p, progress, onBytes);
+        writer.drain();
+      } finally {
+        writer.settle();
+      }
+      if (end == size && ch.size() < size) {
+        ch.write(ByteBuffer.allocate(1), size - 1); // the file ends in a hole, in this range: give it its length
+      }
+    }
+    int expected = in.readInt();
+    if (offset != end) {
+      throw new IntegrityException(rel + ": got its range up to " + offset + ", expected [" + start + ", " + end + ")");
+    }
+    if (p.fileCrc != expected) {
+      throw new IntegrityException("checksum mismatch for " + rel + " in [" + start + ", " + end + ")");
+    }
+    p.fileRel = null;
+    p.fileOffset = 0;
+    return start == 0;
+  }
+
+  /**
    * Reads, verifies and hands to {@code writer} the chunks of one file, up to its end marker;
    * returns the offset after the last. Each chunk counts as received (and a resume goes on after
    * it) once the writer has written it.
    */
   private static long receiveChunks(DataInputStream in, WireInput wire, ChunkCodec codec, ChunkWriter writer,
-      FileChannel ch, String rel, long offset, ResumableTransfers.Partial p, TransferProgress progress,
-      LongConsumer onBytes) throws IOException {
+      FileChannel ch, String rel, long offset, long limit, boolean shared, ResumableTransfers.Partial p,
+      TransferProgress progress, LongConsumer onBytes) throws IOException {
     while (true) {
       int n = in.readInt();
       if (n == 0) {
         return offset;
       }
-      if (n < 0 || n > TransferProtocol.CHUNK) {
+      if (n < 0 || n > TransferProtocol.CHUNK || offset + n > limit) {
         throw new IntegrityException(rel + ": bad chunk length " + n + " at offset " + offset);
       }
       ByteBuffer buf = writer.buffer().limit(n);
@@ -242,6 +303,12 @@ public final class ImageReceiver {
       } catch (IOException | RuntimeException e) {
         writer.giveBack(buf);
         throw e;
+      }
+      if (!data && shared && offset < ch.size()) {
+        // a file other connections write too is never truncated: what lies here may be an
+        // earlier round's bytes (or a hole another range made), so the zeros are written
+        data = true;
+        buf.put(ZERO_CHUNK.duplicate().limit(n)).flip();
       }
       if (!data) {
         writer.giveBack(buf); // a hole: nothing to write, reads as zeros and takes no space
@@ -259,6 +326,7 @@ public final class ImageReceiver {
     }
   }
 
+  private static final ByteBuffer ZERO_CHUNK = ByteBuffer.allocateDirect(TransferProtocol.CHUNK).asReadOnlyBuffer();
   private static final int FULL_ZERO_CHUNK_CRC = Crc32c.ofZeros(TransferProtocol.CHUNK);
 
   private static int zeroCrc(int n) {

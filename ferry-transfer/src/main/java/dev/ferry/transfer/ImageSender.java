@@ -11,12 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.FileTime;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 
 /** Streams directory trees (a pod's bundles and checkpoint images) to an {@link ImageReceiver}. */
@@ -54,11 +50,20 @@ public final class ImageSender {
    *     transfer's own; null for none
    */
   public ImageSender(boolean corruptOneByte, long bandwidthBytesPerSecond, Compression compression, RateLimiter hostCap) {
+    this(corruptOneByte, bandwidthBytesPerSecond > 0 ? new RateLimiter(bandwidthBytesPerSecond) : null, compression, hostCap,
+        Lanes.ONE);
+  }
+
+  /** One lane of a {@link ParallelSender}: its share of the plan, under caps shared by all lanes. */
+  ImageSender(boolean corruptOneByte, RateLimiter limiter, Compression compression, RateLimiter hostCap, Lanes lanes) {
     this.corrupted = !corruptOneByte;
-    this.limiter = bandwidthBytesPerSecond > 0 ? new RateLimiter(bandwidthBytesPerSecond) : null;
+    this.limiter = limiter;
     this.hostCap = hostCap;
     this.compression = compression;
+    this.lanes = lanes;
   }
+
+  private final Lanes lanes;
 
   /** What the last {@link #send} put on the wire: chunk counts by encoding and payload bytes. */
   public record WireStats(long zeroChunks, long compressedChunks, long rawChunks, long wireBytes) {}
@@ -130,7 +135,8 @@ public final class ImageSender {
       OutputStream rawOut, InputStream rawIn, TransferProgress progress) throws IOException {
     codec = new ChunkCodec(compression);
     resumes = 0;
-    return attempt(transferId, sources, baseline, null, WireOutput.of(rawOut), rawIn, progress);
+    TransferPlan plan = TransferPlan.of(sources, baseline);
+    return attempt(transferId, plan, null, WireOutput.of(rawOut), rawIn, progress);
   }
 
   /**
@@ -144,7 +150,7 @@ public final class ImageSender {
       throws IOException {
     codec = new ChunkCodec(compression);
     resumes = 0;
-    attempt(transferId, sources, null, null, WireOutput.of(socket), socket.getInputStream(), progress);
+    attempt(transferId, TransferPlan.of(sources, null), null, WireOutput.of(socket), socket.getInputStream(), progress);
   }
 
   /**
@@ -155,6 +161,12 @@ public final class ImageSender {
    */
   public Map<String, FileStamp> send(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
       Dialer dialer, long resumeWindowMs, TransferProgress progress) throws IOException {
+    return send(transferId, TransferPlan.of(sources, baseline), dialer, resumeWindowMs, progress);
+  }
+
+  /** The resuming send of one plan (a {@link ParallelSender}'s lanes share theirs). */
+  Map<String, FileStamp> send(String transferId, TransferPlan plan, Dialer dialer, long resumeWindowMs,
+      TransferProgress progress) throws IOException {
     codec = new ChunkCodec(compression);
     resumes = 0;
     boolean resuming = false;
@@ -182,7 +194,7 @@ public final class ImageSender {
           progress.rewind(at.bytes(), at.files());
           bytesBefore = at.bytes();
         }
-        return attempt(transferId, sources, baseline, at, WireOutput.of(s), s.getInputStream(), progress);
+        return attempt(transferId, plan, at, WireOutput.of(s), s.getInputStream(), progress);
       } catch (NothingToResume e) {
         // the connection broke before the receiver heard of the transfer: start it over
         resuming = false;
@@ -247,12 +259,12 @@ public final class ImageSender {
   }
 
   /** One connection's worth: from the start, or from {@code at}. */
-  private Map<String, FileStamp> attempt(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline,
-      ResumePoint at, WireOutput wire, InputStream rawIn, TransferProgress progress) throws IOException {
+  private Map<String, FileStamp> attempt(String transferId, TransferPlan plan, ResumePoint at, WireOutput wire,
+      InputStream rawIn, TransferProgress progress) throws IOException {
     DataInputStream in = new DataInputStream(rawIn);
-    Map<String, FileStamp> now = new HashMap<>();
+    Map<String, FileStamp> now = plan.now;
     try {
-      sendAll(transferId, sources, baseline, at, now, wire, progress);
+      sendAll(transferId, plan, at, wire, progress);
     } catch (IntegrityException e) {
       throw e;
     } catch (IOException e) {
@@ -282,50 +294,39 @@ public final class ImageSender {
     return java.util.Optional.empty();
   }
 
-  private void sendAll(String transferId, List<TransferSource> sources, Map<String, FileStamp> baseline, ResumePoint at,
-      Map<String, FileStamp> now, WireOutput wire, TransferProgress progress) throws IOException {
+  private void sendAll(String transferId, TransferPlan plan, ResumePoint at, WireOutput wire, TransferProgress progress)
+      throws IOException {
     DataOutputStream out = new DataOutputStream(wire);
     if (at == null) {
       out.writeBytes(TransferProtocol.MAGIC);
       out.writeUTF(transferId);
-      out.writeByte(baseline != null ? TransferProtocol.INCREMENTAL : TransferProtocol.FRESH);
+      out.writeByte(plan.incremental ? TransferProtocol.INCREMENTAL : TransferProtocol.FRESH);
     }
     int index = 0;
-    for (TransferSource src : sources) {
-      try (Stream<Path> walk = Files.walk(src.dir())) {
-        for (Path p : (Iterable<Path>) walk.sorted()::iterator) {
-          String rel = src.as() + (p.equals(src.dir()) ? "" : "/" + src.dir().relativize(p));
-          if (!p.equals(src.dir()) && src.skip().contains(src.dir().relativize(p).toString())) {
-            continue;
-          }
-          if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-            FileStamp stamp = stamp(p);
-            now.put(rel, stamp);
-            if (baseline != null && stamp.equals(baseline.get(rel))) {
-              continue; // the receiver has this very file from an earlier round
-            }
-          } else if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS) && !Files.isSymbolicLink(p)) {
-            continue; // sockets, fifos and devices are never part of a bundle or an image directory
-          }
-          int i = index++;
-          if (at != null && i < at.entries()) {
-            continue; // verified by the receiver before the connection broke
-          }
-          long from = 0;
-          if (at != null && i == at.entries() && !at.fileRel().isEmpty()) {
-            if (!at.fileRel().equals(rel)) {
-              throw new IntegrityException("cannot resume transfer " + transferId + ": the receiver was writing "
-                  + at.fileRel() + " but entry " + i + " here is " + rel + " (the files changed since)");
-            }
-            from = at.fileOffset();
-          }
-          sendEntry(out, wire, p, rel, from, progress);
-        }
+    for (int ordinal = 0; ordinal < plan.items.size(); ordinal++) {
+      TransferPlan.Item item = plan.items.get(ordinal);
+      boolean split = item.kind() == TransferProtocol.FILE && lanes.split(item.size());
+      long[] range = split ? lanes.range(item.size()) : null;
+      if (split ? range[0] == range[1] : !lanes.carriesWhole(item.kind(), ordinal)) {
+        continue; // another lane's
       }
+      int i = index++;
+      if (at != null && i < at.entries()) {
+        continue; // verified by the receiver before the connection broke
+      }
+      long from = split ? range[0] : 0;
+      if (at != null && i == at.entries() && !at.fileRel().isEmpty()) {
+        if (!at.fileRel().equals(item.rel())) {
+          throw new IntegrityException("cannot resume transfer " + transferId + ": the receiver was writing "
+              + at.fileRel() + " but entry " + i + " here is " + item.rel() + " (the files changed since)");
+        }
+        from = at.fileOffset();
+      }
+      sendEntry(out, wire, item, range, from, progress);
     }
-    if (baseline != null) {
-      for (String gone : new java.util.TreeSet<>(baseline.keySet())) {
-        if (!now.containsKey(gone) && (at == null || index++ >= at.entries())) {
+    if (lanes.lane() == 0) {
+      for (String gone : plan.deletions) {
+        if (at == null || index++ >= at.entries()) {
           out.writeByte(TransferProtocol.DELETE);
           out.writeUTF(gone);
           out.writeInt(0);
@@ -338,54 +339,62 @@ public final class ImageSender {
     out.flush();
   }
 
-  private static FileStamp stamp(Path p) throws IOException {
-    Map<String, Object> a = Files.readAttributes(p, "unix:size,lastModifiedTime,ctime", LinkOption.NOFOLLOW_LINKS);
-    return new FileStamp((Long) a.get("size"), ((FileTime) a.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS),
-        ((FileTime) a.get("ctime")).to(TimeUnit.NANOSECONDS));
-  }
-
-  private void sendEntry(DataOutputStream out, WireOutput wire, Path p, String rel, long from, TransferProgress progress)
-      throws IOException {
+  private void sendEntry(DataOutputStream out, WireOutput wire, TransferPlan.Item item, long[] range, long from,
+      TransferProgress progress) throws IOException {
+    Path p = item.path();
+    String rel = item.rel();
     int mode = TransferProtocol.mode(Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS));
-    if (Files.isSymbolicLink(p)) {
+    if (item.kind() == TransferProtocol.SYMLINK) {
       out.writeByte(TransferProtocol.SYMLINK);
       out.writeUTF(rel);
       out.writeInt(mode);
       out.writeUTF(Files.readSymbolicLink(p).toString());
-    } else if (Files.isDirectory(p)) {
+    } else if (item.kind() == TransferProtocol.DIR) {
       out.writeByte(TransferProtocol.DIR);
       out.writeUTF(rel);
       out.writeInt(mode);
     } else {
-      out.writeByte(TransferProtocol.FILE);
+      out.writeByte(range == null ? TransferProtocol.FILE : TransferProtocol.FILE_RANGE);
       out.writeUTF(rel);
       out.writeInt(mode);
-      sendFile(out, wire, p, from, progress);
-      progress.addFile();
+      long start = range == null ? 0 : range[0];
+      long end = range == null ? item.size() : range[1];
+      sendFile(out, wire, p, item.size(), start, end, from, range != null, progress);
+      progress.addFile(start == 0);
     }
   }
 
   /**
-   * One file as chunks from {@code from} on. Each chunk is read once into a buffer (direct over a
-   * plain channel socket) for its checksum, which also makes the file's ({@link Crc32c#combine}),
-   * and its body goes from that same buffer: never by sendfile, which reads the file a second
-   * time, so that a file the running pod rewrites meanwhile (a pre-copy round of its root file
-   * system) still arrives as one consistent copy of each chunk instead of failing the check.
+   * One file, or its range {@code [start, end)}, as chunks from {@code from} on. Each chunk is
+   * read once into a buffer (direct over a plain channel socket) for its checksum, which also
+   * makes the file's ({@link Crc32c#combine}), and its body goes from that same buffer: never by
+   * sendfile, which reads the file a second time, so that a file the running pod rewrites
+   * meanwhile (a pre-copy round of its root file system) still arrives as the bytes its
+   * checksums were made of instead of failing the check.
    */
-  private void sendFile(DataOutputStream out, WireOutput wire, Path p, long from, TransferProgress progress)
-      throws IOException {
+  private void sendFile(DataOutputStream out, WireOutput wire, Path p, long planned, long start, long end, long from,
+      boolean ranged, TransferProgress progress) throws IOException {
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-      long size = ch.size();
-      if (from > size) {
-        throw new IntegrityException("cannot resume " + p + " at offset " + from + ": it has only " + size + " bytes now");
+      // a file growing meanwhile (a log) is sent as it was; a split one as the plan saw it (all lanes cut it alike)
+      long size = ranged ? planned : ch.size();
+      if (!ranged) {
+        end = size;
+      }
+      if (from > end || (ranged && ch.size() < end)) {
+        throw new IntegrityException("cannot send " + p + (from > start ? " from offset " + from : "") + ": it has only "
+            + ch.size() + " bytes now");
       }
       out.writeLong(size);
+      if (ranged) {
+        out.writeLong(start);
+        out.writeLong(end);
+      }
       out.writeLong(from);
       int whole = 0; // CRC32C of nothing
       ByteBuffer buf = chunkBuffer(wire.direct());
-      long sent = 0;
-      while (sent < size) {
-        int n = (int) Math.min(buf.capacity(), size - sent); // a file growing meanwhile (a log) is sent as it was
+      long sent = start;
+      while (sent < end) {
+        int n = (int) Math.min(buf.capacity(), end - sent);
         readChunk(ch, buf, sent, n, p);
         int crc = Crc32c.of(buf);
         whole = Crc32c.combine(whole, crc, n);

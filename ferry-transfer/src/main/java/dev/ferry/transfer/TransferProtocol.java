@@ -18,6 +18,10 @@ package dev.ferry.transfer;
  *              where chunk = int length (original), body, int crc32c(original chunk)
  *              and body = byte codec, then RAW: length bytes | ZERO: nothing | LZ4: int n, n bytes
  *              (see ChunkCodec)
+ *     FILE_RANGE: long fileSize, long rangeStart, long rangeEnd, long startOffset (rangeStart, or
+ *              where a resumed range goes on), chunk*, int 0, int crc32c(the range's bytes):
+ *              one connection's share of a file that a ParallelSender cut into ranges (Lanes);
+ *              the other ranges come on the transfer's other connections, each a transfer of its own
  *   byte END, long totalBytes, int files
  * and the target answers: byte OK | byte ERROR, UTF(reason)
  * </pre>
@@ -37,6 +41,7 @@ final class TransferProtocol {
   static final byte FILE = 2;
   static final byte SYMLINK = 3;
   static final byte DELETE = 4;
+  static final byte FILE_RANGE = 5;
   static final byte END = 0;
   static final byte OK = 0x4f;
   static final byte ERROR = 0x45;
