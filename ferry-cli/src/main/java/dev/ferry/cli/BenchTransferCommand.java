@@ -10,8 +10,9 @@ import dev.ferry.runtime.Netns;
 import dev.ferry.runtime.NetnsSocket;
 import dev.ferry.transfer.Compression;
 import dev.ferry.transfer.ImageReceiver;
-import dev.ferry.transfer.ImageSender;
+import dev.ferry.transfer.ParallelSender;
 import dev.ferry.transfer.PeerTls;
+import dev.ferry.transfer.ResumableTransfers;
 import dev.ferry.transfer.TransferProgress;
 import dev.ferry.transfer.TransferSource;
 import java.io.IOException;
@@ -26,6 +27,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -52,6 +55,10 @@ final class BenchTransferCommand implements Callable<Integer> {
 
   @Option(names = "--bench-lab", defaultValue = "xbench", description = "name of the benchmark's own lab")
   String labName;
+
+  @Option(names = "--streams", defaultValue = "2",
+      description = "connections of the parallel cases (ParallelSender; 1 leaves them out) (default: ${DEFAULT-VALUE})")
+  int streams;
 
   /** One case's medians: original MB/s, and iperf3's single-stream rate measured beside it. */
   public record Row(String caseName, String data, double mbPerSec, double iperf3MbPerSec, double ratioToIperf3,
@@ -86,12 +93,16 @@ final class BenchTransferCommand implements Callable<Integer> {
       Exec.checked("sh", "-c", "head -c 32M " + noise.resolve("pages-1.img") + " > " + warm.resolve("pages-1.img")
           + " && head -c 32M " + redis.resolve("pages-1.img") + " >> " + warm.resolve("pages-1.img"));
       long warmBytes = Files.size(warm.resolve("pages-1.img"));
-      for (int i = 0; i < 2; i++) {
+      // TLS's AES-GCM and GHASH reach C2 (their intrinsics) only after a few hundred MiB
+      for (int i = 0; i < 4; i++) {
         for (Compression comp : Compression.values()) {
-          ferry(a, b, PeerTls.PLAIN, PeerTls.PLAIN, warm, work.resolve("dst"), warmBytes, comp);
+          ferry(a, b, PeerTls.PLAIN, PeerTls.PLAIN, warm, work.resolve("dst"), warmBytes, comp, 1);
         }
-        ferry(a, b, PeerTls.load(Lab.tlsDir(a)), PeerTls.load(Lab.tlsDir(b)), warm, work.resolve("dst"), warmBytes,
-            Compression.AUTO);
+        for (int n : streams > 1 ? new int[] {1, streams} : new int[] {1}) {
+          ferry(a, b, PeerTls.PLAIN, PeerTls.PLAIN, warm, work.resolve("dst"), warmBytes, Compression.AUTO, n);
+          ferry(a, b, PeerTls.load(Lab.tlsDir(a)), PeerTls.load(Lab.tlsDir(b)), warm, work.resolve("dst"), warmBytes,
+              Compression.AUTO, n);
+        }
       }
       for (String[] c : new String[][] {{"incompressible", "noise"}, {"redis-memory", "redis"}}) {
         Path src = work.resolve(c[1]);
@@ -102,13 +113,20 @@ final class BenchTransferCommand implements Callable<Integer> {
           measure(m, "iperf3 (1 stream)", new double[] {iperf, 0, iperf});
           measure(m, "tar|socat", new double[] {tarSocat(a, b, src, work.resolve("dst"), bytes), bytes, iperf});
           for (Compression comp : Compression.values()) {
-            double[] r = ferry(a, b, PeerTls.PLAIN, PeerTls.PLAIN, src, work.resolve("dst"), bytes, comp);
+            double[] r = ferry(a, b, PeerTls.PLAIN, PeerTls.PLAIN, src, work.resolve("dst"), bytes, comp, 1);
             measure(m, "ferry " + comp.name().toLowerCase(), new double[] {r[0], r[1], iperf});
           }
           // as agents send: mutual TLS with the lab's certificates
           double[] r = ferry(a, b, PeerTls.load(Lab.tlsDir(a)), PeerTls.load(Lab.tlsDir(b)), src, work.resolve("dst"), bytes,
-              Compression.AUTO);
+              Compression.AUTO, 1);
           measure(m, "ferry auto + mutual TLS", new double[] {r[0], r[1], iperf});
+          if (streams > 1) {
+            r = ferry(a, b, PeerTls.PLAIN, PeerTls.PLAIN, src, work.resolve("dst"), bytes, Compression.AUTO, streams);
+            measure(m, "ferry auto, " + streams + " streams", new double[] {r[0], r[1], iperf});
+            r = ferry(a, b, PeerTls.load(Lab.tlsDir(a)), PeerTls.load(Lab.tlsDir(b)), src, work.resolve("dst"), bytes,
+                Compression.AUTO, streams);
+            measure(m, "ferry auto + mutual TLS, " + streams + " streams", new double[] {r[0], r[1], iperf});
+          }
           System.out.printf("  %s run %d done (iperf3 %.0f MB/s)%n", c[0], run, iperf);
         }
         m.forEach((k, v) -> rows.add(row(k, c[0], v, bytes)));
@@ -194,43 +212,57 @@ final class BenchTransferCommand implements Callable<Integer> {
   }
 
   /**
-   * Ferry's sender on a thread in host-a's namespace, its receiver on a thread in host-b's (the
-   * sockets belong to the namespaces they were made in): original MB/s until the receiver's
-   * verdict, and the bytes that went on the wire.
+   * Ferry's sender on a thread in host-a's namespace, its receivers (one per connection, as an
+   * agent's data port has them) on threads in host-b's (the sockets belong to the namespaces they
+   * were made in): original MB/s until the last receiver's verdict, and the bytes that went on
+   * the wire.
    */
   private static double[] ferry(LabConfig.HostEntry a, LabConfig.HostEntry b, PeerTls tlsA, PeerTls tlsB, Path src,
-      Path dst, long bytes, Compression comp) throws Exception {
+      Path dst, long bytes, Compression comp, int streams) throws Exception {
     Files2.deleteTree(dst);
-    ServerSocket server = NetnsSocket.inNamespace(b.netns(), () -> tlsB.listen(b.ip(), PORT, 1));
+    ServerSocket server = NetnsSocket.inNamespace(b.netns(), () -> tlsB.listen(b.ip(), PORT, streams));
+    ExecutorService receivers = Executors.newFixedThreadPool(streams);
     try (server) {
-      CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
-        try (Socket s = server.accept()) {
-          // as an agent's data server receives (over plain TCP: from the socket's channel)
-          return new ImageReceiver((id, inc) -> dst).receive(s, new byte[0], s, new TransferProgress(), x -> {});
-        } catch (IOException e) {
-          throw new RuntimeException(e);
-        }
-      });
-      ImageSender sender = new ImageSender(false, 0, comp);
+      ResumableTransfers resumable = new ResumableTransfers();
+      List<CompletableFuture<String>> received = new ArrayList<>();
+      for (int k = 0; k < streams; k++) {
+        received.add(CompletableFuture.supplyAsync(() -> {
+          try (Socket s = server.accept()) {
+            // as an agent's data server receives (over plain TCP: from the socket's channel)
+            return new ImageReceiver((id, inc) -> dst, resumable).receive(s, new byte[0], s, new TransferProgress(), x -> {});
+          } catch (IOException e) {
+            throw new RuntimeException(e);
+          }
+        }, receivers));
+      }
+      ParallelSender sender = new ParallelSender(streams, false, 0, comp, null);
       long t0 = System.nanoTime();
-      // Java makes a socket's descriptor when it connects: connect inside the namespace too
-      try (Socket c = NetnsSocket.inNamespace(a.netns(), () -> tlsA.connect(b.ip() + ":" + PORT, 5000))) {
-        sender.send("bench", List.of(new TransferSource(src, "images")), c, new TransferProgress());
+      try {
+        // Java makes a socket's descriptor when it connects: connect inside the namespace too
+        sender.send("bench", List.of(new TransferSource(src, "images")), null,
+            () -> NetnsSocket.inNamespace(a.netns(), () -> tlsA.connect(b.ip() + ":" + PORT, 5000)), 0,
+            new TransferProgress());
       } catch (IOException e) {
-        try {
-          received.get(10, TimeUnit.SECONDS);
-        } catch (java.util.concurrent.ExecutionException r) {
-          throw new IOException("receiver on " + b.name() + ": " + r.getCause().getMessage(), e);
+        for (CompletableFuture<String> r : received) {
+          try {
+            r.get(10, TimeUnit.SECONDS);
+          } catch (java.util.concurrent.ExecutionException x) {
+            throw new IOException("receiver on " + b.name() + ": " + x.getCause().getMessage(), e);
+          }
         }
         throw e;
       }
+      for (CompletableFuture<String> r : received) {
+        r.get(60, TimeUnit.SECONDS);
+      }
       double s = (System.nanoTime() - t0) / 1e9;
-      received.get(60, TimeUnit.SECONDS);
       if (Files.mismatch(src.resolve("pages-1.img"), dst.resolve("images/pages-1.img")) != -1) {
         throw new IOException("the received image differs from the sent one");
       }
       Files2.deleteTree(dst);
       return new double[] {bytes / s / 1e6, sender.wireStats().wireBytes()};
+    } finally {
+      receivers.shutdownNow();
     }
   }
 
