@@ -44,6 +44,7 @@ class PeerTlsTest {
     ServerSocket server = b.listen("127.0.0.1", 0, 1);
     CompletableFuture<String> got = serveOnce(server);
     try (Socket c = a.connect("127.0.0.1:" + server.getLocalPort(), 5000)) {
+      assertThat(((javax.net.ssl.SSLSocket) c).getSession().getCipherSuite()).isEqualTo(PeerTls.PREFERRED_SUITE);
       new DataOutputStream(c.getOutputStream()).writeUTF("hello");
       assertThat(new DataInputStream(c.getInputStream()).readUTF()).isEqualTo("ok hello");
     }
