@@ -255,4 +255,25 @@ class ParallelSenderTest {
       assertThat((System.nanoTime() - t0) / 1e9).isLessThan(10);
     }
   }
+
+  @Test
+  void aCapOf100MBpsHoldsForAllLanesTogetherWithinTenPercent() throws Exception {
+    Path src = tmp.resolve("big");
+    Files.createDirectories(src);
+    byte[] chunk = new byte[1 << 20];
+    new Random(7).nextBytes(chunk);
+    try (var out = Files.newOutputStream(src.resolve("pages.img"))) {
+      for (int i = 0; i < 100; i++) {
+        out.write(chunk);
+      }
+    }
+    try (Target t = new Target(tmp.resolve("dst"))) {
+      TransferProgress progress = new TransferProgress();
+      long t0 = System.nanoTime();
+      new ParallelSender(3, false, 100_000_000, Compression.OFF, null)
+          .send("m-1", List.of(new TransferSource(src, "b")), null, t::dial, 5_000, progress);
+      double mbps = progress.bytes() / ((System.nanoTime() - t0) / 1e9) / 1e6;
+      assertThat(mbps).as("MB/s of 3 lanes under a 100 MB/s cap").isBetween(90.0, 110.0);
+    }
+  }
 }
