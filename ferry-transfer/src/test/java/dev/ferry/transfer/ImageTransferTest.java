@@ -240,47 +240,6 @@ class ImageTransferTest {
     }
   }
 
-  /** Receivers on a loopback port, one per connection, sharing what they verified. */
-  private static final class ResumingReceiver implements AutoCloseable {
-    final ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
-    final ResumableTransfers resumable = new ResumableTransfers();
-    final List<TransferProgress> perConnection = new java.util.concurrent.CopyOnWriteArrayList<>();
-    final CompletableFuture<String> done = new CompletableFuture<>();
-
-    ResumingReceiver(Path dst) throws IOException {
-      Thread t = new Thread(() -> {
-        while (!server.isClosed()) {
-          try {
-            Socket s = server.accept();
-            TransferProgress p = new TransferProgress();
-            perConnection.add(p);
-            CompletableFuture.runAsync(() -> {
-              try (s) {
-                done.complete(new ImageReceiver((id, inc) -> dst, resumable)
-                    .receive(s.getInputStream(), s.getOutputStream(), s, p, b -> {}));
-              } catch (IOException e) {
-                // broken: the next connection resumes
-              }
-            });
-          } catch (IOException e) {
-            return;
-          }
-        }
-      });
-      t.setDaemon(true);
-      t.start();
-    }
-
-    Socket dial() throws IOException {
-      return new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
-    }
-
-    @Override
-    public void close() throws IOException {
-      server.close();
-    }
-  }
-
   @Test
   void aConnectionCutMidFileResumesFromTheLastVerifiedChunk() throws Exception {
     Path src = sampleTree();
@@ -288,7 +247,7 @@ class ImageTransferTest {
     new Random(3).nextBytes(big);
     Files.write(src.resolve("rootfs/pages-1.img"), big);
     Path dst = tmp.resolve("dst");
-    try (ResumingReceiver rx = new ResumingReceiver(dst)) {
+    try (LoopbackTarget rx = new LoopbackTarget(dst, false)) {
       ImageSender sender = new ImageSender(false, 200_000_000); // ~0.25 s: time to cut it half-way
       TransferProgress progress = new TransferProgress();
       List<Socket> dialed = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -324,7 +283,7 @@ class ImageTransferTest {
   @Test
   void aCutThatOutlastsTheResumeWindowFailsNamingTheBreakAndTheLastAttempt() throws Exception {
     Path src = sampleTree();
-    try (ResumingReceiver rx = new ResumingReceiver(tmp.resolve("dst"))) {
+    try (LoopbackTarget rx = new LoopbackTarget(tmp.resolve("dst"), false)) {
       ImageSender sender = new ImageSender(false, 2_000_000);
       TransferProgress progress = new TransferProgress();
       int[] dials = {0};
@@ -354,7 +313,7 @@ class ImageTransferTest {
   @Test
   void aTransferBrokenBeforeTheReceiverHeardOfItStartsOver() throws Exception {
     Path src = sampleTree();
-    try (ResumingReceiver rx = new ResumingReceiver(tmp.resolve("dst"))) {
+    try (LoopbackTarget rx = new LoopbackTarget(tmp.resolve("dst"), false)) {
       ImageSender sender = new ImageSender(false);
       int[] dials = {0};
       TransferProgress progress = new TransferProgress();

@@ -1,10 +1,10 @@
 package dev.ferry.transfer;
 
+import static dev.ferry.transfer.TreeAssertions.assertSameTree;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,10 +13,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,50 +24,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ParallelSenderTest {
   @TempDir Path tmp;
-
-  /** A receiver side like an agent's data port: every connection in a receiver of its own, sharing what was verified. */
-  private static final class Target implements AutoCloseable {
-    final ServerSocket server;
-    final ResumableTransfers resumable = new ResumableTransfers();
-    final Set<String> received = ConcurrentHashMap.newKeySet();
-    final List<String> refusals = new CopyOnWriteArrayList<>();
-    final List<TransferProgress> perConnection = new CopyOnWriteArrayList<>();
-
-    Target(Path dst) throws IOException {
-      server = PeerTls.PLAIN.listen("127.0.0.1", 0, 16);
-      Thread acceptor = new Thread(() -> {
-        while (!server.isClosed()) {
-          try {
-            Socket s = server.accept();
-            TransferProgress p = new TransferProgress();
-            perConnection.add(p);
-            CompletableFuture.runAsync(() -> {
-              try (s) {
-                received.add(new ImageReceiver((id, inc) -> dst, resumable).receive(s, new byte[0], s, p, b -> {}));
-              } catch (IntegrityException e) {
-                refusals.add(e.getMessage());
-              } catch (IOException e) {
-                // broken: a next connection may resume
-              }
-            });
-          } catch (IOException e) {
-            return;
-          }
-        }
-      });
-      acceptor.setDaemon(true);
-      acceptor.start();
-    }
-
-    Socket dial() throws IOException {
-      return PeerTls.PLAIN.connect("127.0.0.1:" + server.getLocalPort(), 5000);
-    }
-
-    @Override
-    public void close() throws IOException {
-      server.close();
-    }
-  }
 
   /** Large files (one with zero chunks, one ending in a hole), small ones, an empty one, a symlink, modes. */
   private Path tree() throws IOException {
@@ -93,22 +47,6 @@ class ParallelSenderTest {
     Files.write(src.resolve("images/empty"), new byte[0]);
     Files.createSymbolicLink(src.resolve("images/link"), Path.of("sub/core-1.img"));
     return src;
-  }
-
-  private static void assertSameTree(Path a, Path b) throws IOException {
-    try (Stream<Path> walk = Files.walk(a)) {
-      for (Path p : (Iterable<Path>) walk::iterator) {
-        Path q = b.resolve(a.relativize(p).toString());
-        if (Files.isSymbolicLink(p)) {
-          assertThat(Files.readSymbolicLink(q)).isEqualTo(Files.readSymbolicLink(p));
-        } else if (Files.isRegularFile(p)) {
-          assertThat(Files.mismatch(p, q)).as(q.toString()).isEqualTo(-1L);
-          assertThat(Files.getPosixFilePermissions(q)).isEqualTo(Files.getPosixFilePermissions(p));
-        } else {
-          assertThat(q).isDirectory();
-        }
-      }
-    }
   }
 
   @Test
@@ -135,7 +73,7 @@ class ParallelSenderTest {
     for (int lanes = 1; lanes <= 4; lanes++) {
       for (Compression c : Compression.values()) {
         Path dst = tmp.resolve("dst-" + lanes + "-" + c);
-        try (Target t = new Target(dst)) {
+        try (LoopbackTarget t = new LoopbackTarget(dst, true)) {
           ParallelSender sender = new ParallelSender(lanes, false, 0, c, null);
           TransferProgress progress = new TransferProgress();
           sender.send("m-1", List.of(new TransferSource(src, "b")), null, t::dial, 5_000, progress);
@@ -168,7 +106,7 @@ class ParallelSenderTest {
     java.util.Arrays.fill(old, (byte) 0x77); // where the new file has zero chunks, this must not show through
     Files.write(dst.resolve("b/images/pages-1.img"), old);
     Files.write(dst.resolve("b/images/pages-2.img"), old);
-    try (Target t = new Target(dst)) {
+    try (LoopbackTarget t = new LoopbackTarget(dst, true)) {
       new ParallelSender(3, false, 0, Compression.AUTO, null)
           .send("m-1", List.of(new TransferSource(src, "b")), null, t::dial, 5_000, new TransferProgress());
     }
@@ -182,7 +120,7 @@ class ParallelSenderTest {
     byte[] data = new byte[8 * TransferProtocol.CHUNK];
     new Random(9).nextBytes(data);
     Files.write(src.resolve("pages-1.img"), data);
-    try (Target t = new Target(tmp.resolve("dst"))) {
+    try (LoopbackTarget t = new LoopbackTarget(tmp.resolve("dst"), true)) {
       ParallelSender sender = new ParallelSender(2, true, 0, Compression.OFF, null);
       assertThatThrownBy(() -> sender.send("m-1", List.of(new TransferSource(src, "b")), null, t::dial, 5_000,
               new TransferProgress()))
@@ -199,7 +137,7 @@ class ParallelSenderTest {
     new Random(3).nextBytes(big);
     Files.write(src.resolve("images/pages-3.img"), big);
     Path dst = tmp.resolve("dst");
-    try (Target t = new Target(dst)) {
+    try (LoopbackTarget t = new LoopbackTarget(dst, true)) {
       ParallelSender sender = new ParallelSender(3, false, 300_000_000, Compression.OFF, null);
       TransferProgress progress = new TransferProgress();
       List<Socket> dialed = new CopyOnWriteArrayList<>();
@@ -230,7 +168,7 @@ class ParallelSenderTest {
     byte[] big = new byte[32 << 20];
     new Random(4).nextBytes(big);
     Files.write(src.resolve("images/pages-3.img"), big);
-    try (Target t = new Target(tmp.resolve("dst"))) {
+    try (LoopbackTarget t = new LoopbackTarget(tmp.resolve("dst"), true)) {
       ParallelSender sender = new ParallelSender(2, false, 100_000_000, Compression.OFF, null);
       TransferProgress progress = new TransferProgress();
       List<Socket> dialed = new CopyOnWriteArrayList<>();
@@ -267,7 +205,7 @@ class ParallelSenderTest {
         out.write(chunk);
       }
     }
-    try (Target t = new Target(tmp.resolve("dst"))) {
+    try (LoopbackTarget t = new LoopbackTarget(tmp.resolve("dst"), true)) {
       TransferProgress progress = new TransferProgress();
       long t0 = System.nanoTime();
       new ParallelSender(3, false, 100_000_000, Compression.OFF, null)

@@ -1,5 +1,6 @@
 package dev.ferry.transfer;
 
+import static dev.ferry.transfer.TreeAssertions.assertSameTree;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -16,7 +17,6 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -63,22 +63,6 @@ class ZeroCopyTransferTest {
       }
       received.exceptionally(e -> null).get(30, TimeUnit.SECONDS);
       return received;
-    }
-  }
-
-  private static void assertSameTree(Path a, Path b) throws IOException {
-    try (Stream<Path> walk = Files.walk(a)) {
-      for (Path p : (Iterable<Path>) walk::iterator) {
-        Path q = b.resolve(a.relativize(p).toString());
-        if (Files.isSymbolicLink(p)) {
-          assertThat(Files.readSymbolicLink(q)).isEqualTo(Files.readSymbolicLink(p));
-        } else if (Files.isRegularFile(p)) {
-          assertThat(Files.mismatch(p, q)).as(q.toString()).isEqualTo(-1L);
-          assertThat(Files.getPosixFilePermissions(q)).isEqualTo(Files.getPosixFilePermissions(p));
-        } else {
-          assertThat(q).isDirectory();
-        }
-      }
     }
   }
 
@@ -170,30 +154,7 @@ class ZeroCopyTransferTest {
     new Random(3).nextBytes(big);
     Files.write(src.resolve("rootfs/pages-1.img"), big);
     Path dst = tmp.resolve("dst");
-    ResumableTransfers resumable = new ResumableTransfers();
-    List<TransferProgress> perConnection = new CopyOnWriteArrayList<>();
-    CompletableFuture<String> done = new CompletableFuture<>();
-    try (ServerSocket server = PeerTls.PLAIN.listen("127.0.0.1", 0, 8)) {
-      Thread acceptor = new Thread(() -> {
-        while (!server.isClosed()) {
-          try {
-            Socket s = server.accept();
-            TransferProgress p = new TransferProgress();
-            perConnection.add(p);
-            CompletableFuture.runAsync(() -> {
-              try (s) {
-                done.complete(new ImageReceiver((id, inc) -> dst, resumable).receive(s, new byte[0], s, p, b -> {}));
-              } catch (IOException e) {
-                // broken: the next connection resumes
-              }
-            });
-          } catch (IOException e) {
-            return;
-          }
-        }
-      });
-      acceptor.setDaemon(true);
-      acceptor.start();
+    try (LoopbackTarget target = new LoopbackTarget(dst, true)) {
       ImageSender sender = new ImageSender(false, 200_000_000, Compression.OFF);
       TransferProgress progress = new TransferProgress();
       List<Socket> dialed = new CopyOnWriteArrayList<>();
@@ -204,17 +165,17 @@ class ZeroCopyTransferTest {
         PeerTls.abort(dialed.get(0));
       });
       sender.send("m-1", List.of(new TransferSource(src, "b")), null, () -> {
-        Socket s = PeerTls.PLAIN.connect("127.0.0.1:" + server.getLocalPort(), 5000);
+        Socket s = target.dial();
         dialed.add(s);
         return s;
       }, 5_000, progress);
       cutter.get(5, TimeUnit.SECONDS);
-      assertThat(done.get(10, TimeUnit.SECONDS)).isEqualTo("m-1");
+      assertThat(target.done.get(10, TimeUnit.SECONDS)).isEqualTo("m-1");
       assertThat(sender.resumes()).isEqualTo(1);
       assertSameTree(src, dst.resolve("b"));
       long total = progress.bytes();
-      assertThat(perConnection.get(1).bytes()).as("bytes sent again after the resume").isLessThan(total - (19 << 20));
-      assertThat(perConnection.get(0).bytes() + perConnection.get(1).bytes()).isEqualTo(total);
+      assertThat(target.perConnection.get(1).bytes()).as("bytes sent again after the resume").isLessThan(total - (19 << 20));
+      assertThat(target.perConnection.get(0).bytes() + target.perConnection.get(1).bytes()).isEqualTo(total);
     }
   }
 
