@@ -113,8 +113,9 @@ public final class PageDaemon {
     try {
       Path dir = Files.createTempDirectory(stateDir, "page-daemon-warmup");
       try {
-        for (int round = 0; round < 12; round++) {
-          PagePathWarmup.exercise(Files.createDirectories(dir.resolve("pages-" + round)), 600);
+        for (int round = 0; round < 12 && Files.isDirectory(stateDir); round++) { // not once its lab is going
+          // createDirectory, not createDirectories: never re-creates a state directory being removed
+          PagePathWarmup.exercise(Files.createDirectory(dir.resolve("pages-" + round)), 600);
         }
       } finally {
         dev.ferry.runtime.Files2.deleteTree(dir);

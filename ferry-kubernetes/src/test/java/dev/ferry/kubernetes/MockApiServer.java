@@ -1,6 +1,5 @@
 package dev.ferry.kubernetes;
 
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectRulesReviewBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
@@ -11,10 +10,6 @@ import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.fabric8.mockwebserver.ServerRequest;
 import io.fabric8.mockwebserver.ServerResponse;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -53,19 +48,8 @@ public final class MockApiServer implements AutoCloseable {
             .withApiGroups("coordination.k8s.io").withResources("leases").withVerbs(leaseVerbs)
             .endResourceRule().endStatus().build()).always();
     MockApiServer m = new MockApiServer(s);
-    for (String crd : List.of("podmigrations", "nodedrains", "migrationpolicies")) {
-      m.client.apiextensions().v1().customResourceDefinitions().resource(Serialization.unmarshal(
-          read(Path.of("..", "deploy", "crds", crd + ".ferry.dev-v1.yml")), CustomResourceDefinition.class)).create();
-    }
+    DeployedCrds.install(m.client);
     return m;
-  }
-
-  private static String read(Path p) {
-    try {
-      return Files.readString(p);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + p.toAbsolutePath() + " (run from the ferry-kubernetes module)", e);
-    }
   }
 
   /** The client every test shares (closed with the server). */

@@ -28,25 +28,59 @@ public final class Files2 {
     if (!mountsUnder(root).isEmpty()) {
       throw new IllegalStateException("still mounted under " + root + ": " + mountsUnder(root) + "; not deleting");
     }
-    try {
-      Files.walkFileTree(
-          root,
-          new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-              Files.delete(file);
-              return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult postVisitDirectory(Path dir, IOException exc) throws IOException {
-              Files.delete(dir);
-              return FileVisitResult.CONTINUE;
-            }
-          });
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot delete " + root, e);
+    // a process still writing below (a page daemon's warm-up as its lab goes) can add an entry
+    // after its directory was emptied: walk again, a few times, before giving up
+    for (int attempt = 1; ; attempt++) {
+      try {
+        deleteWalk(root);
+        return;
+      } catch (java.nio.file.DirectoryNotEmptyException e) {
+        if (attempt == 5) {
+          throw new UncheckedIOException("cannot delete " + root + ": something keeps writing into " + e.getFile(), e);
+        }
+        try {
+          Thread.sleep(50L * attempt);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw new UncheckedIOException("interrupted while deleting " + root, e);
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot delete " + root, e);
+      }
     }
+  }
+
+  /** One pass, tolerating entries that others delete meanwhile. */
+  private static void deleteWalk(Path root) throws IOException {
+    if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    Files.walkFileTree(
+        root,
+        new SimpleFileVisitor<>() {
+          @Override
+          public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+            Files.deleteIfExists(file);
+            return FileVisitResult.CONTINUE;
+          }
+
+          @Override
+          public FileVisitResult visitFileFailed(Path file, IOException exc) throws IOException {
+            if (exc instanceof java.nio.file.NoSuchFileException) {
+              return FileVisitResult.CONTINUE; // gone meanwhile
+            }
+            throw exc;
+          }
+
+          @Override
+          public FileVisitResult postVisitDirectory(Path dir, IOException exc) throws IOException {
+            if (exc != null && !(exc instanceof java.nio.file.NoSuchFileException)) {
+              throw exc;
+            }
+            Files.deleteIfExists(dir);
+            return FileVisitResult.CONTINUE;
+          }
+        });
   }
 
   /** Unmounts every mount point below {@code root}, deepest first. */

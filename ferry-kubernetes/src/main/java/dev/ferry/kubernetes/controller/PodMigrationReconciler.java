@@ -47,6 +47,19 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
   private final Events events;
   private final HandoverSettings settings;
   private final PodHandover pods;
+  /**
+   * Migrations this controller asked the engine to start, until they end (by namespace/name):
+   * a reconcile that still sees no id in status (the engine has none yet, or the cache has not
+   * caught up with the status write) must neither start the engine again nor take the
+   * migration for one that never started.
+   */
+  private final Map<String, Starting> starting = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** A start on its way: the engine's id once it has one, and whether a cancel came first. */
+  private static final class Starting {
+    volatile String migrationId;
+    volatile boolean cancel;
+  }
 
   public PodMigrationReconciler(KubernetesClient client, MigrationEngine engine) {
     this(client, engine, HandoverSettings.defaults());
@@ -74,6 +87,17 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
           : UpdateControl.patchStatus(planned).rescheduleAfter(java.time.Duration.ofMillis(1));
     }
     if (st.migrationId == null) {
+      Starting s = starting.get(key(pm));
+      if (s != null) {
+        // started: its id is on its way to status; a cancel goes to the engine (once it has an id)
+        if (pm.getSpec().cancel) {
+          s.cancel = true;
+          if (s.migrationId != null) {
+            engine.cancel(s.migrationId);
+          }
+        }
+        return UpdateControl.noUpdate();
+      }
       if (pm.getSpec().cancel) {
         st.phase = MigrationPhase.ROLLED_BACK.displayName();
         st.failureReason = "cancelled before it started";
@@ -244,8 +268,18 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
     }
     MigrationEngine.Request r = new MigrationEngine.Request(pm.getMetadata().getNamespace(), pm.getSpec().podName,
         st.sourceNode, st.targetNode, st.strategy, e.maxFreezeMs(), e.bandwidthMBps(), e.allowPostcopy(), placeholder);
-    engine.start(r, new StatusListener(pm));
+    starting.put(key(pm), new Starting());
+    try {
+      engine.start(r, new StatusListener(pm));
+    } catch (RuntimeException ex) {
+      starting.remove(key(pm));
+      throw ex;
+    }
     return UpdateControl.noUpdate();
+  }
+
+  private static String key(PodMigration pm) {
+    return pm.getMetadata().getNamespace() + "/" + pm.getMetadata().getName();
   }
 
   /** The undo of the placeholder's creation: deletes it if it is still one (idempotent). */
@@ -316,6 +350,14 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
         st.migrationId = migrationId;
         st.phase = MigrationPhase.PREPARING.displayName();
       });
+      Starting s = starting.get(key(pm));
+      if (s != null) {
+        s.migrationId = migrationId;
+        if (s.cancel) {
+          LOG.info("cancel of {} requested before its id reached status", migrationId);
+          engine.cancel(migrationId);
+        }
+      }
     }
 
     @Override
@@ -345,6 +387,7 @@ public class PodMigrationReconciler implements Reconciler<PodMigration>, Cleaner
 
     @Override
     public void ended(String migrationId, MigrationReport r) {
+      starting.remove(key(pm));
       podObjects(r);
       MigrationPhase end = "migrated".equals(r.outcome) ? MigrationPhase.SUCCEEDED
           : "rolled-back".equals(r.outcome) ? MigrationPhase.ROLLED_BACK : MigrationPhase.FAILED;

@@ -48,6 +48,8 @@ final class FakeEngine implements MigrationEngine {
   private final Map<String, CountDownLatch> cancels = new ConcurrentHashMap<>();
   private final AtomicInteger ids = new AtomicInteger();
   volatile long phaseMillis = 20;
+  /** How long the engine takes to get a migration id (the status has none meanwhile). */
+  volatile long startMillis = 0;
 
   FakeEngine(KubernetesClient client) {
     this.client = client;
@@ -72,6 +74,7 @@ final class FakeEngine implements MigrationEngine {
   private void run(String id, Request r, Listener l) {
     mostAtOnce.accumulateAndGet(running.incrementAndGet(), Math::max);
     try {
+      Thread.sleep(startMillis);
       l.started(id);
       for (MigrationPhase p : PHASES) {
         l.phase(id, p, p.displayName() + " " + r.pod());

@@ -2,6 +2,7 @@ package dev.ferry.kubernetes.controller;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.kubernetes.DeployedCrds;
 import dev.ferry.kubernetes.model.MigrationPolicy;
 import dev.ferry.kubernetes.model.MigrationPolicySpec;
 import dev.ferry.kubernetes.model.PodMigration;
@@ -14,7 +15,6 @@ import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.api.model.apps.ReplicaSet;
 import io.fabric8.kubernetes.api.model.apps.ReplicaSetBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -26,8 +26,6 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -54,11 +52,7 @@ class PodHandoverTest {
 
   @BeforeEach
   void setUp() throws Exception {
-    for (String crd : List.of("podmigrations", "nodedrains", "migrationpolicies")) {
-      client.apiextensions().v1().customResourceDefinitions().resource(Serialization.unmarshal(
-          Files.readString(Path.of("..", "deploy", "crds", crd + ".ferry.dev-v1.yml")), CustomResourceDefinition.class))
-          .create();
-    }
+    DeployedCrds.install(client);
     client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("apps").endMetadata().build()).create();
     for (String n : List.of("node-a", "node-b")) {
       client.nodes().resource(new NodeBuilder().withNewMetadata().withName(n).endMetadata().build()).create();

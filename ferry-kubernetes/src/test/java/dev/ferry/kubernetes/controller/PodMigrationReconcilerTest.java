@@ -2,6 +2,7 @@ package dev.ferry.kubernetes.controller;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.kubernetes.DeployedCrds;
 import dev.ferry.kubernetes.model.MigrationPolicy;
 import dev.ferry.kubernetes.model.MigrationPolicySpec;
 import dev.ferry.kubernetes.model.PodMigration;
@@ -11,15 +12,12 @@ import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -40,11 +38,7 @@ class PodMigrationReconcilerTest {
 
   @BeforeEach
   void setUp() throws Exception {
-    for (String crd : List.of("podmigrations", "nodedrains", "migrationpolicies")) {
-      client.apiextensions().v1().customResourceDefinitions().resource(Serialization.unmarshal(
-          Files.readString(Path.of("..", "deploy", "crds", crd + ".ferry.dev-v1.yml")), CustomResourceDefinition.class))
-          .create();
-    }
+    DeployedCrds.install(client);
     client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("apps")
         .withLabels(Map.of("tier", "prod")).endMetadata().build()).create();
     for (String n : List.of("node-a", "node-b", "node-c")) {
@@ -141,6 +135,25 @@ class PodMigrationReconcilerTest {
     PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
     assertThat(st.phase).isEqualTo("RolledBack");
     assertThat(st.failureReason).contains("cancelled");
+  }
+
+  @Test
+  void aCancelBeforeTheEnginesIdReachesStatusStopsThatMigrationAndStartsNoOther() throws Exception {
+    pod("redis", "node-a", Map.of());
+    engine.waitingForCancel.add("redis");
+    engine.startMillis = 1500;
+    migrate("move-redis", "redis", "node-b");
+    for (int i = 0; i < 100 && engine.startedPods.isEmpty(); i++) {
+      Thread.sleep(20);
+    }
+    assertThat(engine.startedPods).containsExactly("redis");
+    client.resources(PodMigration.class).inNamespace("apps").withName("move-redis")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"cancel\":true}}");
+    PodMigrationStatus st = await("move-redis", PodMigrationStatus::ended);
+    assertThat(st.phase).isEqualTo("RolledBack");
+    assertThat(st.failureReason).as("the engine's migration was the one cancelled").contains("cancelled in phase Transferring");
+    assertThat(st.migrationId).isEqualTo("m-fake-1");
+    assertThat(engine.startedPods).as("started once").containsExactly("redis");
   }
 
   @Test
