@@ -8,6 +8,7 @@ import dev.ferry.runtime.PodNetwork;
 import dev.ferry.transfer.PeerTls;
 import dev.ferry.runtime.PostCopy;
 import dev.ferry.runtime.ProcessMemory;
+import dev.ferry.runtime.Procs;
 import dev.ferry.transfer.ImageSender;
 import dev.ferry.transfer.TransferProgress;
 import dev.ferry.transfer.TransferSource;
@@ -1024,9 +1025,7 @@ public final class SourceRole {
   /** The lazy dump (runc checkpoint --lazy-pages) of a migration, however many agents ago it started. */
   private List<ProcessHandle> lazyDumpProcesses(String migrationId) {
     String images = migrationsDir.resolve(migrationId).toString();
-    return ProcessHandle.allProcesses()
-        .filter(p -> p.info().commandLine().map(c -> c.contains("--lazy-pages") && c.contains(images)).orElse(false))
-        .toList();
+    return Procs.withCommandLineContaining("--lazy-pages", images);
   }
 
   private static void sleepQuietly(long ms) {

@@ -52,9 +52,7 @@ class PageDaemonTest {
   }
 
   private static Optional<Long> daemonPid(Path state) {
-    return ProcessHandle.allProcesses()
-        .filter(p -> p.info().commandLine().map(c -> c.contains(PageDaemon.class.getName()) && c.contains(state.toString()))
-            .orElse(false))
+    return dev.ferry.runtime.Procs.withCommandLineContaining(PageDaemon.class.getName(), state.toString()).stream()
         .map(ProcessHandle::pid)
         .findFirst();
   }

@@ -5,6 +5,7 @@ import dev.ferry.api.Json;
 import dev.ferry.runtime.Exec;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.Netns;
+import dev.ferry.runtime.Procs;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -315,13 +316,10 @@ public final class Lab {
     // then whatever outlived them and works in the lab's directories: CRIU's page daemons, a lazy
     // dump an agent killed mid-migration left holding a frozen tree, and their children
     String mark = run + "/";
-    ProcessHandle.allProcesses()
-        .filter(p -> p.pid() != ProcessHandle.current().pid())
-        .filter(p -> p.info().commandLine().map(c -> c.contains(mark)).orElse(false))
-        .forEach(p -> {
-          p.descendants().forEach(ProcessHandle::destroyForcibly);
-          p.destroyForcibly();
-        });
+    Procs.withCommandLineContaining(mark).forEach(p -> {
+      p.descendants().forEach(ProcessHandle::destroyForcibly);
+      p.destroyForcibly();
+    });
     // 2. containers (pods, sandboxes, restored copies)
     for (String id : Exec.run("runc", "list", "-q").stdout().split("\n")) {
       if (id.strip().startsWith(prefix)) {

@@ -315,9 +315,7 @@ public final class PostCopy {
 
   private static List<ProcessHandle> daemonsUnder(Path workRoot) {
     String dir = workRoot.toString();
-    return ProcessHandle.allProcesses()
-        .filter(p -> p.info().commandLine().map(c -> c.contains("lazy-pages") && c.contains(dir)).orElse(false))
-        .toList();
+    return Procs.withCommandLineContaining("lazy-pages", dir);
   }
 
 
