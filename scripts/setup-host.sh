@@ -51,22 +51,32 @@ install_packages() {
   fi
 }
 
+# A private apt configuration for one Debian suite, kept in a work directory: the machine's apt
+# set-up is untouched. Sets APT_O to the options that make apt-get and apt-cache use it, and
+# reads the suite's package list.
+private_apt() {  # $1 = suite, $2 = work directory, $3 = the suite in words, for errors
+  local suite="$1" work="$2"
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
+  cat >"$work/$suite.sources" <<S
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $suite
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+S
+  APT_O=(-o "Dir::Etc::SourceList=$work/$suite.sources" -o Dir::Etc::SourceParts=-
+         -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
+         -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
+  apt-get "${APT_O[@]}" update -qq || die "cannot read $3's package list"
+}
+
 install_private_criu() {
   local work="$REPO/.ferry/apt-sid"
   say "fetching CRIU from Debian unstable into $PREFIX (the machine's apt configuration is not touched)"
   rm -rf "$work" "$PREFIX.new"
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$PREFIX.new"
-  cat >"$work/sid.sources" <<S
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: sid
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-S
-  local o=(-o "Dir::Etc::SourceList=$work/sid.sources" -o Dir::Etc::SourceParts=-
-           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
-           -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
-  apt-get "${o[@]}" update -qq || die "cannot read Debian unstable's package list"
+  mkdir -p "$PREFIX.new"
+  private_apt sid "$work" "Debian unstable"
+  local o=("${APT_O[@]}")
   # Resolve criu's run-time closure in sid instead of hard-coding it: it moves.
   local pkgs
   pkgs="$(apt-cache "${o[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
@@ -94,22 +104,13 @@ runsc_ok() {  # $1 = runsc binary; true when it is a build of 2024 or later (Deb
 }
 
 # gVisor's runsc (for pods run with --runtime runsc): one static binary, taken from Debian 13
-# (trixie) with a private apt configuration, like CRIU above; the machine's apt set-up is untouched.
+# (trixie) with a private apt configuration, like CRIU above.
 install_private_runsc() {
   local work="$REPO/.ferry/apt-trixie"
   say "fetching runsc from Debian 13 into $RUNSC_PREFIX (the machine's apt configuration is not touched)"
-  rm -rf "$work"; mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/x"
-  cat >"$work/trixie.sources" <<S
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-S
-  local o=(-o "Dir::Etc::SourceList=$work/trixie.sources" -o Dir::Etc::SourceParts=-
-           -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
-           -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
-  apt-get "${o[@]}" update -qq || die "cannot read Debian 13's package list"
+  rm -rf "$work"; mkdir -p "$work/x"
+  private_apt trixie "$work" "Debian 13"
+  local o=("${APT_O[@]}")
   (cd "$work/debs" && apt-get "${o[@]}" download runsc >/dev/null) || die "cannot download runsc from Debian 13"
   dpkg-deb -x "$work"/debs/runsc_*.deb "$work/x"
   mkdir -p "$RUNSC_PREFIX"
