@@ -16,6 +16,17 @@ import java.util.List;
 public final class Files2 {
   private Files2() {}
 
+  /** Creates each directory with its parents, or says which could not be. */
+  public static void mkdirs(Path... dirs) {
+    try {
+      for (Path d : dirs) {
+        Files.createDirectories(d);
+      }
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot create " + List.of(dirs), e);
+    }
+  }
+
   /**
    * Deletes a tree after unmounting anything mounted inside it (deepest first), e.g. CRIU's
    * cgroup yard left behind by a failed restore. Refuses to delete while a mount remains.

@@ -2,16 +2,13 @@ package dev.ferry.runtime;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.api.Json;
-import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /** {@link ContainerRuntime} on runc, with CRIU for checkpoint and restore. */
 public final class RuncRuntime implements ContainerRuntime {
@@ -167,7 +164,7 @@ public final class RuncRuntime implements ContainerRuntime {
 
   @Override
   public void checkpoint(String id, Path imageDir, Path workDir) {
-    mkdirs(imageDir, workDir);
+    Files2.mkdirs(imageDir, workDir);
     pause(id);
     Exec.Result r =
         Exec.run(
@@ -183,7 +180,7 @@ public final class RuncRuntime implements ContainerRuntime {
 
   @Override
   public void restore(String id, Path bundle, Path imageDir, Path workDir) {
-    mkdirs(workDir);
+    Files2.mkdirs(workDir);
     restore(id, bundle, imageDir, workDir, false);
   }
 
@@ -247,44 +244,11 @@ public final class RuncRuntime implements ContainerRuntime {
     return ids;
   }
 
-  /**
-   * Runs runc with stdin from /dev/null and its output in a log file: the container's first
-   * process inherits these descriptors, and a pipe would keep us waiting for ever.
-   */
+  /** Runs runc detached ({@link Detached}) with CRIU's environment. */
   private void detached(List<String> cmd, Path log) {
-    try {
-      Files.createDirectories(log.getParent());
-      ProcessBuilder pb = new ProcessBuilder(cmd);
-      Map<String, String> env = new HashMap<>(criuEnv);
-      pb.environment().putAll(env);
-      pb.redirectInput(new File("/dev/null"));
-      pb.redirectOutput(log.toFile());
-      pb.redirectErrorStream(true);
-      Process p = pb.start();
-      if (!p.waitFor(CRIU_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-        // CRIU runs as runc's child: a stuck one must not outlive the attempt
-        p.descendants().forEach(ProcessHandle::destroyForcibly);
-        p.destroyForcibly();
-        throw new CommandFailedException(new Exec.Result(cmd, 124, "", "timed out after " + CRIU_TIMEOUT.toMinutes() + " min"));
-      }
-      if (p.exitValue() != 0) {
-        throw new CommandFailedException(new Exec.Result(cmd, p.exitValue(), "", Files.readString(log)));
-      }
-    } catch (IOException e) {
-      throw new CommandFailedException(new Exec.Result(cmd, 127, "", e.getMessage()));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException(e);
-    }
-  }
-
-  private static void mkdirs(Path... dirs) {
-    try {
-      for (Path d : dirs) {
-        Files.createDirectories(d);
-      }
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot create " + List.of(dirs), e);
+    Exec.Result r = Detached.run(cmd, criuEnv, log, CRIU_TIMEOUT);
+    if (r.exitCode() != 0) {
+      throw new CommandFailedException(r);
     }
   }
 }

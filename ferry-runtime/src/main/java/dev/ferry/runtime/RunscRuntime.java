@@ -2,15 +2,12 @@ package dev.ferry.runtime;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.api.Json;
-import java.io.File;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@link ContainerRuntime} on gVisor's {@code runsc}: each container is a sandbox with its own
@@ -96,7 +93,7 @@ public final class RunscRuntime implements ContainerRuntime {
 
   @Override
   public void run(String id, Path bundle) {
-    mkdirs(root);
+    Files2.mkdirs(root);
     detached(sandboxCommand("run", "-detach", "--bundle", bundle.toString(), id), bundle.resolve("runsc-run.log"),
         "runsc run of " + id);
   }
@@ -132,7 +129,7 @@ public final class RunscRuntime implements ContainerRuntime {
    */
   @Override
   public void checkpoint(String id, Path imageDir, Path workDir) {
-    mkdirs(imageDir, workDir);
+    Files2.mkdirs(imageDir, workDir);
     Exec.Result pause = Exec.run(runsc("pause", id));
     if (!pause.ok()) {
       throw new CheckpointException("runsc pause of " + id, pause, "");
@@ -154,7 +151,7 @@ public final class RunscRuntime implements ContainerRuntime {
 
   @Override
   public void restore(String id, Path bundle, Path imageDir, Path workDir) {
-    mkdirs(root, workDir);
+    Files2.mkdirs(root, workDir);
     detached(sandboxCommand("restore", "-detach", "--image-path", imageDir.toString(), "--bundle", bundle.toString(), id),
         workDir.resolve("runsc-restore.log"), "runsc restore of " + id);
   }
@@ -262,41 +259,11 @@ public final class RunscRuntime implements ContainerRuntime {
     return m.find() && Integer.parseInt(m.group(1)) >= 20240101;
   }
 
-  /**
-   * Starts a sandbox command detached (stdin /dev/null, output in a log file: the sandbox
-   * inherits these descriptors, and a pipe would keep us waiting for ever).
-   */
+  /** Starts a sandbox command detached ({@link Detached}); fails as a checkpoint or restore of {@code what}. */
   private static void detached(List<String> cmd, Path log, String what) {
-    try {
-      Files.createDirectories(log.getParent());
-      ProcessBuilder pb = new ProcessBuilder(cmd);
-      pb.redirectInput(new File("/dev/null"));
-      pb.redirectOutput(log.toFile());
-      pb.redirectErrorStream(true);
-      Process p = pb.start();
-      if (!p.waitFor(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-        p.descendants().forEach(ProcessHandle::destroyForcibly);
-        p.destroyForcibly();
-        throw new CheckpointException(what, new Exec.Result(cmd, 124, "", "timed out after " + TIMEOUT.toMinutes() + " min"), "");
-      }
-      if (p.exitValue() != 0) {
-        throw new CheckpointException(what, new Exec.Result(cmd, p.exitValue(), "", Files.readString(log).strip()), "");
-      }
-    } catch (IOException e) {
-      throw new CommandFailedException(new Exec.Result(cmd, 127, "", e.getMessage()));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException(e);
-    }
-  }
-
-  private static void mkdirs(Path... dirs) {
-    try {
-      for (Path d : dirs) {
-        Files.createDirectories(d);
-      }
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot create " + List.of(dirs), e);
+    Exec.Result r = Detached.run(cmd, Map.of(), log, TIMEOUT);
+    if (r.exitCode() != 0) {
+      throw new CheckpointException(what, new Exec.Result(cmd, r.exitCode(), "", r.stderr().strip()), "");
     }
   }
 }
