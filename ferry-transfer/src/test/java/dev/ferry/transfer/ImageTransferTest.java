@@ -111,15 +111,7 @@ class ImageTransferTest {
 
   @Test
   void aBandwidthCapOf100MBpsIsHeldWithinTenPercent() throws Exception {
-    Path src = tmp.resolve("big");
-    Files.createDirectories(src);
-    byte[] chunk = new byte[1 << 20];
-    new Random(7).nextBytes(chunk);
-    try (var out = Files.newOutputStream(src.resolve("pages.img"))) {
-      for (int i = 0; i < 100; i++) {
-        out.write(chunk);
-      }
-    }
+    Path src = TreeAssertions.incompressibleTree(tmp.resolve("big"), "pages.img", 100);
     TransferProgress p = new TransferProgress();
     Outcome o = loopback(new ImageSender(false, 100_000_000), src, "images", tmp.resolve("dst"), null, p);
     o.received().get();

@@ -196,15 +196,7 @@ class ParallelSenderTest {
 
   @Test
   void aCapOf100MBpsHoldsForAllLanesTogetherWithinTenPercent() throws Exception {
-    Path src = tmp.resolve("big");
-    Files.createDirectories(src);
-    byte[] chunk = new byte[1 << 20];
-    new Random(7).nextBytes(chunk);
-    try (var out = Files.newOutputStream(src.resolve("pages.img"))) {
-      for (int i = 0; i < 100; i++) {
-        out.write(chunk);
-      }
-    }
+    Path src = TreeAssertions.incompressibleTree(tmp.resolve("big"), "pages.img", 100);
     try (LoopbackTarget t = new LoopbackTarget(tmp.resolve("dst"), true)) {
       TransferProgress progress = new TransferProgress();
       long t0 = System.nanoTime();
