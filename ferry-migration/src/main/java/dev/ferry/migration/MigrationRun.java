@@ -117,6 +117,7 @@ final class MigrationRun {
     }
     steps.add(new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing));
     if (memoryPrecopy()) {
+      // run during the transfer (see there); here only for a recovery that replays the table
       steps.add(new Step("pump", MigrationPhase.TRANSFERRING, this::pump, nothing));
     }
     // run during the transfer (see there); its undo is the target's abort, which follows
@@ -172,8 +173,12 @@ final class MigrationRun {
       }
       enterPhase(s.phase(), s.name());
       store.stepStatus(id, s.name(), "started");
+      long started = now();
       try {
         s.run().apply();
+        if (frozenStart > 0) {
+          LOG.debug("step {} took {} ms, done {} ms into the freeze", s.name(), now() - started, now() - frozenStart);
+        }
       } catch (StepFailedException e) {
         throw e; // a step run alongside (the identity hand-over) failed
       } catch (FinishLaterException e) {
@@ -444,9 +449,17 @@ final class MigrationRun {
    * starts it and restores at once.
    */
   private void pump() {
-    if (!pumped) {
-      return; // pre-copy without userfaultfd on the target: the recipes went with the images
+    if (!pumped || pumpStarted) {
+      return; // pre-copy without userfaultfd on the target: the recipes went with the images; or done during the transfer
     }
+    countPumped(startPump());
+  }
+
+  /** What {@link #startPump} did, for the report: the source's answer and how long it took. */
+  private record Pumped(JsonNode answer, long ms) {}
+
+  /** Runs the pump (see {@link #pump}); leaves the report alone, as it may run beside the transfer. */
+  private Pumped startPump() {
     long start = now();
     if (hybrid()) {
       // the pages follow the pod; it runs as soon as it is restored (CRIU's restore itself
@@ -454,17 +467,25 @@ final class MigrationRun {
       pumpStartedAt = start;
       source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false, "hold", true,
           "bandwidth", options.bandwidthMBps() * 1_000_000));
-      report.frozenBreakdownMs.put("pumpStart", now() - start);
-      return;
+      return new Pumped(null, now() - start);
     }
     JsonNode r = source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", true,
         "bandwidth", options.bandwidthMBps() * 1_000_000));
+    return new Pumped(r, now() - start);
+  }
+
+  private void countPumped(Pumped p) {
+    if (p.answer() == null) {
+      report.frozenBreakdownMs.put("pumpStart", p.ms());
+      return;
+    }
+    JsonNode r = p.answer();
     report.frozenPagesSent = r.path("literalPages").asLong();
     report.frozenPagesKept = r.path("keptPages").asLong();
     report.frozenBytesTransferred = (report.frozenBytesTransferred == null ? 0 : report.frozenBytesTransferred)
         + r.path("bytes").asLong();
     report.bytesTransferred = (report.bytesTransferred == null ? 0 : report.bytesTransferred) + r.path("bytes").asLong();
-    report.frozenBreakdownMs.put("pumpPages", now() - start);
+    report.frozenBreakdownMs.put("pumpPages", p.ms());
   }
 
   /** The source resumes with its disks attached again (a cold source restores from images that use them). */
@@ -486,24 +507,41 @@ final class MigrationRun {
    * leave the identity in doubt, or the source could not be resumed.
    */
   private void transfer() throws Exception {
-    CompletableFuture<Void> identity = CompletableFuture.runAsync(() -> {
+    List<CompletableFuture<Void>> alongside = new ArrayList<>();
+    alongside.add(CompletableFuture.runAsync(() -> {
       recorded("stage-identity", this::stageIdentity);
       identityStaged = true;
-    });
+    }));
+    Pumped[] pumpedAlongside = {null};
+    if (pumped) {
+      // the pump reads the frozen memory and the source's own images only: it need not wait
+      // for the images to reach the target (pre-copy's frozen pages, hybrid's start)
+      alongside.add(CompletableFuture.runAsync(() -> {
+        recorded("pump", () -> pumpedAlongside[0] = startPump());
+        pumpStarted = true;
+      }));
+    }
     try {
       sendFrozenRound();
     } catch (Exception e) {
-      try {
-        identity.join(); // a rollback must know what the target did; the transfer's failure is the one to report
-      } catch (java.util.concurrent.CompletionException ignored) {
-        // the target failed the staging too: the same cause, most likely
+      for (CompletableFuture<Void> f : alongside) {
+        try {
+          f.join(); // a rollback must know what the others did; the transfer's failure is the one to report
+        } catch (java.util.concurrent.CompletionException ignored) {
+          // failed too: the same cause, most likely
+        }
       }
       throw e;
     }
-    try {
-      identity.join();
-    } catch (java.util.concurrent.CompletionException e) {
-      throw e.getCause() instanceof Exception ex ? ex : e;
+    for (CompletableFuture<Void> f : alongside) {
+      try {
+        f.join();
+      } catch (java.util.concurrent.CompletionException e) {
+        throw e.getCause() instanceof Exception ex ? ex : e;
+      }
+    }
+    if (pumpedAlongside[0] != null) {
+      countPumped(pumpedAlongside[0]); // after the transfer's own figures, which it adds to
     }
   }
 
@@ -608,6 +646,9 @@ final class MigrationRun {
     }
   }
 
+  /** Set once {@link #transfer} ran the pump alongside the images. */
+  private volatile boolean pumpStarted;
+
   /** Set once the target took the identity in {@link #handOverIdentity}. */
   private boolean identityTaken;
 
@@ -644,9 +685,22 @@ final class MigrationRun {
     }
     report.frozenBreakdownMs.put("restore", now() - start - r.path("rebuildMs").asLong());
     putLaps("restore", r);
-    if (pumped && hybrid()) {
-      // restored: the rest of the memory may now use the CPUs
+  }
+
+  /**
+   * Hybrid: lets the page pump push the rest of the memory. Until the pod's network is open it
+   * only sends pages the restored pod asks for; pushing the rest earlier made the commit wait
+   * for the CPUs (2 here) ~100 ms longer, inside the frozen window. Idempotent; a source agent
+   * that does not answer is left to the post-copy wait, which waits for its restart.
+   */
+  private void releasePump() {
+    if (!pumped || !hybrid()) {
+      return;
+    }
+    try {
       source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));
+    } catch (RuntimeException e) {
+      LOG.warn("the page pump of {} was not released: {}", id, e.getMessage());
     }
   }
 
@@ -684,6 +738,7 @@ final class MigrationRun {
     report.networkOpenEpochMs = now();
     report.frozenMs = now() - frozenStart;
     report.commitMs = now() - start;
+    releasePump();
   }
 
   /** Whether the commit point was recorded: from there on the migration only goes forward. */
@@ -844,6 +899,7 @@ final class MigrationRun {
         + pod.name() + "'s source");
     store.stepStatus(id, "pages", "started");
     try {
+      releasePump(); // (after a commit that could not release it)
       java.util.function.Supplier<JsonNode> pages = () -> afterCommit(
           () -> target.step(id, "target", "pages", Map.of("pod", pod.name())), "waiting for the pod's memory to arrive");
       JsonNode r = pumped ? whileSourceAnswers(pages, "the pod's memory") : pages.get();
