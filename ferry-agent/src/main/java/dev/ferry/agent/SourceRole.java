@@ -405,6 +405,7 @@ public final class SourceRole {
       // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
       s.setTcpNoDelay(true);
       p.setTcpNoDelay(true);
+      pump.connecting(s, p); // a stop (a rollback) closes them, also while they connect over a cut link
       s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
       p.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
       s.setSoTimeout(STALL_MS);

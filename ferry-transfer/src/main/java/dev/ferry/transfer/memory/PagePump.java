@@ -73,14 +73,30 @@ public final class PagePump {
     holding = false;
   }
 
-  /** Stops a pump under way (cancel, rollback): cuts its connections. */
   /** Whether {@link #stop} was called (a pump stopped on purpose is not started again). */
   public boolean stopped() {
     return stopped;
   }
 
+  /**
+   * The connections about to be opened for {@link #run}: a {@link #stop} from then on closes
+   * them, which also ends a connect still waiting on a cut link (up to its timeout otherwise,
+   * with the pod frozen meanwhile if a rollback is waiting for the pump).
+   */
+  public void connecting(Socket... lanes) {
+    sockets = lanes.clone();
+    if (stopped) {
+      closeAll(); // stopped before it connected
+    }
+  }
+
+  /** Stops a pump under way (cancel, rollback): cuts its connections. */
   public void stop() {
     stopped = true;
+    closeAll();
+  }
+
+  private void closeAll() {
     for (Socket s : sockets) {
       try {
         s.close();
