@@ -6,9 +6,8 @@ import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
+import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.SocketChannel;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -18,30 +17,29 @@ import java.util.concurrent.TimeUnit;
  * file is written from. Notes whether the connection itself failed ({@link #broken()}: end of
  * stream or an I/O error) as opposed to what it carried.
  *
- * <p>A channel read does not honour the socket's SO_TIMEOUT; a watchdog closes a channel whose
- * read has waited longer than it, and the read then fails with {@link SocketTimeoutException} as
- * a stream read would.
+ * <p>A plain channel read does not honour the socket's SO_TIMEOUT; an {@link IoDeadline} closes a
+ * channel whose read has waited longer than it, and the read then fails with {@link
+ * SocketTimeoutException} as a stream read would.
  */
 final class WireInput extends InputStream {
   private static final int BUFFER = 1 << 16;
   /** null when reading from {@link #stream}. */
-  private final SocketChannel channel;
+  private final ReadableByteChannel channel;
   private final InputStream stream;
   /** Read mode: what was read from the connection and not yet taken. */
   private final ByteBuffer buf;
   private final long timeoutNanos;
+  private final IoDeadline deadline;
   private volatile boolean broken;
-  /** When the pending channel read began, 0 when none is pending. */
-  private volatile long readingSince;
-  private volatile boolean timedOut;
   private byte[] scratch;
 
-  private WireInput(SocketChannel channel, InputStream stream, byte[] alreadyRead, int timeoutMs) {
+  private WireInput(ReadableByteChannel channel, InputStream stream, byte[] alreadyRead, int timeoutMs) {
     this.channel = channel;
     this.stream = stream;
     this.buf = channel != null ? ByteBuffer.allocateDirect(BUFFER) : ByteBuffer.allocate(BUFFER);
     buf.put(alreadyRead).flip();
     this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    this.deadline = new IoDeadline(this::closeChannel);
   }
 
   /**
@@ -52,11 +50,7 @@ final class WireInput extends InputStream {
   static WireInput of(Socket s, byte[] alreadyRead) throws IOException {
     SocketChannel ch = s.getChannel();
     if (ch != null && ch.isBlocking()) {
-      WireInput in = new WireInput(ch, null, alreadyRead, s.getSoTimeout());
-      if (in.timeoutNanos > 0) {
-        Deadlines.watch(in);
-      }
-      return in;
+      return new WireInput(ch, null, alreadyRead, s.getSoTimeout());
     }
     return new WireInput(null, s.getInputStream(), alreadyRead, 0);
   }
@@ -150,7 +144,7 @@ final class WireInput extends InputStream {
   }
 
   private int readChannel(ByteBuffer dst) throws IOException {
-    readingSince = System.nanoTime();
+    deadline.begin(timeoutNanos);
     try {
       int n;
       do {
@@ -158,61 +152,25 @@ final class WireInput extends InputStream {
       } while (n == 0);
       return n;
     } catch (AsynchronousCloseException e) {
-      if (timedOut) {
+      if (deadline.expired()) {
         throw new SocketTimeoutException("no data from the sender for " + TimeUnit.NANOSECONDS.toMillis(timeoutNanos)
             + " ms");
       }
       throw e;
     } finally {
-      readingSince = 0;
+      deadline.end();
     }
   }
 
-  /** Stops watching this input's reads; the connection is its owner's to close. */
+  private void closeChannel() {
+    try {
+      channel.close(); // the blocked read fails with AsynchronousCloseException
+    } catch (IOException e) {
+      // closed already
+    }
+  }
+
+  /** Nothing to release: the connection is its owner's to close. */
   @Override
-  public void close() {
-    Deadlines.unwatch(this);
-  }
-
-  /** The watchdog that gives channel reads their timeout. */
-  private static final class Deadlines {
-    private static final Set<WireInput> WATCHED = ConcurrentHashMap.newKeySet();
-    private static Thread thread;
-
-    static synchronized void watch(WireInput in) {
-      WATCHED.add(in);
-      if (thread == null) {
-        thread = new Thread(Deadlines::run, "ferry-read-deadlines");
-        thread.setDaemon(true);
-        thread.start();
-      }
-    }
-
-    static void unwatch(WireInput in) {
-      WATCHED.remove(in);
-    }
-
-    private static void run() {
-      while (true) {
-        try {
-          Thread.sleep(250);
-        } catch (InterruptedException e) {
-          return;
-        }
-        long now = System.nanoTime();
-        for (WireInput in : WATCHED) {
-          long since = in.readingSince;
-          if (since != 0 && now - since > in.timeoutNanos) {
-            in.timedOut = true;
-            WATCHED.remove(in);
-            try {
-              in.channel.close(); // the blocked read fails with AsynchronousCloseException
-            } catch (IOException e) {
-              // closed already
-            }
-          }
-        }
-      }
-    }
-  }
+  public void close() {}
 }
