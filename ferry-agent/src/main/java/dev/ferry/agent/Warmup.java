@@ -54,8 +54,9 @@ final class Warmup {
           socketTransferOnce(dev.ferry.transfer.PeerTls.PLAIN, src, dir.resolve("dst"));
         }
         if (tls.secure()) {
-          // the cipher's code is compiled only after megabytes went through it: a frozen round
-          // moves ~10 MB, which took ~200-380 ms instead of ~70-90 ms on agents not warmed so
+          // JSSE's cipher code is compiled only after megabytes went through it: a frozen round
+          // moved ~10 MB in ~200-380 ms instead of ~70-90 ms on agents not warmed so; BoringSSL's
+          // cipher is native, the code that drives it is not
           byte[] big = new byte[4 << 20];
           rnd.nextBytes(big);
           Files.write(src.resolve("big.img"), big);
@@ -98,10 +99,10 @@ final class Warmup {
         com.fasterxml.jackson.databind.JsonNode.class).path("cgroup_paths").path("freezer").asText();
   }
 
-  /** A transfer to itself over loopback with the agent's TLS identity: the handshake and the cipher's code. */
   /**
-   * One transfer over loopback sockets, as agents transfer: a plain socket takes the zero-copy
-   * path (channels, sendfile, direct buffers), a TLS one the stream path.
+   * One transfer over loopback sockets, as agents transfer: a plain socket takes the channel path
+   * (direct buffers), TLS through BoringSSL its own channel (TlsChannel, direct buffers too), TLS
+   * through JSSE the stream path; with TLS, the handshake too.
    */
   private static void socketTransferOnce(dev.ferry.transfer.PeerTls tls, Path src, Path dst) throws IOException {
     try (java.net.ServerSocket server = tls.listen("127.0.0.1", 0, 1)) {

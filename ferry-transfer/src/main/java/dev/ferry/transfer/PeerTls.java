@@ -30,12 +30,16 @@ import javax.net.ssl.TrustManagerFactory;
 /**
  * How agents talk to each other on their data ports: mutual TLS 1.3 where each side shows a
  * certificate of the lab's CA and trusts no other ({@link #load}), or plain TCP ({@link #PLAIN})
- * where no certificates exist. A peer whose certificate the CA did not sign fails the handshake:
- * nothing of it is read.
+ * where no certificates exist. A peer whose certificate the CA did not sign, or that shows none,
+ * fails the handshake: nothing of it is read.
+ *
+ * <p>TLS runs through BoringSSL ({@link NativeTls}) where it loads: sockets are then {@link
+ * TlsSocket}s, TLS driven over a socket channel with direct buffers ({@link TlsChannel}). Where it
+ * does not load (another platform), through Java's JSSE ({@code SSLSocket}s), said once in the log.
  */
 public final class PeerTls {
   /** Plain TCP: for agents without certificates (and for tests of what lies above). */
-  public static final PeerTls PLAIN = new PeerTls(null, "plain TCP");
+  public static final PeerTls PLAIN = new PeerTls(null, null, "plain TCP");
 
   /** Files of a host's directory (see {@link #load}). */
   public static final String CA = "ca.pem";
@@ -43,26 +47,34 @@ public final class PeerTls {
   public static final String KEY = "host.key";
 
   /**
-   * The TCP connection under each TLS socket {@link #connect} made: {@link #abort} closes it.
+   * The TCP connection under each JSSE socket {@link #connect} made: {@link #abort} closes it.
    * Closing the TLS socket itself would first send a close_notify, which waits for a writer
    * blocked on a dead link: a watchdog or a cancel would hang with it.
    */
   private static final Map<Socket, Socket> TRANSPORTS = Collections.synchronizedMap(new WeakHashMap<>());
 
   private final SSLContext context;
+  /** BoringSSL's engines; null for plain TCP and where TLS goes through JSSE. */
+  private final NativeTls natives;
   private final String description;
 
-  private PeerTls(SSLContext context, String description) {
+  private PeerTls(SSLContext context, NativeTls natives, String description) {
     this.context = context;
+    this.natives = natives;
     this.description = description;
   }
 
   /**
    * Mutual TLS from {@code dir}: {@value #CA} (the only CA trusted), {@value #CERT} (this host's
    * certificate) and {@value #KEY} (its key, unencrypted PKCS#8 PEM, as {@code openssl req
-   * -nodes} writes it).
+   * -nodes} writes it). Through BoringSSL where it loads, else through JSSE.
    */
   public static PeerTls load(Path dir) throws IOException {
+    return load(dir, NativeTls.usable());
+  }
+
+  /** As {@link #load(Path)}, through BoringSSL or JSSE as {@code boringSsl} says (tests, benchmarks). */
+  static PeerTls load(Path dir, boolean boringSsl) throws IOException {
     try {
       CertificateFactory cf = CertificateFactory.getInstance("X.509");
       X509Certificate ca = (X509Certificate) cf.generateCertificate(new ByteArrayInputStream(Files.readAllBytes(dir.resolve(CA))));
@@ -81,9 +93,10 @@ public final class PeerTls {
       tmf.init(trust);
       SSLContext ctx = SSLContext.getInstance("TLSv1.3");
       ctx.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
-      return new PeerTls(ctx, "mutual TLS as " + cert.getSubjectX500Principal().getName() + ", trusting "
-          + ca.getSubjectX500Principal().getName() + " only");
-    } catch (GeneralSecurityException | RuntimeException e) {
+      NativeTls natives = boringSsl ? NativeTls.of(key, cert, ca) : null;
+      return new PeerTls(ctx, natives, "mutual TLS (" + (natives != null ? "BoringSSL" : "JSSE") + ") as "
+          + cert.getSubjectX500Principal().getName() + ", trusting " + ca.getSubjectX500Principal().getName() + " only");
+    } catch (GeneralSecurityException | javax.net.ssl.SSLException | RuntimeException e) {
       throw new IOException("cannot load the TLS identity in " + dir + ": " + e.getMessage(), e);
     }
   }
@@ -108,9 +121,14 @@ public final class PeerTls {
 
   /**
    * Ends a connection at once, whatever other threads are doing with it (a blocked write fails
-   * at once): for a TLS socket of {@link #connect}, its TCP connection is closed under it.
+   * at once): for a TLS socket of {@link #connect} or {@link #listen}, its TCP connection is
+   * closed under it, without a close_notify.
    */
   public static void abort(Socket s) {
+    if (s instanceof TlsSocket tls) {
+      tls.abort();
+      return;
+    }
     Socket transport = TRANSPORTS.getOrDefault(s, s);
     if (transport.getChannel() != null) {
       // a thread in sendfile (a zero-copy transfer) is not woken by a close, only by a shutdown
@@ -136,6 +154,8 @@ public final class PeerTls {
     ServerSocket s;
     if (context == null) {
       s = java.nio.channels.ServerSocketChannel.open().socket();
+    } else if (natives != null) {
+      s = new TlsServerSocket(natives::serverEngine);
     } else {
       SSLServerSocket ss = (SSLServerSocket) context.getServerSocketFactory().createServerSocket();
       ss.setEnabledCipherSuites(fastestFirst(ss.getEnabledCipherSuites()));
@@ -163,6 +183,14 @@ public final class PeerTls {
     return order.toArray(String[]::new);
   }
 
+  /** The TLS session of a socket of {@link #connect} or {@link #listen} (null over plain TCP). */
+  public static javax.net.ssl.SSLSession session(Socket s) {
+    if (s instanceof TlsSocket tls) {
+      return tls.session();
+    }
+    return s instanceof SSLSocket tls ? tls.getSession() : null;
+  }
+
   /**
    * Connects to {@code hostPort} ("ip:port") and, with TLS, completes the handshake: a server
    * whose certificate the CA did not sign is refused here, before anything is sent. A plain
@@ -170,12 +198,19 @@ public final class PeerTls {
    */
   public Socket connect(String hostPort, int timeoutMs) throws IOException {
     String[] hp = hostPort.split(":");
-    Socket s = context == null ? java.nio.channels.SocketChannel.open().socket() : new Socket();
+    Socket s = context == null || natives != null ? java.nio.channels.SocketChannel.open().socket() : new Socket();
     try {
       s.setTcpNoDelay(true);
       s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), timeoutMs);
       if (context == null) {
         return s;
+      }
+      if (natives != null) {
+        TlsSocket tls = new TlsSocket(s.getChannel(), natives.clientEngine());
+        tls.setSoTimeout(timeoutMs);
+        tls.handshake();
+        tls.setSoTimeout(0);
+        return tls;
       }
       SSLSocket tls = (SSLSocket) context.getSocketFactory().createSocket(s, hp[0], Integer.parseInt(hp[1]), true);
       tls.setEnabledCipherSuites(fastestFirst(tls.getEnabledCipherSuites()));

@@ -19,7 +19,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>A plain channel read does not honour the socket's SO_TIMEOUT; an {@link IoDeadline} closes a
  * channel whose read has waited longer than it, and the read then fails with {@link
- * SocketTimeoutException} as a stream read would.
+ * SocketTimeoutException} as a stream read would. A {@link TlsChannel} keeps the socket's timeout
+ * itself.
  */
 final class WireInput extends InputStream {
   private static final int BUFFER = 1 << 16;
@@ -44,10 +45,14 @@ final class WireInput extends InputStream {
 
   /**
    * Reads from {@code s}'s channel when it has one in blocking mode (plain TCP from {@link
-   * PeerTls}), else from its stream; {@code alreadyRead} comes first (what the caller read to
-   * tell what the connection carries). Channel reads time out after the socket's SO_TIMEOUT.
+   * PeerTls}) or from its {@link TlsChannel} (TLS through BoringSSL), else from its stream;
+   * {@code alreadyRead} comes first (what the caller read to tell what the connection carries).
+   * Channel reads time out after the socket's SO_TIMEOUT.
    */
   static WireInput of(Socket s, byte[] alreadyRead) throws IOException {
+    if (s instanceof TlsSocket tls) {
+      return new WireInput(tls.channel(), null, alreadyRead, 0); // the TLS channel times its own reads
+    }
     SocketChannel ch = s.getChannel();
     if (ch != null && ch.isBlocking()) {
       return new WireInput(ch, null, alreadyRead, s.getSoTimeout());

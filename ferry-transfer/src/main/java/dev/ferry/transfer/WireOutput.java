@@ -5,29 +5,36 @@ import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.nio.channels.WritableByteChannel;
 
 /**
  * The sending end of a transfer connection. Small fields are buffered; chunk bodies go out
  * unbuffered. Over a plain socket with a channel, a body goes from a direct buffer to the socket
- * (no copy through the Java heap); over anything else (TLS, a test's stream) through a heap
- * buffer.
+ * (no copy through the Java heap), over a {@link TlsChannel} from a direct buffer to BoringSSL;
+ * over anything else (JSSE's TLS, a test's stream) through a heap buffer.
  */
 final class WireOutput extends OutputStream {
   private static final int BUFFER = 1 << 16;
   /** null when writing to {@link #stream}. */
-  private final SocketChannel channel;
+  private final WritableByteChannel channel;
   private final OutputStream stream;
   private final ByteBuffer buf;
   private byte[] scratch;
 
-  private WireOutput(SocketChannel channel, OutputStream stream) {
+  private WireOutput(WritableByteChannel channel, OutputStream stream) {
     this.channel = channel;
     this.stream = stream;
     this.buf = channel != null ? ByteBuffer.allocateDirect(BUFFER) : ByteBuffer.allocate(BUFFER);
   }
 
-  /** Writes to {@code s}'s channel when it has one in blocking mode (plain TCP from {@link PeerTls}), else to its stream. */
+  /**
+   * Writes to {@code s}'s channel when it has one in blocking mode (plain TCP from {@link
+   * PeerTls}) or to its {@link TlsChannel} (TLS through BoringSSL), else to its stream.
+   */
   static WireOutput of(Socket s) throws IOException {
+    if (s instanceof TlsSocket tls) {
+      return new WireOutput(tls.channel(), null);
+    }
     SocketChannel ch = s.getChannel();
     return ch != null && ch.isBlocking() ? new WireOutput(ch, null) : new WireOutput(null, s.getOutputStream());
   }

@@ -14,7 +14,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 /**
  * A receiving end on a loopback port, as an agent's data port is: every connection in a
  * receiver of its own, all sharing what was verified (so that a next connection resumes).
- * Over {@link PeerTls#PLAIN} sockets (channels: the direct-buffer path) or plain stream sockets.
+ * Over sockets of a {@link PeerTls} ({@link PeerTls#PLAIN}'s have channels: the direct-buffer
+ * path; TLS through BoringSSL has its own channel) or plain stream sockets.
  */
 final class LoopbackTarget implements AutoCloseable {
   final ServerSocket server;
@@ -28,11 +29,18 @@ final class LoopbackTarget implements AutoCloseable {
   /** What each connection carried, in the order they came. */
   final List<TransferProgress> perConnection = new CopyOnWriteArrayList<>();
   private final boolean channels;
+  private final PeerTls dialAs;
 
   /** @param channels over {@link PeerTls#PLAIN} (socket channels) rather than stream sockets */
   LoopbackTarget(Path dst, boolean channels) throws IOException {
-    this.channels = channels;
-    server = channels ? PeerTls.PLAIN.listen("127.0.0.1", 0, 16) : new ServerSocket(0, 16, InetAddress.getLoopbackAddress());
+    this(dst, channels ? PeerTls.PLAIN : null, null);
+  }
+
+  /** Over {@code tls}'s sockets, dialed as {@code dialAs} (null: stream sockets both). */
+  LoopbackTarget(Path dst, PeerTls tls, PeerTls dialAs) throws IOException {
+    this.channels = tls != null;
+    this.dialAs = dialAs != null ? dialAs : tls;
+    server = channels ? tls.listen("127.0.0.1", 0, 16) : new ServerSocket(0, 16, InetAddress.getLoopbackAddress());
     Thread acceptor = new Thread(() -> {
       while (!server.isClosed()) {
         try {
@@ -65,7 +73,7 @@ final class LoopbackTarget implements AutoCloseable {
 
   /** A new connection to this target, of the same kind. */
   Socket dial() throws IOException {
-    return channels ? PeerTls.PLAIN.connect("127.0.0.1:" + server.getLocalPort(), 5000)
+    return channels ? dialAs.connect("127.0.0.1:" + server.getLocalPort(), 5000)
         : new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
   }
 

@@ -1,0 +1,220 @@
+package dev.ferry.transfer;
+
+import static dev.ferry.transfer.TreeAssertions.assertSameTree;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Transfers over mutual TLS through BoringSSL ({@link TlsChannel}: direct buffers both ways) and
+ * across engines (a host where BoringSSL does not load talks JSSE to one where it does): the same
+ * guarantees as in clear: identical trees, every chunk checked, resume, read timeouts, abort.
+ */
+class TlsTransferTest {
+  @TempDir Path tmp;
+
+  private PeerTls identity(String host, boolean boringSsl) throws Exception {
+    Path dir = tmp.resolve("lab-" + host);
+    if (!Files.exists(dir.resolve(PeerTls.KEY))) {
+      LabCa.ensure(tmp.resolve("lab"), "test lab").issue(dir, host, "127.0.0.1");
+    }
+    return PeerTls.load(dir, boringSsl);
+  }
+
+  private Path tree() throws IOException {
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src.resolve("rootfs/bin"));
+    byte[] big = new byte[5 * TransferProtocol.CHUNK + 4097];
+    new Random(11).nextBytes(big);
+    java.util.Arrays.fill(big, TransferProtocol.CHUNK, 3 * TransferProtocol.CHUNK, (byte) 0);
+    Files.write(src.resolve("rootfs/bin/app"), big);
+    Files.setPosixFilePermissions(src.resolve("rootfs/bin/app"), PosixFilePermissions.fromString("rwxr-x---"));
+    Files.writeString(src.resolve("config.json"), "{\"a\":1}");
+    Files.write(src.resolve("empty"), new byte[0]);
+    Files.write(src.resolve("zeros.img"), new byte[2 * TransferProtocol.CHUNK + 5]);
+    Files.createSymbolicLink(src.resolve("rootfs/bin/sh"), Path.of("app"));
+    return src;
+  }
+
+  /** The server's end of a connection from {@code c}: accepted (and its handshake done) while {@code c} connects. */
+  private static Socket accepted(ServerSocket server, CompletableFuture<Socket> handshaken) throws Exception {
+    return handshaken.get(10, TimeUnit.SECONDS);
+  }
+
+  private static CompletableFuture<Socket> acceptAndShakeHands(ServerSocket server) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        Socket s = server.accept();
+        ((TlsSocket) s).handshake();
+        return s;
+      } catch (IOException e) {
+        throw new RuntimeException(e);
+      }
+    });
+  }
+
+  /** Who runs which engine: both BoringSSL, or one side JSSE. */
+  enum Engines {
+    BORINGSSL_BOTH(true, true), JSSE_SENDER(false, true), JSSE_RECEIVER(true, false);
+
+    final boolean sender;
+    final boolean receiver;
+
+    Engines(boolean sender, boolean receiver) {
+      this.sender = sender;
+      this.receiver = receiver;
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(Engines.class)
+  void treesArriveIdenticalOffAndAuto(Engines engines) throws Exception {
+    Path src = tree();
+    for (Compression c : Compression.values()) {
+      Path dst = tmp.resolve("dst-" + c);
+      try (LoopbackTarget target =
+          new LoopbackTarget(dst, identity("host-b", engines.receiver), identity("host-a", engines.sender))) {
+        try (Socket s = target.dial()) {
+          assertThat(s instanceof TlsSocket).as("BoringSSL's socket").isEqualTo(engines.sender);
+          assertThat(PeerTls.session(s).getCipherSuite()).isEqualTo(PeerTls.PREFERRED_SUITE);
+          new ImageSender(false, 0, c).send("m-" + c, List.of(new TransferSource(src, "b")), s, new TransferProgress());
+        }
+        assertThat(target.done.get(30, TimeUnit.SECONDS)).isEqualTo("m-" + c);
+        assertThat(target.refusals).isEmpty();
+        assertSameTree(src, dst.resolve("b"));
+      }
+    }
+  }
+
+  @Test
+  void whatTheDataServerReadsThroughTheStreamTheReceiverGetsAsAlreadyRead() throws Exception {
+    Path src = tree();
+    Path dst = tmp.resolve("dst");
+    PeerTls a = identity("host-a", true);
+    PeerTls b = identity("host-b", true);
+    try (ServerSocket server = b.listen("127.0.0.1", 0, 1)) {
+      CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
+        try (Socket s = server.accept()) { // as DataServer: the magic through the stream, the rest through the channel
+          s.setSoTimeout(30_000);
+          byte[] magic = s.getInputStream().readNBytes(TransferProtocol.MAGIC.length());
+          return new ImageReceiver((id, inc) -> dst).receive(s, magic, () -> PeerTls.abort(s), new TransferProgress(),
+              x -> {});
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      try (Socket c = a.connect("127.0.0.1:" + server.getLocalPort(), 5000)) {
+        new ImageSender(false).send("m-1", List.of(new TransferSource(src, "b")), c, new TransferProgress());
+      }
+      assertThat(received.get(30, TimeUnit.SECONDS)).isEqualTo("m-1");
+      assertSameTree(src, dst.resolve("b"));
+    }
+  }
+
+  @Test
+  void aConnectionCutMidFileResumesFromTheLastVerifiedChunk() throws Exception {
+    Path src = tree();
+    byte[] big = new byte[48 << 20];
+    new Random(3).nextBytes(big);
+    Files.write(src.resolve("rootfs/pages-1.img"), big);
+    Path dst = tmp.resolve("dst");
+    try (LoopbackTarget target = new LoopbackTarget(dst, identity("host-b", true), identity("host-a", true))) {
+      ImageSender sender = new ImageSender(false, 200_000_000, Compression.OFF);
+      TransferProgress progress = new TransferProgress();
+      List<Socket> dialed = new CopyOnWriteArrayList<>();
+      CompletableFuture<Void> cutter = CompletableFuture.runAsync(() -> {
+        while (progress.bytes() < (20 << 20)) {
+          Thread.onSpinWait();
+        }
+        PeerTls.abort(dialed.get(0));
+      });
+      sender.send("m-1", List.of(new TransferSource(src, "b")), null, () -> {
+        Socket s = target.dial();
+        dialed.add(s);
+        return s;
+      }, 5_000, progress);
+      cutter.get(5, TimeUnit.SECONDS);
+      assertThat(target.done.get(10, TimeUnit.SECONDS)).isEqualTo("m-1");
+      assertThat(sender.resumes()).isEqualTo(1);
+      assertSameTree(src, dst.resolve("b"));
+      assertThat(target.perConnection.get(1).bytes()).as("bytes sent again after the resume")
+          .isLessThan(progress.bytes() - (19 << 20));
+    }
+  }
+
+  @Test
+  void aSenderGoneSilentTimesOutTheReceiversTlsRead() throws Exception {
+    PeerTls a = identity("host-a", true);
+    PeerTls b = identity("host-b", true);
+    ServerSocket server = b.listen("127.0.0.1", 0, 1);
+    CompletableFuture<Socket> serverEnd = acceptAndShakeHands(server);
+    try (server;
+        Socket c = a.connect("127.0.0.1:" + server.getLocalPort(), 5000);
+        Socket s = accepted(server, serverEnd)) {
+      c.getOutputStream().write(TransferProtocol.MAGIC.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      c.getOutputStream().flush(); // and then nothing: a cut link
+      s.setSoTimeout(500);
+      long t0 = System.nanoTime();
+      assertThatThrownBy(() -> new ImageReceiver((id, inc) -> tmp.resolve("dst"))
+              .receive(s, new byte[0], s, new TransferProgress(), x -> {}))
+          .isInstanceOf(SocketTimeoutException.class);
+      assertThat((System.nanoTime() - t0) / 1e9).isBetween(0.4, 5.0);
+    }
+  }
+
+  @Test
+  void aSilentClientTimesOutTheServersHandshake() throws Exception {
+    PeerTls b = identity("host-b", true);
+    try (ServerSocket server = b.listen("127.0.0.1", 0, 1);
+        Socket c = PeerTls.PLAIN.connect("127.0.0.1:" + server.getLocalPort(), 5000); // says nothing
+        Socket s = server.accept()) {
+      s.setSoTimeout(500);
+      long t0 = System.nanoTime();
+      assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(SocketTimeoutException.class);
+      assertThat((System.nanoTime() - t0) / 1e9).isBetween(0.4, 5.0);
+    }
+  }
+
+  @Test
+  void abortWakesAReaderBlockedWithoutATimeout() throws Exception {
+    PeerTls a = identity("host-a", true);
+    PeerTls b = identity("host-b", true);
+    ServerSocket server = b.listen("127.0.0.1", 0, 1);
+    CompletableFuture<Socket> serverEnd = acceptAndShakeHands(server);
+    try (server;
+        Socket c = a.connect("127.0.0.1:" + server.getLocalPort(), 5000);
+        Socket s = accepted(server, serverEnd)) {
+      c.getOutputStream().write(1);
+      assertThat(s.getInputStream().read()).isEqualTo(1); // handshake done, nothing more coming
+      CompletableFuture<Integer> blocked = CompletableFuture.supplyAsync(() -> {
+        try {
+          return c.getInputStream().read();
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      Thread.sleep(200);
+      assertThat(blocked).isNotDone();
+      PeerTls.abort(c);
+      blocked.handle((read, failure) -> true).get(2, TimeUnit.SECONDS); // the end of the stream, or a failure
+      assertThat(c.isClosed()).isTrue();
+      assertThat(s.getInputStream().read()).as("the peer sees the end").isEqualTo(-1);
+    }
+  }
+}
