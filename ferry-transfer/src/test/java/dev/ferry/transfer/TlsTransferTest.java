@@ -128,6 +128,37 @@ class TlsTransferTest {
   }
 
   @Test
+  void aFlippedByteIsRefusedWithFileAndOffset() throws Exception {
+    Path src = tree();
+    try (LoopbackTarget target = new LoopbackTarget(tmp.resolve("dst"), identity("host-b", true), identity("host-a", true))) {
+      try (Socket s = target.dial()) {
+        assertThatThrownBy(() -> new ImageSender(true, 0, Compression.AUTO)
+                .send("m-1", List.of(new TransferSource(src, "b")), s, new TransferProgress()))
+            .hasMessageContaining("checksum mismatch in b/").hasMessageContaining("at offset 0");
+      }
+      for (int i = 0; i < 100 && target.refusals.isEmpty(); i++) {
+        Thread.sleep(50);
+      }
+      assertThat(target.refusals).singleElement().asString().contains("checksum mismatch in b/").contains("at offset 0");
+      assertThat(target.received).isEmpty();
+    }
+  }
+
+  @Test
+  void aCapOf100MBpsHoldsOverTls() throws Exception {
+    Path src = TreeAssertions.incompressibleTree(tmp.resolve("big"), "pages-1.img", 50);
+    try (LoopbackTarget target = new LoopbackTarget(tmp.resolve("dst"), identity("host-b", true), identity("host-a", true));
+        Socket s = target.dial()) {
+      TransferProgress p = new TransferProgress();
+      long t0 = System.nanoTime();
+      new ImageSender(false, 100_000_000, Compression.AUTO).send("m-1", List.of(new TransferSource(src, "b")), s, p);
+      double mbps = p.bytes() / ((System.nanoTime() - t0) / 1e9) / 1e6;
+      assertThat(mbps).as("MB/s under a 100 MB/s cap").isBetween(90.0, 110.0);
+      assertThat(target.done.get(10, TimeUnit.SECONDS)).isEqualTo("m-1");
+    }
+  }
+
+  @Test
   void aConnectionCutMidFileResumesFromTheLastVerifiedChunk() throws Exception {
     Path src = tree();
     byte[] big = new byte[48 << 20];
