@@ -128,6 +128,18 @@ class TlsTransferTest {
   }
 
   @Test
+  void parallelLanesOverTlsDeliverTheSameTree() throws Exception {
+    Path src = tree();
+    Path dst = tmp.resolve("dst");
+    try (LoopbackTarget target = new LoopbackTarget(dst, identity("host-b", true), identity("host-a", true))) {
+      new ParallelSender(3, false, 0, Compression.AUTO, null)
+          .send("m-1", List.of(new TransferSource(src, "b")), null, target::dial, 5_000, new TransferProgress());
+      assertSameTree(src, dst.resolve("b"));
+      assertThat(target.refusals).isEmpty();
+    }
+  }
+
+  @Test
   void aFlippedByteIsRefusedWithFileAndOffset() throws Exception {
     Path src = tree();
     try (LoopbackTarget target = new LoopbackTarget(tmp.resolve("dst"), identity("host-b", true), identity("host-a", true))) {
