@@ -156,6 +156,9 @@ public final class PagePump {
       }
     });
     try {
+      if (holding) {
+        sendRecentlyWritten(main);
+      }
       while (holding && !stopped) {
         Thread.sleep(5);
       }
@@ -258,6 +261,55 @@ public final class PagePump {
     }
   }
 
+  /**
+   * While held (the pod is about to be restored on the target and will fault on its pages):
+   * sends first the pages the last pre-copy round found changed, the pages the app wrote most
+   * recently and likely touches first. Each one the target lacks would otherwise cost the restored
+   * app a round trip to this pump while it serves its first requests. Skipped when the last round
+   * changed more than {@link #RECENT_LIMIT_PAGES} (a round that did not converge says nothing of a
+   * working set).
+   */
+  private void sendRecentlyWritten(Lane lane) throws IOException {
+    if (held == null) {
+      return;
+    }
+    Map<Long, long[]> recent = new HashMap<>();
+    long total = 0;
+    for (CriuPagemap.LazyRange r : ranges) {
+      if (!recent.containsKey(r.pid())) {
+        long[] pages = held.lastRoundChanged(r.pid());
+        recent.put(r.pid(), pages);
+        total += pages.length;
+      }
+    }
+    if (total == 0 || total > RECENT_LIMIT_PAGES) {
+      return;
+    }
+    for (Map.Entry<Long, long[]> e : recent.entrySet()) {
+      long pid = e.getKey();
+      long[] pages = e.getValue();
+      for (int i = 0; i < pages.length && !stopped; ) {
+        CriuPagemap.LazyRange r = rangeOf(pid, pages[i]);
+        if (r == null) {
+          i++; // not a lazy page of the dump (its contents went with the images)
+          continue;
+        }
+        long end = r.vaddr() + (long) r.nrPages() * PumpProtocol.PAGE;
+        int n = 1;
+        while (i + n < pages.length && n < PumpProtocol.MAX_RUN && pages[i + n] == pages[i] + (long) n * PumpProtocol.PAGE
+            && pages[i + n] < end) {
+          n++;
+        }
+        send(lane, pid, pages[i], n, true);
+        i += n;
+      }
+    }
+    lane.out.flush();
+  }
+
+  /** Above this many recently written pages (64 MiB) none are sent ahead. */
+  static final long RECENT_LIMIT_PAGES = 16_384;
+
   private CriuPagemap.LazyRange rangeOf(long pid, long vaddr) {
     for (CriuPagemap.LazyRange r : ranges) {
       if (r.pid() == pid && vaddr >= r.vaddr() && vaddr < r.vaddr() + (long) r.nrPages() * PumpProtocol.PAGE) {
@@ -269,6 +321,14 @@ public final class PagePump {
 
   /** Reads n pages and sends them as kept/literal records; skips pages already sent ahead. */
   private void send(Lane lane, long pid, long vaddr, int n) throws IOException {
+    send(lane, pid, vaddr, n, lane.ahead);
+  }
+
+  /**
+   * As above; with {@code ahead} the pages are claimed (the sequential pass skips them) and
+   * skipped if another lane claimed them first.
+   */
+  private void send(Lane lane, long pid, long vaddr, int n, boolean ahead) throws IOException {
     if (stopped) {
       throw new IOException("page pump stopped");
     }
@@ -281,7 +341,7 @@ public final class PagePump {
       LongHashSet already = sentAhead.computeIfAbsent(pid, p -> new LongHashSet());
       for (int i = 0; i < n; i++) {
         long a = vaddr + (long) i * PumpProtocol.PAGE;
-        skip[i] = lane.ahead ? !already.add(a) : already.contains(a);
+        skip[i] = ahead ? !already.add(a) : already.contains(a);
       }
     }
     int runStart = -1;

@@ -30,6 +30,8 @@ public final class SourcePages {
    */
   private final Map<Long, LongLongHashMap> held = new HashMap<>();
   private static final LongLongHashMap NONE_HELD = new LongLongHashMap(0);
+  /** By pid, the pages the last round found changed (sorted): what the app was writing lately. */
+  private final Map<Long, long[]> lastChanged = new HashMap<>();
 
   /** Pages scanned and pages written by one round or recipe. */
   public record Stats(long scannedPages, long changedPages, long bytesWritten) {
@@ -131,6 +133,9 @@ public final class SourcePages {
     /** The round reached the target: it holds these pages now. */
     public void commit() {
       held.computeIfAbsent(pid, p -> new LongLongHashMap()).putAll(pending);
+      long[] changedNow = pending.keys().toArray();
+      java.util.Arrays.sort(changedNow);
+      lastChanged.put(pid, changedNow);
       pending.clear();
     }
 
@@ -261,5 +266,15 @@ public final class SourcePages {
   /** Forgets everything (the target's copy is in doubt, e.g. after a failed round). */
   public void clear() {
     held.clear();
+    lastChanged.clear();
+  }
+
+  /**
+   * The addresses of {@code pid}'s pages that the last round sent because they had changed since
+   * the round before, in order: the pages the app wrote most recently, likely the first it
+   * touches again. Empty before any round.
+   */
+  public long[] lastRoundChanged(long pid) {
+    return lastChanged.getOrDefault(pid, new long[0]).clone();
   }
 }

@@ -46,17 +46,26 @@ class PagePumpTest {
     return got;
   }
 
-  @Test
-  void servesTheFrozenContentsAndResendsOnlyWhatChangedSinceTheRound() throws Exception {
-    memory.fill(0x10000, 600);
-    SourcePages held = new SourcePages();
-    SourcePages.RoundFile rf = held.openRound(PID, tmp.resolve("mem/round-1/1.pages"));
+  /** A pre-copy round of the whole fake memory into {@code held}. */
+  private void round(SourcePages held, int n) throws IOException {
+    SourcePages.RoundFile rf = held.openRound(PID, tmp.resolve("mem/round-" + n + "/1.pages"));
     for (var e : memory.pages.entrySet()) {
       rf.pages(e.getKey(), ByteBuffer.wrap(e.getValue()), 1);
     }
     rf.close();
     rf.commit();
-    // after the round: 3 pages change, then the pod is frozen
+  }
+
+  @Test
+  void servesTheFrozenContentsAndResendsOnlyWhatChangedSinceTheRound() throws Exception {
+    memory.fill(0x10000, 600);
+    SourcePages held = new SourcePages();
+    round(held, 1);
+    // the app keeps writing pages 10 and 11: the second round finds only them changed
+    memory.dirty(0x10000 + 10L * PAGE);
+    memory.dirty(0x10000 + 11L * PAGE);
+    round(held, 2);
+    // after the rounds: 3 pages change, then the pod is frozen
     for (int i : new int[] {10, 11, 500}) {
       memory.dirty(0x10000 + (long) i * PAGE);
     }
@@ -91,13 +100,25 @@ class PagePumpTest {
           }
         });
         assertThat(early.get(10, TimeUnit.SECONDS)[0]).isEqualTo(memory.page(0x10000 + 590L * PAGE));
-        assertThat(store.readyPages()).isEqualTo(10); // the wanted page and what follows it, nothing else yet
+        // while held: the wanted page and the 9 after it, and the 2 pages the last round found
+        // changed (the app's latest writes), sent unasked; nothing else
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (store.readyPages() < 12 && System.nanoTime() < deadline) {
+          Thread.sleep(10);
+        }
+        Thread.sleep(200);
+        assertThat(store.readyPages()).isEqualTo(12);
+        byte[][] recent = new byte[1024][];
+        assertThat(get(daemon, 0x10000 + 10L * PAGE, 2, recent)).isEqualTo(2); // served at once, no want
+        assertThat(recent[0]).isEqualTo(memory.page(0x10000 + 10L * PAGE));
+        assertThat(recent[1]).isEqualTo(memory.page(0x10000 + 11L * PAGE));
         pump.release();
         stats = running.get(10, TimeUnit.SECONDS);
       }
       assertThat(stats.literalPages()).isEqualTo(3); // only the changed pages crossed
       assertThat(stats.keptPages()).isEqualTo(597);
       assertThat(stats.wantedPages()).isEqualTo(10); // 590..599 went ahead, once
+      assertThat(stats.pages()).isEqualTo(600); // 10 and 11 too: sent ahead once, not again by the pass
       assertThat(receiver.done().get(5, TimeUnit.SECONDS)).isEqualTo(stats.pages());
 
       // the daemon now reads everything, in big requests
