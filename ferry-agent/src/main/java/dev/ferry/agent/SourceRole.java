@@ -365,8 +365,10 @@ public final class SourceRole {
         while (true) {
           try {
             PagePump.Stats st = pumpOnce(current, pumpAddress);
-            LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead) in {} ms",
-                st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.ms());
+            LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead, {}) in {} ms",
+                st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.recentPages() < 0
+                    ? "the last round's changed set too large to send first" : st.recentPages() + " sent first as"
+                    + " recently written", st.ms());
             return st;
           } catch (IOException e) {
             giveUpAt = giveUpAt == 0 ? System.currentTimeMillis() + PUMP_RETRY_MS : giveUpAt;

@@ -323,6 +323,9 @@ public final class TargetRole {
     try {
       long pausePid = pods.startSandbox(pod.spec());
       PodNetwork net = pods.network(podName);
+      if (!pod.spec().runsc()) {
+        prepareUnlock(migrationId, net);
+      }
       laps.lap("sandbox");
       // take-identity left only incoming traffic locked (a reply frozen in a socket leaves at once)
       for (ContainerSpec c : pod.spec().containers()) {
@@ -400,7 +403,7 @@ public final class TargetRole {
     require(migrationId, podName);
     requireRunning(pod);
     PodNetwork net = pods.network(podName);
-    net.unlock();
+    unlock(migrationId, net);
     if (pod.spec().runsc()) {
       bringRunscOnline(net, pod.spec().identity().ip());
     }
@@ -482,8 +485,47 @@ public final class TargetRole {
     }
   }
 
+  /** Commits' unlocks made ready during the restore (see {@link PodNetwork#prepareUnlock}), by migration. */
+  private final Map<String, java.util.concurrent.CompletableFuture<PodNetwork.PreparedUnlock>> unlocksAhead =
+      new ConcurrentHashMap<>();
+
+  /** Starts the commit's unlock in the background, while the tree is restored. */
+  private void prepareUnlock(String migrationId, PodNetwork net) {
+    dropPreparedUnlock(migrationId); // a restore tried again
+    unlocksAhead.put(migrationId, java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+      try {
+        return net.prepareUnlock();
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }));
+  }
+
+  /** Opens the pod's network at the commit: with the unlock made ready during the restore if there is one. */
+  private void unlock(String migrationId, PodNetwork net) {
+    java.util.concurrent.CompletableFuture<PodNetwork.PreparedUnlock> ahead = unlocksAhead.remove(migrationId);
+    if (ahead == null) {
+      net.unlock(); // (an agent restarted since the restore)
+      return;
+    }
+    try (PodNetwork.PreparedUnlock u = ahead.get(10, java.util.concurrent.TimeUnit.SECONDS)) {
+      u.apply();
+    } catch (Exception e) {
+      LOG.warn("the unlock made ready for migration {} failed ({}); unlocking the usual way", migrationId, e.toString());
+      net.unlock();
+    }
+  }
+
+  private void dropPreparedUnlock(String migrationId) {
+    java.util.concurrent.CompletableFuture<PodNetwork.PreparedUnlock> ahead = unlocksAhead.remove(migrationId);
+    if (ahead != null) {
+      ahead.thenAccept(PodNetwork.PreparedUnlock::close);
+    }
+  }
+
   /** Removes the placeholder or the restored copy and every file of the migration. Idempotent. */
   public synchronized void abort(String migrationId, String podName) {
+    dropPreparedUnlock(migrationId);
     PostCopy.PageClient client = pageClients.remove(migrationId);
     if (client != null) {
       client.kill();

@@ -151,6 +151,59 @@ public final class PodNetwork {
   }
 
   /**
+   * An {@link #unlock} made ready ahead: {@code iptables-restore} started in the namespace and
+   * waiting for its input, so that the commit, inside the frozen window, does not wait for a
+   * process to start (~10-20 ms here). Closing one that was not applied changes nothing (the
+   * process ends without having read a COMMIT).
+   */
+  public PreparedUnlock prepareUnlock() throws java.io.IOException {
+    ProcessBuilder pb = new ProcessBuilder(Netns.in(netns, "iptables-restore", "-w", "--noflush"));
+    pb.redirectErrorStream(true);
+    return new PreparedUnlock(pb.start());
+  }
+
+  /** See {@link #prepareUnlock}. */
+  public final class PreparedUnlock implements AutoCloseable {
+    private final Process process;
+    private boolean applied;
+
+    private PreparedUnlock(Process process) {
+      this.process = process;
+    }
+
+    /** Removes Ferry's DROP rules, as {@link #unlock} does; falls back to it if the prepared process failed. */
+    public void apply() {
+      applied = true;
+      try {
+        try (java.io.OutputStream in = process.getOutputStream()) {
+          in.write(lockRules(false, false).getBytes(StandardCharsets.US_ASCII));
+        }
+        if (process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS) && process.exitValue() == 0) {
+          return;
+        }
+      } catch (java.io.IOException e) {
+        // the process died before it read the rules: unlock the usual way
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      process.destroyForcibly();
+      unlock();
+    }
+
+    @Override
+    public void close() {
+      if (!applied) {
+        process.destroyForcibly();
+      }
+      try {
+        process.getInputStream().close();
+      } catch (java.io.IOException e) {
+        // closed already
+      }
+    }
+  }
+
+  /**
    * Lets the sandbox send again while still dropping what comes in: a process tree restored
    * now can send at once (a reply frozen in its socket), while nothing reaches a socket that
    * is not restored yet (which would answer with a reset).

@@ -34,7 +34,15 @@ public final class PagePump {
   }
 
   /** What a pump did. */
-  public record Stats(long pages, long keptPages, long literalPages, long wantedPages, long bytes, long ms) {}
+  /**
+   * What a pump did. {@code recentPages}: pages sent first, unasked, as the last round's changed
+   * set; -1 when that set was over {@link #RECENT_LIMIT_PAGES} and none were.
+   */
+  public record Stats(long pages, long keptPages, long literalPages, long wantedPages, long recentPages, long bytes,
+      long ms) {}
+
+  /** Pages {@link #sendRecentlyWritten} sent (-1: the set was too large to say anything). */
+  private volatile long recentSent;
 
   private static final long FLUSH_NANOS = 5_000_000;
   private static final long[] NO_MORE = new long[0];
@@ -194,7 +202,7 @@ public final class PagePump {
     } finally {
       wants.add(NO_MORE);
     }
-    return new Stats(main.pages + fast.pages, main.kept + fast.kept, main.literal + fast.literal, fast.pages,
+    return new Stats(main.pages + fast.pages, main.kept + fast.kept, main.literal + fast.literal, fast.pages, recentSent,
         main.bytes + fast.bytes, (System.nanoTime() - t0) / 1_000_000);
   }
 
@@ -283,8 +291,10 @@ public final class PagePump {
       }
     }
     if (total == 0 || total > RECENT_LIMIT_PAGES) {
+      recentSent = total == 0 ? 0 : -1;
       return;
     }
+    long before = lane.pages;
     for (Map.Entry<Long, long[]> e : recent.entrySet()) {
       long pid = e.getKey();
       long[] pages = e.getValue();
@@ -305,6 +315,7 @@ public final class PagePump {
       }
     }
     lane.out.flush();
+    recentSent = lane.pages - before;
   }
 
   /** Above this many recently written pages (64 MiB) none are sent ahead. */
