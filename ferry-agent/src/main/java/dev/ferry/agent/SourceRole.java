@@ -321,7 +321,7 @@ public final class SourceRole {
       throw new ApiException(502, e.getCause().getMessage());
     }
     return Map.of("pages", st.pages(), "keptPages", st.keptPages(), "literalPages", st.literalPages(),
-        "bytes", st.bytes(), "pumpMs", st.ms());
+        "recentPages", st.recentPages(), "bytes", st.bytes(), "pumpMs", st.ms());
   }
 
   /**

@@ -76,6 +76,11 @@ public class MigrationReport {
   /** Hybrid: pages of the post-copy phase the target already held from pre-copy rounds. */
   public Long postcopyPagesKept;
   /**
+   * Hybrid: pages the pump sent first, unasked, as the last pre-copy round's changed set (what the
+   * app wrote lately); -1 when that set was too large to send first.
+   */
+  public Long postcopyPagesSentFirst;
+  /**
    * Post-copy: how long the pod depended on its source after the restore began (until the
    * last page arrived); a source failure in this window loses the pod.
    */

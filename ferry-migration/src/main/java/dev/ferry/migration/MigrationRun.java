@@ -117,7 +117,7 @@ final class MigrationRun {
     }
     steps.add(new Step("transfer", MigrationPhase.TRANSFERRING, this::transfer, nothing));
     if (memoryPrecopy()) {
-      // run during the transfer (see there); here only for a recovery that replays the table
+      // runs during the transfer (see there); listed for its place in the record and the rollback
       steps.add(new Step("pump", MigrationPhase.TRANSFERRING, this::pump, nothing));
     }
     // run during the transfer (see there); its undo is the target's abort, which follows
@@ -909,6 +909,9 @@ final class MigrationRun {
         JsonNode p = pumpStats();
         report.postcopyPages = p.path("literalPages").asLong();
         report.postcopyPagesKept = p.path("keptPages").asLong();
+        if (p.has("recentPages")) {
+          report.postcopyPagesSentFirst = p.path("recentPages").asLong();
+        }
         crossed = p.path("bytes").asLong();
         // the pod depended on its source until the pump delivered the last page
         report.atRiskMs = p.has("pumpMs") ? Math.max(0, pumpStartedAt + p.path("pumpMs").asLong() - restoreStart)

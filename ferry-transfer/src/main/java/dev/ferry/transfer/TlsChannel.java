@@ -140,17 +140,22 @@ final class TlsChannel implements ByteChannel {
   /** Best effort, after a failed handshake: the engine's alert tells the peer why. */
   private void sendAlert() {
     try {
-      engine.closeOutbound();
-      netOut.clear();
-      engine.wrap(EMPTY, netOut);
-      writeDeadline.begin(CLOSE_NOTIFY_NANOS);
-      try {
-        flushNetOut();
-      } finally {
-        writeDeadline.end();
-      }
+      netOut.clear(); // what a failed handshake left unsent
+      sendClosing();
     } catch (IOException | RuntimeException e) {
       // the connection is gone already
+    }
+  }
+
+  /** Closes the engine's outbound side and sends what that makes (an alert or close_notify), waiting a second at most. */
+  private void sendClosing() throws IOException {
+    engine.closeOutbound();
+    engine.wrap(EMPTY, netOut);
+    writeDeadline.begin(CLOSE_NOTIFY_NANOS);
+    try {
+      flushNetOut();
+    } finally {
+      writeDeadline.end();
     }
   }
 
@@ -374,14 +379,7 @@ final class TlsChannel implements ByteChannel {
     try {
       if (handshaken && channel.isOpen() && writeLock.tryLock()) {
         try {
-          engine.closeOutbound();
-          engine.wrap(EMPTY, netOut);
-          writeDeadline.begin(CLOSE_NOTIFY_NANOS);
-          try {
-            flushNetOut();
-          } finally {
-            writeDeadline.end();
-          }
+          sendClosing();
         } catch (IOException | RuntimeException e) {
           // the peer is gone: nothing to tell it
         } finally {

@@ -24,6 +24,42 @@ final class TreeAssertions {
     return dir;
   }
 
+  /**
+   * Adds a 48 MiB file that does not compress to {@code src}, sends the tree to {@code target}
+   * (200 MB/s, compression off), cuts the first connection once 20 MiB went and checks that the
+   * transfer resumed once, delivered the same tree under {@code dst/b}, and that the second
+   * connection carried less than what was left at the cut (it went on from the last verified
+   * chunk).
+   *
+   * @return the bytes the sender counted in all
+   */
+  static long cutMidFileAndResume(Path src, Path dst, LoopbackTarget target) throws Exception {
+    byte[] big = new byte[48 << 20];
+    new java.util.Random(3).nextBytes(big);
+    Files.write(src.resolve("rootfs/pages-1.img"), big);
+    ImageSender sender = new ImageSender(false, 200_000_000, Compression.OFF);
+    TransferProgress progress = new TransferProgress();
+    java.util.List<java.net.Socket> dialed = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.CompletableFuture<Void> cutter = java.util.concurrent.CompletableFuture.runAsync(() -> {
+      while (progress.bytes() < (20 << 20)) {
+        Thread.onSpinWait();
+      }
+      PeerTls.abort(dialed.get(0));
+    });
+    sender.send("m-1", java.util.List.of(new TransferSource(src, "b")), null, () -> {
+      java.net.Socket s = target.dial();
+      dialed.add(s);
+      return s;
+    }, 5_000, progress);
+    cutter.get(5, java.util.concurrent.TimeUnit.SECONDS);
+    assertThat(target.done.get(10, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo("m-1");
+    assertThat(sender.resumes()).isEqualTo(1);
+    assertSameTree(src, dst.resolve("b"));
+    assertThat(target.perConnection.get(1).bytes()).as("bytes sent again after the resume")
+        .isLessThan(progress.bytes() - (19 << 20));
+    return progress.bytes();
+  }
+
   /** Every file of {@code a} is in {@code b} with the same bytes and mode, every symlink with the same target. */
   static void assertSameTree(Path a, Path b) throws IOException {
     try (Stream<Path> walk = Files.walk(a)) {

@@ -300,6 +300,11 @@ public final class DemoRunner {
     if (r.atRiskMs != null) {
       out.printf("  post-copy      %d pages fetched after the restore; the pod depended on its source for %d ms%n",
           r.postcopyPages, r.atRiskMs);
+      if (r.postcopyPagesSentFirst != null) {
+        out.printf("                 %s%n", r.postcopyPagesSentFirst < 0
+            ? "the last round's changed set was too large to send first"
+            : r.postcopyPagesSentFirst + " pages sent first as the last round's changed set");
+      }
     }
     if (r.vip != null) {
       out.printf("  service VIP    %s: longest gap through the VIP %d ms%n", r.vip, r.vipGapMs);
