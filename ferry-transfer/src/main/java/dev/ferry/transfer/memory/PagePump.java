@@ -33,7 +33,6 @@ public final class PagePump {
     boolean read(long pid, long vaddr, ByteBuffer buf) throws IOException;
   }
 
-  /** What a pump did. */
   /**
    * What a pump did. {@code recentPages}: pages sent first, unasked, as the last round's changed
    * set; -1 when that set was over {@link #RECENT_LIMIT_PAGES} and none were.
