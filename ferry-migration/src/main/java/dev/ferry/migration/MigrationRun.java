@@ -685,13 +685,17 @@ final class MigrationRun {
     }
     report.frozenBreakdownMs.put("restore", now() - start - r.path("rebuildMs").asLong());
     putLaps("restore", r);
+    if (pumped && hybrid()) {
+      // restored: the rest of the memory may now use the CPUs. (Released after the commit
+      // instead, a commit finished by recovery left the pump held and the pages never came.)
+      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));
+    }
   }
 
   /**
-   * Hybrid: lets the page pump push the rest of the memory. Until the pod's network is open it
-   * only sends pages the restored pod asks for; pushing the rest earlier made the commit wait
-   * for the CPUs (2 here) ~100 ms longer, inside the frozen window. Idempotent; a source agent
-   * that does not answer is left to the post-copy wait, which waits for its restart.
+   * Hybrid: lets the page pump push the rest of the memory (again: the restore released it).
+   * Idempotent; a source agent that does not answer is left to the post-copy wait, which waits
+   * for its restart.
    */
   private void releasePump() {
     if (!pumped || !hybrid()) {
@@ -738,7 +742,6 @@ final class MigrationRun {
     report.networkOpenEpochMs = now();
     report.frozenMs = now() - frozenStart;
     report.commitMs = now() - start;
-    releasePump();
   }
 
   /** Whether the commit point was recorded: from there on the migration only goes forward. */
