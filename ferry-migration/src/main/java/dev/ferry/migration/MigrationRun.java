@@ -693,22 +693,6 @@ final class MigrationRun {
   }
 
   /**
-   * Hybrid: lets the page pump push the rest of the memory (again: the restore released it).
-   * Idempotent; a source agent that does not answer is left to the post-copy wait, which waits
-   * for its restart.
-   */
-  private void releasePump() {
-    if (!pumped || !hybrid()) {
-      return;
-    }
-    try {
-      source.step(id, "source", "pump", Map.of("pod", pod.name(), "target", pumpAddress, "wait", false));
-    } catch (RuntimeException e) {
-      LOG.warn("the page pump of {} was not released: {}", id, e.getMessage());
-    }
-  }
-
-  /**
    * Adds where an agent's step spent its time ({@code laps} in its answer) to the frozen
    * breakdown as {@code step.lap}; a rebuild of the pages images has an entry of its own.
    */
@@ -902,7 +886,6 @@ final class MigrationRun {
         + pod.name() + "'s source");
     store.stepStatus(id, "pages", "started");
     try {
-      releasePump(); // (after a commit that could not release it)
       java.util.function.Supplier<JsonNode> pages = () -> afterCommit(
           () -> target.step(id, "target", "pages", Map.of("pod", pod.name())), "waiting for the pod's memory to arrive");
       JsonNode r = pumped ? whileSourceAnswers(pages, "the pod's memory") : pages.get();
