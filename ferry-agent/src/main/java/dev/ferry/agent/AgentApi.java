@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
 /**
@@ -31,12 +33,14 @@ import org.slf4j.MDC;
  * DELETE /v1/pods/NAME                            delete a pod
  * GET    /v1/cpuinfo                              CRIU cpuinfo image of this host (base64)
  * POST   /v1/cpuinfo/check         {image}        can images from that CPU restore here?
- * POST   /v1/migrations/ID/source/{presync|checkpoint|send|cancel|release|resume|finish}   {pod, target, faults}
+ * POST   /v1/migrations/ID/source/{presync|memround|checkpoint|pump|release-pump|send|cancel|release|resume|finish}
+ *                                                          {pod, target, faults}
  * GET    /v1/migrations/ID/progress               bytes sent so far
  * POST   /v1/migrations/ID/target/{prepare|identity|restore|commit|pages|abort}  {pod, spec, faults}
  * </pre>
  */
 public final class AgentApi {
+  private static final Logger LOG = LoggerFactory.getLogger(AgentApi.class);
   private static final Pattern MIGRATION = Pattern.compile("/v1/migrations/([^/]+)/(source|target)/([a-z][a-z-]*)");
   private static final Pattern PROGRESS = Pattern.compile("/v1/migrations/([^/]+)/progress");
   private static final Pattern POD = Pattern.compile("/v1/pods/([^/]+)(/logs|/migratability)?");
@@ -118,7 +122,10 @@ public final class AgentApi {
       String id = Names.checkId(m.group(1));
       MDC.put("migration", id);
       try {
-        return migrationStep(id, m.group(2), m.group(3), Json.read(body.isBlank() ? "{}" : body, JsonNode.class));
+        long start = System.nanoTime();
+        Object answer = migrationStep(id, m.group(2), m.group(3), Json.read(body.isBlank() ? "{}" : body, JsonNode.class));
+        LOG.debug("step {}/{} answered in {} us", m.group(2), m.group(3), (System.nanoTime() - start) / 1000);
+        return answer;
       } catch (RuntimeException e) {
         throw e;
       } catch (Exception e) {
@@ -156,6 +163,8 @@ public final class AgentApi {
       case "source/pump":
         return source.pump(id, pod, req.path("target").asText(), req.path("wait").asBoolean(true),
             req.path("hold").asBoolean(false), bandwidth(req));
+      case "source/release-pump":
+        return Map.of("released", source.releasePump(id));
       case "source/send":
         return source.send(id, pod, req.path("target").asText(), faults, bandwidth(req));
       case "source/cancel":

@@ -22,6 +22,7 @@ import org.eclipse.jetty.io.Transport;
  * carrying the agent's own message.
  */
 public final class AgentClient implements AutoCloseable {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AgentClient.class);
   private final String host;
   private final Path socket;
   private final HttpClient http;
@@ -102,7 +103,10 @@ public final class AgentClient implements AutoCloseable {
 
   /** One migration step on this agent, e.g. ("source", "checkpoint"). */
   public JsonNode step(String migrationId, String role, String step, Map<String, Object> body) {
-    return call("POST", "/v1/migrations/" + migrationId + "/" + role + "/" + step, body, 1800);
+    long start = System.nanoTime();
+    JsonNode answer = call("POST", "/v1/migrations/" + migrationId + "/" + role + "/" + step, body, 1800);
+    LOG.debug("{} {}/{} took {} us", host, role, step, (System.nanoTime() - start) / 1000);
+    return answer;
   }
 
   public JsonNode progress(String migrationId) {

@@ -325,6 +325,20 @@ public final class SourceRole {
   }
 
   /**
+   * Lets a held page pump (hybrid's, see {@link PagePump#hold}) send the rest of the memory.
+   * Idempotent; false when this agent runs no pump for the migration (done, stopped, or never
+   * started here).
+   */
+  public boolean releasePump(String migrationId) {
+    PagePump pump = pumps.get(migrationId);
+    if (pump == null) {
+      return false;
+    }
+    pump.release();
+    return true;
+  }
+
+  /**
    * Starts pumping the frozen tree's lazy pages to the target's page store.
    *
    * @param held what pre-copy rounds left on the target (null: send every page)

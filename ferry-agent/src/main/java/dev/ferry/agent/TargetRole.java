@@ -401,13 +401,17 @@ public final class TargetRole {
       return Map.of("already", true);
     }
     require(migrationId, podName);
+    Laps laps = new Laps();
     requireRunning(pod);
+    laps.lap("check");
     PodNetwork net = pods.network(podName);
     unlock(migrationId, net);
     if (pod.spec().runsc()) {
       bringRunscOnline(net, pod.spec().identity().ip());
     }
+    laps.lap("unlock");
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
+    laps.lap("record");
     // off the frozen path: a second announcement, and the images are no longer needed
     boolean pagesPending = pageClients.containsKey(migrationId);
     inBackground(() -> {
@@ -421,8 +425,8 @@ public final class TargetRole {
     });
     faults.remove(migrationId);
     resumable.forget(migrationId);
-    LOG.info("pod {} committed on this host", podName);
-    return Map.of("committed", true);
+    LOG.info("pod {} committed on this host: {}", podName, laps.asMap());
+    return Map.of("committed", true, "laps", laps.asMap());
   }
 
   /**

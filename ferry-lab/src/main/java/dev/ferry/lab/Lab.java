@@ -242,7 +242,8 @@ public final class Lab {
           "--socket", h.socket().toString(), "--listen", h.ip(), "--api-port", String.valueOf(h.apiPort()),
           "--data-port", String.valueOf(h.dataPort()), "--memory-mib", String.valueOf(h.memoryCapacityMiB())));
       ProcessBuilder pb = new ProcessBuilder(cmd);
-      pb.environment().put("FERRY_LOG_LEVEL", "INFO");
+      // INFO unless FERRY_AGENT_LOG_LEVEL asks for more (DEBUG times each exec and step inside the agents)
+      pb.environment().put("FERRY_LOG_LEVEL", System.getenv().getOrDefault("FERRY_AGENT_LOG_LEVEL", "INFO"));
       pb.environment().putAll(env);
       pb.redirectInput(new File("/dev/null"));
       pb.redirectOutput(ProcessBuilder.Redirect.appendTo(h.logFile().toFile()));

@@ -54,7 +54,10 @@ public final class PagePump {
   /** Pages the priority lane sent, so that the sequential pass skips them. */
   private final Map<Long, LongHashSet> sentAhead = new HashMap<>();
   private volatile boolean stopped;
-  /** While held, only pages asked for are sent (e.g. during the restore, which needs the CPUs). */
+  /**
+   * While held, only pages asked for and the last round's changed pages are sent (hybrid: until
+   * the restored pod's network opens; the restore and the commit need the CPUs).
+   */
   private volatile boolean holding;
   private volatile Socket[] sockets = new Socket[0];
 
