@@ -9,14 +9,17 @@ package dev.ferry.migration;
  */
 public final class StrategyChooser {
   // Fitted to this machine kind's measurements (bench/results/migration-strategies.json, medians
-  // by resident memory: cold 0.87 s at 0.38 GB and 2.44 s at 1.46 GB with the restore lazy
-  // from local images): CRIU writes images at ~1.45 GB/s, the lab link carries ~1.35 GB/s, an
-  // eager restore fills memory at ~1.3 GB/s.
+  // by resident memory, 2026-11-28: cold frozen 0.79 s at 0.39 GB and 1.70 s at 1.47 GB, the
+  // restore lazy from local images). The dump streams into the transfer, so the two overlap:
+  // together ~1.2 GB/s. An eager restore fills memory at ~1.3 GB/s.
+  private static final double COLD_STREAM_BYTES_PER_MS = 1.2e6;
+  /** CRIU writing images to disk (pre-copy without userfaultfd dumps everything, then compares). */
   private static final double DUMP_BYTES_PER_MS = 1.45e6;
+  /** The lab link. */
   private static final double TRANSFER_BYTES_PER_MS = 1.35e6;
   private static final double RESTORE_BYTES_PER_MS = 1.3e6;
-  /** Fixed cost of a cold migration's frozen window (CRIU and runc start-up, network hand-over). */
-  private static final long COLD_FIXED_MS = 330;
+  /** Fixed cost of a cold migration's frozen window (runc and CRIU start-up, images, identity, commit). */
+  private static final long COLD_FIXED_MS = 465;
   /**
    * Post-copy's frozen window: lazy dump and restore without pages (0.35-0.38 s from 0.4 to 1.5 GB),
    * ~0.025 ms per MB for the page tables CRIU walks and the pages it pins for its page server.
@@ -38,7 +41,7 @@ public final class StrategyChooser {
 
   /** @param lazyRestore the target restores lazily from its images: filling memory is not frozen time */
   public static long predictColdMs(long memoryBytes, boolean lazyRestore) {
-    return COLD_FIXED_MS + Math.round(memoryBytes / DUMP_BYTES_PER_MS + memoryBytes / TRANSFER_BYTES_PER_MS
+    return COLD_FIXED_MS + Math.round(memoryBytes / COLD_STREAM_BYTES_PER_MS
         + (lazyRestore ? 0 : memoryBytes / RESTORE_BYTES_PER_MS));
   }
 
@@ -61,12 +64,12 @@ public final class StrategyChooser {
 
   /**
    * Pre-copy through the page pump (userfaultfd on the target): a lazy dump (no pages), then
-   * the pump reads the frozen memory (~2.3 GB/s: 0.63 s at 0.38 GB, 1.1 s at 1.46 GB in all)
-   * and sends what changed; the restore is lazy from the target's copy.
+   * the pump reads the frozen memory (~3.1 GB/s: frozen 0.54 s at 0.39 GB, 0.90 s at 1.47 GB in
+   * all) and sends what changed; the restore is lazy from the target's copy.
    */
-  private static final double PUMP_BYTES_PER_MS = 2.35e6;
+  private static final double PUMP_BYTES_PER_MS = 3.1e6;
   /** Lazy dump, images, pump set-up and lazy restore. */
-  private static final long PUMPED_PRECOPY_FIXED_MS = 465;
+  private static final long PUMPED_PRECOPY_FIXED_MS = 405;
 
   public static long predictPumpedPrecopyMs(long memoryBytes, long leftBytes) {
     return PUMPED_PRECOPY_FIXED_MS + Math.round(memoryBytes / PUMP_BYTES_PER_MS + leftBytes / TRANSFER_BYTES_PER_MS);
