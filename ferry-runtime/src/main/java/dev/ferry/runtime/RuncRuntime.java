@@ -173,9 +173,63 @@ public final class RuncRuntime implements ContainerRuntime {
             CRIU_TIMEOUT,
             criuEnv);
     if (!r.ok()) {
+      // a runc that died (killed) leaves its CRIU running on: thawed now, the tree would be
+      // frozen again by that CRIU's clean-up, which puts back the freezer state it found
+      awaitUntraced(id, CRIU_LETS_GO);
       thaw(id); // a failed dump leaves the tree running, but frozen as we found it
       throw new CheckpointException("checkpoint of " + id, r, CriuLog.explain(workDir.resolve("dump.log")));
     }
+  }
+
+  /** How long a CRIU left behind by its runc gets to end its dump (it cures and releases the tree). */
+  private static final Duration CRIU_LETS_GO = Duration.ofSeconds(30);
+
+  /**
+   * Waits until no process traces a task of container {@code id} (CRIU seizes them all while it
+   * dumps), at most {@code timeout}; then kills whatever still does, so that a thaw sticks.
+   */
+  static void awaitUntraced(String id, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    java.util.Set<Long> tracers = tracersOf(id);
+    while (!tracers.isEmpty() && System.nanoTime() < deadline) {
+      java.util.concurrent.locks.LockSupport.parkNanos(20_000_000);
+      tracers = tracersOf(id);
+    }
+    for (long tracer : tracers) {
+      org.slf4j.LoggerFactory.getLogger(RuncRuntime.class).warn(
+          "process {} still traces container {} {} s after its checkpoint failed; killing it", tracer, id,
+          timeout.toSeconds());
+      ProcessHandle.of(tracer).ifPresent(ProcessHandle::destroyForcibly);
+    }
+  }
+
+  /** The processes tracing a task of container {@code id} (from its freezer cgroup's task list). */
+  private static java.util.Set<Long> tracersOf(String id) {
+    java.util.Set<Long> tracers = new java.util.HashSet<>();
+    try {
+      String freezer = runcStateFile(id).path("cgroup_paths").path("freezer").asText("");
+      if (freezer.isEmpty()) {
+        return tracers;
+      }
+      for (String tid : Files.readAllLines(Path.of(freezer, "tasks"))) {
+        try {
+          for (String line : Files.readAllLines(Path.of("/proc", tid.strip(), "status"))) {
+            if (line.startsWith("TracerPid:")) {
+              long tracer = Long.parseLong(line.substring(10).strip());
+              if (tracer != 0) {
+                tracers.add(tracer);
+              }
+              break;
+            }
+          }
+        } catch (IOException | NumberFormatException e) {
+          // the task is gone
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // no state or cgroup any more: nothing is traced there
+    }
+    return tracers;
   }
 
   @Override

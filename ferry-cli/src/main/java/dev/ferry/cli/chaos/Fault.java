@@ -25,7 +25,11 @@ public enum Fault {
       List.of(PREPARING, PRECOPY, DUMPING, TRANSFERRING, RESTORING, CUTOVER, POSTCOPY), null),
   COORDINATOR_KILL("coordinator-kill", "kill -9 of the process driving the migration (the coordinator)",
       List.of(PREPARING, PRECOPY, DUMPING, TRANSFERRING, RESTORING, CUTOVER, POSTCOPY), null),
-  SOURCE_CRIU_KILL("source-criu-kill", "kill -9 of CRIU on the source while it dumps", List.of(DUMPING), null),
+  // CRIU runs as runc's child with its options over RPC: the first process found whose command
+  // line names CRIU and the host's directory is runc itself, so this kills runc, and its CRIU is
+  // left to end the dump alone
+  SOURCE_CRIU_KILL("source-criu-kill", "kill -9 of runc checkpointing (its CRIU left alone) on the source while it dumps",
+      List.of(DUMPING), null),
   TARGET_CRIU_KILL("target-criu-kill", "kill -9 of CRIU on the target while it restores", List.of(RESTORING), null),
   LINK_DOWN("link-down", "the target's link down for 20 s (longer than a transfer waits to resume)",
       List.of(PRECOPY, TRANSFERRING, RESTORING, CUTOVER), null),

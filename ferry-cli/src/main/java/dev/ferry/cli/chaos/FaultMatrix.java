@@ -41,6 +41,8 @@ public final class FaultMatrix {
         new Cell(Fault.TARGET_AGENT_KILL, MigrationPhase.RESTORING, "cold"),
         new Cell(Fault.COORDINATOR_KILL, MigrationPhase.TRANSFERRING, "cold"),
         new Cell(Fault.COORDINATOR_KILL, MigrationPhase.PRECOPY, "precopy"),
+        // a killed runc left its CRIU to freeze the tree again after the rollback thawed it
+        new Cell(Fault.SOURCE_CRIU_KILL, MigrationPhase.DUMPING, "cold"),
         new Cell(Fault.CORRUPT_IN_TRANSIT, null, "cold"),
         new Cell(Fault.TRUNCATED_IMAGE, null, "cold"),
         new Cell(Fault.CONNECTION_RESET, null, "cold"),

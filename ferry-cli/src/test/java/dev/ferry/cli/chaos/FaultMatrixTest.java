@@ -25,7 +25,7 @@ class FaultMatrixTest {
   void theQuickSliceKillsEachProcessAndCoversTheBaseline() {
     List<Cell> quick = FaultMatrix.quick();
     assertThat(quick).extracting(Cell::fault).contains(Fault.NONE, Fault.SOURCE_AGENT_KILL, Fault.TARGET_AGENT_KILL,
-        Fault.COORDINATOR_KILL, Fault.CANCEL_AT_COMMIT);
+        Fault.COORDINATOR_KILL, Fault.SOURCE_CRIU_KILL, Fault.CANCEL_AT_COMMIT);
     assertThat(quick).allMatch(c -> c.fault().timed() == (c.phase() != null));
   }
 

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The quick slice of the fault matrix ({@code ferry chaos --quick}), as a user runs it: each
- * process killed in the frozen window, a corrupt and a truncated image, a connection reset, a
+ * process killed in the frozen window (runc too, mid-checkpoint), a corrupt and a truncated image, a connection reset, a
  * failing hook and a cancel racing the commit, each against Redis under write load; after each,
  * every invariant holds.
  */
@@ -35,7 +35,7 @@ class ChaosQuickIT {
     assertThat(r.code()).as(r.out()).isZero();
     CellResult baseline = cells.stream().filter(c -> c.fault().equals("none")).findFirst().orElseThrow();
     assertThat(baseline.outcome()).isEqualTo("migrated");
-    for (String kill : List.of("source-agent-kill", "target-agent-kill", "coordinator-kill")) {
+    for (String kill : List.of("source-agent-kill", "target-agent-kill", "coordinator-kill", "source-criu-kill")) {
       assertThat(cells).filteredOn(c -> c.fault().equals(kill)).allSatisfy(c -> {
         assertThat(c.injected()).as(kill + " struck").isTrue();
         assertThat(c.outcome()).as(kill + " before the commit point").isEqualTo("rolled-back");
