@@ -191,6 +191,8 @@ public final class PageDaemon {
         if (s != null) {
           if (req.hasNonNull("failure")) {
             s.store().fail(req.path("failure").asText());
+          } else {
+            awaitPumpEnd(id, s);
           }
           s.close();
           LOG.info("[{}] page store closed", id);
@@ -201,6 +203,29 @@ public final class PageDaemon {
       }
       default:
         throw new IllegalArgumentException("unknown request '" + op + "'");
+    }
+  }
+
+  /** How long a normal close waits for the pump to end its pass (1 GiB takes ~1-2 s). */
+  private static final long PUMP_END_WAIT_MS = 20_000;
+
+  /**
+   * A normal close comes once CRIU's daemon has every page, which it may have taken through the
+   * pump's wants alone while the pump was still held (hybrid, until the commit; a recovery
+   * releases it late): the pump's own pass then starts against a closed port, takes it for a
+   * cut link and dials it again for 100 s. So the store stays open until the pump ended its pass
+   * (or did not within {@link #PUMP_END_WAIT_MS}).
+   */
+  private static void awaitPumpEnd(String id, Store s) {
+    try {
+      s.receiver().done().get(PUMP_END_WAIT_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      LOG.warn("[{}] the page pump did not end its pass within {} s; closing its store anyway", id,
+          PUMP_END_WAIT_MS / 1000);
+    } catch (java.util.concurrent.ExecutionException e) {
+      // the pump failed: nothing to wait for
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
