@@ -286,9 +286,8 @@ public final class SourceRole {
    */
   public Map<String, Object> pump(String migrationId, String podName, String pumpAddress, boolean wait, boolean hold,
       long bandwidth) throws Exception {
-    PagePump existing = pumps.get(migrationId);
-    if (existing != null && !hold) {
-      existing.release();
+    if (!hold) {
+      releasePump(migrationId);
     }
     LocalPod pod = pods.store().get(podName);
     requireMigration(pod, migrationId);
@@ -1054,17 +1053,9 @@ public final class SourceRole {
   }
 
   private static boolean traced(long pid) {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-        if (line.startsWith("TracerPid:")) {
-          return !line.substring(10).trim().equals("0");
-        }
-      }
-    } catch (IOException e) {
-      return false; // gone
-    }
-    return false;
+    return dev.ferry.runtime.ProcessMemory.tracerPid(pid) != 0;
   }
+
 
   /** The frozen processes a lazy dump's record names: pid in the container to host pid. */
   private static Map<Long, Long> frozenPidsIn(Path lazyFile) {

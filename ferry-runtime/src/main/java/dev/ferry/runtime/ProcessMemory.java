@@ -87,6 +87,20 @@ public final class ProcessMemory {
     return pid;
   }
 
+  /** The process tracing {@code pid} (CRIU, while it dumps), 0 when none, or when the process is gone. */
+  public static long tracerPid(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+        if (line.startsWith("TracerPid:")) {
+          return Long.parseLong(line.substring(10).strip());
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      // gone
+    }
+    return 0;
+  }
+
   /** Parses /proc/PID/maps: private mappings, without the kernel's special areas. */
   static List<Region> privateRegions(List<String> mapsLines) {
     List<Region> out = new ArrayList<>();

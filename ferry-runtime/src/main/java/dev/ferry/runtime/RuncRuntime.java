@@ -135,7 +135,7 @@ public final class RuncRuntime implements ContainerRuntime {
    */
   private static boolean freezeThroughCgroup(String id) {
     try {
-      String freezer = runcStateFile(id).path("cgroup_paths").path("freezer").asText("");
+      String freezer = freezerPath(id);
       if (freezer.isEmpty()) {
         return false;
       }
@@ -207,23 +207,14 @@ public final class RuncRuntime implements ContainerRuntime {
   private static java.util.Set<Long> tracersOf(String id) {
     java.util.Set<Long> tracers = new java.util.HashSet<>();
     try {
-      String freezer = runcStateFile(id).path("cgroup_paths").path("freezer").asText("");
+      String freezer = freezerPath(id);
       if (freezer.isEmpty()) {
         return tracers;
       }
       for (String tid : Files.readAllLines(Path.of(freezer, "tasks"))) {
-        try {
-          for (String line : Files.readAllLines(Path.of("/proc", tid.strip(), "status"))) {
-            if (line.startsWith("TracerPid:")) {
-              long tracer = Long.parseLong(line.substring(10).strip());
-              if (tracer != 0) {
-                tracers.add(tracer);
-              }
-              break;
-            }
-          }
-        } catch (IOException | NumberFormatException e) {
-          // the task is gone
+        long tracer = ProcessMemory.tracerPid(Long.parseLong(tid.strip()));
+        if (tracer != 0) {
+          tracers.add(tracer);
         }
       }
     } catch (IOException | RuntimeException e) {
@@ -231,6 +222,12 @@ public final class RuncRuntime implements ContainerRuntime {
     }
     return tracers;
   }
+
+  /** Container {@code id}'s cgroup v1 freezer directory from runc's state, "" when it has none. */
+  private static String freezerPath(String id) throws IOException {
+    return runcStateFile(id).path("cgroup_paths").path("freezer").asText("");
+  }
+
 
   @Override
   public void restore(String id, Path bundle, Path imageDir, Path workDir) {
