@@ -33,14 +33,14 @@ public final class AgentDaemon {
     Path tlsDir = config.stateDir().resolve("tls");
     PeerTls tls = Files.exists(tlsDir.resolve(PeerTls.KEY)) ? PeerTls.load(tlsDir) : PeerTls.PLAIN;
     if (!tls.secure()) {
-      LOG.warn("no TLS identity in {}: images travel to and from other agents in clear", tlsDir);
+      LOG.warn("no TLS identity in {}: images and memory pages travel to and from other agents in clear", tlsDir);
     }
     SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls,
         config.hostBandwidthBytesPerSecond() > 0 ? new RateLimiter(config.hostBandwidthBytesPerSecond()) : null);
     if (config.hostBandwidthBytesPerSecond() > 0) {
       LOG.info("transfers from this host are capped at {} MB/s together", config.hostBandwidthBytesPerSecond() / 1_000_000);
     }
-    TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp());
+    TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp(), tls);
     target.removeLeftovers();
     target.startPageDaemon();
     source.resumePumps();

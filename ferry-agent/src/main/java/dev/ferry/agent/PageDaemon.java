@@ -2,6 +2,8 @@ package dev.ferry.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.api.Json;
+import dev.ferry.transfer.PeerTls;
+import dev.ferry.transfer.TlsRelay;
 import dev.ferry.transfer.memory.CriuPageServer;
 import dev.ferry.transfer.memory.PagePathWarmup;
 import dev.ferry.transfer.memory.PumpReceiver;
@@ -36,8 +38,12 @@ import org.slf4j.LoggerFactory;
  * <p>Requests, one per connection on a Unix socket in the agent's state directory, are a line of
  * JSON answered by a line of JSON ({@link PageDaemonClient}): {@code open} (a store for a
  * migration; returns where the pump connects), {@code serve} (starts the page server for CRIU;
- * returns its address), {@code close} (drops a migration's store, failing whoever waits on it
- * if a reason is given), {@code ping}. The process ends when the state directory is removed.
+ * returns its address), {@code close} (drops a migration's store and relays, failing whoever
+ * waits on it if a reason is given), {@code relay-in} and {@code relay-out} (post-copy over TLS:
+ * a {@link TlsRelay} between CRIU's page server on the source and its page client on the target,
+ * which must outlive an agent as they do), {@code unrelay}, {@code ping}. Where the host has its
+ * TLS identity, the pump's connections and the relays speak mutual TLS. The process ends when
+ * the state directory is removed.
  */
 public final class PageDaemon {
   private static final Logger LOG = LoggerFactory.getLogger(PageDaemon.class);
@@ -59,6 +65,10 @@ public final class PageDaemon {
   }
 
   private final Map<String, Store> stores = new ConcurrentHashMap<>();
+  /** Each migration's TLS relays (post-copy's CRIU page server across hosts). */
+  private final Map<String, java.util.List<TlsRelay>> relays = new ConcurrentHashMap<>();
+  /** This host's identity, as its agent's: the pump and relays speak mutual TLS with it, where it exists. */
+  private PeerTls tls = PeerTls.PLAIN;
   private static final com.fasterxml.jackson.databind.ObjectWriter ONE_LINE =
       Json.MAPPER.writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT);
 
@@ -84,15 +94,29 @@ public final class PageDaemon {
   }
 
   private void serve(Path stateDir) throws Exception {
+    Path tlsDir = stateDir.resolve("tls");
+    if (Files.exists(tlsDir.resolve(PeerTls.KEY))) {
+      tls = PeerTls.load(tlsDir);
+    }
     Path socket = stateDir.resolve(SOCKET);
     Path tmp = stateDir.resolve(SOCKET + ".new");
     Files.deleteIfExists(tmp);
     ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
     server.bind(UnixDomainSocketAddress.of(tmp));
     Files.move(tmp, socket, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-    LOG.info("page daemon {} ready on {}", ProcessHandle.current().pid(), socket);
+    LOG.info("page daemon {} ready on {}; pages travel over {}", ProcessHandle.current().pid(), socket, tls);
     // compiles the page path before the first migration needs it, without holding up the agent's start
-    Thread warm = new Thread(() -> warmUp(stateDir), "ferry-page-daemon-warmup");
+    PeerTls identity = tls;
+    Thread warm = new Thread(() -> {
+      warmUp(stateDir);
+      if (identity.secure()) {
+        try {
+          TlsRelay.warmUp(identity, 256 * 1024, 20);
+        } catch (IOException e) {
+          LOG.warn("relay warm-up failed (the first post-copy over TLS is slower): {}", e.getMessage());
+        }
+      }
+    }, "ferry-page-daemon-warmup");
     warm.setDaemon(true);
     warm.start();
     Thread watch = new Thread(() -> exitWhenGone(stateDir, socket), "ferry-page-daemon-watch");
@@ -171,7 +195,7 @@ public final class PageDaemon {
           TargetPageStore store = TargetPageStore.open(Path.of(req.path("memDir").asText()),
               Path.of(req.path("arrivedFile").asText()));
           s = new Store(store, new PumpReceiver(req.path("listenIp").asText(), store, req.path("stallMs").asInt(),
-              req.path("reconnectMs").asInt()), new CriuPageServer[1]);
+              req.path("reconnectMs").asInt(), tls), new CriuPageServer[1]);
           stores.put(id, s);
           LOG.info("[{}] page store open; the pump connects to {}", id, s.receiver().address());
         }
@@ -186,7 +210,31 @@ public final class PageDaemon {
         }
         return Map.of("address", s.server()[0].address());
       }
+      case "relay-in": {
+        TlsRelay r = TlsRelay.fromPeers(tls, req.path("listenIp").asText(), req.path("service").asText());
+        relays.computeIfAbsent(id, k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(r);
+        LOG.info("[{}] relaying TLS connections on {} to {}", id, r.address(), req.path("service").asText());
+        return Map.of("address", r.address());
+      }
+      case "relay-out": {
+        TlsRelay r = TlsRelay.toPeer(tls, req.path("peer").asText());
+        relays.computeIfAbsent(id, k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(r);
+        LOG.info("[{}] relaying connections on {} over TLS to {}", id, r.address(), req.path("peer").asText());
+        return Map.of("address", r.address());
+      }
+      case "unrelay": {
+        java.util.List<TlsRelay> gone = relays.remove(id);
+        if (gone != null) {
+          gone.forEach(TlsRelay::close);
+          LOG.info("[{}] {} relay(s) ended", id, gone.size());
+        }
+        return Map.of("ended", gone == null ? 0 : gone.size());
+      }
       case "close": {
+        java.util.List<TlsRelay> gone = relays.remove(id); // a store's migration is over: so are its relays
+        if (gone != null) {
+          gone.forEach(TlsRelay::close);
+        }
         Store s = stores.remove(id);
         if (s != null) {
           if (req.hasNonNull("failure")) {

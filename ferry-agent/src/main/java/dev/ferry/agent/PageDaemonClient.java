@@ -91,6 +91,30 @@ final class PageDaemonClient {
     }
   }
 
+  /**
+   * Relays mutual TLS connections from other agents, arriving on {@code listenIp}, to {@code
+   * service} on this host (CRIU's page server); returns where they connect. The relay is the
+   * daemon's, so it outlives this agent as the dump it serves does.
+   */
+  String relayFromPeers(String migrationId, String listenIp, String service) throws IOException {
+    return call(Map.of("op", "relay-in", "migration", migrationId, "listenIp", listenIp, "service", service))
+        .path("address").asText();
+  }
+
+  /** Relays connections to a loopback address (returned) over mutual TLS to {@code peer}, a peer's relay. */
+  String relayToPeer(String migrationId, String peer) throws IOException {
+    return call(Map.of("op", "relay-out", "migration", migrationId, "peer", peer)).path("address").asText();
+  }
+
+  /** Ends a migration's relays (idempotent). */
+  void unrelay(String migrationId) {
+    try {
+      call(Map.of("op", "unrelay", "migration", migrationId));
+    } catch (IOException e) {
+      LOG.warn("[{}] relays not ended: {}", migrationId, e.getMessage());
+    }
+  }
+
   private JsonNode call(Map<String, Object> request) throws IOException {
     try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
       c.connect(UnixDomainSocketAddress.of(socket));

@@ -75,6 +75,13 @@ public final class SourceRole {
 
   /** Lazy dumps serving pages to a target (post-copy), by migration. */
   private final Map<String, PostCopy.LazyDump> lazyDumps = new ConcurrentHashMap<>();
+  /**
+   * Where the target's page client dials each lazy dump's page server: CRIU's own address, or
+   * with TLS this host's relay to it (CRIU then listens on loopback only).
+   */
+  private final Map<String, String> pageServers = new ConcurrentHashMap<>();
+  /** This host's page daemon, which runs the TLS relays to CRIU's page servers (they outlive this agent). */
+  private final PageDaemonClient pageDaemon;
   private final String listenIp;
 
   /** @param listenIp this host's address on the lab network, where page servers listen */
@@ -87,6 +94,7 @@ public final class SourceRole {
     this.hostCap = hostCap;
     this.tls = tls;
     this.migrationsDir = stateDir.resolve("migrations");
+    this.pageDaemon = new PageDaemonClient(stateDir);
     this.listenIp = listenIp;
   }
 
@@ -212,7 +220,7 @@ public final class SourceRole {
       pod = pods.store().get(podName);
       PostCopy.LazyDump running = lazyDumps.get(migrationId);
       if ("checkpointed".equals(pod.state()) && migrationId.equals(pod.migrationId()) && running != null) {
-        return Map.of("already", true, "pageServer", running.pageServer());
+        return Map.of("already", true, "pageServer", pageServers.getOrDefault(migrationId, running.pageServer()));
       }
       if (!"running".equals(pod.state()) || pod.migrationId() != null) {
         throw ApiException.conflict("pod '" + podName + "' is " + pod.state() + ", not running: cannot checkpoint");
@@ -227,21 +235,35 @@ public final class SourceRole {
     long t0 = System.nanoTime();
     Laps laps = new Laps();
     frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
-    int port = freePort();
+    // with TLS, CRIU's page server (plain TCP) is reached through this host's relay only
+    String criuIp = tls.secure() ? "127.0.0.1" : listenIp;
+    int port = freePort(criuIp);
     // written before the dump starts: an agent killed while CRIU dumps leaves a dump that will
     // hold the tree frozen; the next agent must know where to cancel it (thawLazyDumpOfEarlierAgent)
     dev.ferry.api.Json.writeFile(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE),
-        Map.of("pageServer", listenIp + ":" + port, "pids", frozenPids.get(migrationId)));
+        Map.of("pageServer", criuIp + ":" + port, "pids", frozenPids.get(migrationId)));
+    if (tls.secure()) {
+      // ready before the freeze: it dials CRIU only once a peer of the lab's CA connects
+      try {
+        pageServers.put(migrationId, pageDaemon.relayFromPeers(migrationId, listenIp, criuIp + ":" + port));
+      } catch (IOException e) {
+        throw new IllegalStateException("cannot relay the page server of pod " + podName + " over TLS: "
+            + e.getMessage(), e);
+      }
+    } else {
+      pageServers.put(migrationId, criuIp + ":" + port);
+    }
     laps.lap("pids"); // before the freeze
     PostCopy.LazyDump dump = pods.runtime().checkpointLazy(pods.containerId(podName, c.name()), images(migrationId, c.name()),
-        work(migrationId, "dump", c.name()), listenIp, port);
+        work(migrationId, "dump", c.name()), criuIp, port);
     laps.lap("dump"); // freeze, runc, CRIU until its page server listens
     lazyDumps.put(migrationId, dump);
     pods.store().save(pod.withState("checkpointed", migrationId));
     laps.lap("record");
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("lazy dump of pod {} ready in {} ms, serving pages on {}: {}", podName, ms, dump.pageServer(), laps.asMap());
-    return Map.of("checkpointMs", ms, "imageBytes", sizeOf(images(migrationId, c.name())), "pageServer", dump.pageServer(),
+    String pageServer = pageServers.get(migrationId);
+    LOG.info("lazy dump of pod {} ready in {} ms, serving pages on {}: {}", podName, ms, pageServer, laps.asMap());
+    return Map.of("checkpointMs", ms, "imageBytes", sizeOf(images(migrationId, c.name())), "pageServer", pageServer,
         "laps", laps.asMap());
   }
 
@@ -413,26 +435,56 @@ public final class SourceRole {
   }
 
   /** One connection's worth of pumping: both lanes, every page, the target's confirmation. */
-  private static PagePump.Stats pumpOnce(PagePump pump, String pumpAddress) throws IOException {
-    String[] hp = pumpAddress.split(":");
-    try (Socket s = new Socket(); Socket p = new Socket()) {
-      // pages a restored pod waits for go out in small writes: Nagle would hold each one
-      // until the previous was acknowledged, up to the peer's 40 ms delayed ACK
-      s.setTcpNoDelay(true);
-      p.setTcpNoDelay(true);
-      pump.connecting(s, p); // a stop (a rollback) closes them, also while they connect over a cut link
-      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
-      p.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+  private PagePump.Stats pumpOnce(PagePump pump, String pumpAddress) throws IOException {
+    // a stop (a rollback) closes the TCP sockets, also while they connect over a cut link
+    List<Socket> tcp = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.function.Consumer<Socket> track = t -> {
+      tcp.add(t);
+      pump.connecting(tcp.toArray(Socket[]::new));
+    };
+    // (no Nagle, which PeerTls turns off: pages a restored pod waits for go out in small writes,
+    // each held until the previous was acknowledged, up to the peer's 40 ms delayed ACK)
+    try (Socket s = dialPump(pumpAddress, track); Socket p = dialPump(pumpAddress, track)) {
       s.setSoTimeout(STALL_MS);
       return pump.run(s, p);
+    } catch (IOException e) {
+      tcp.forEach(PeerTls::abort);
+      throw e;
     }
+  }
+
+  /**
+   * One lane of the pump: over mutual TLS where this agent has its identity (the pages are the
+   * pod's memory, secrets included); else a classic socket, whose errors on a cut link are the
+   * {@code SocketException}s {@link #brokenConnection} knows.
+   */
+  private Socket dialPump(String pumpAddress, java.util.function.Consumer<Socket> track) throws IOException {
+    if (tls.secure()) {
+      return tls.connect(pumpAddress, 5000, track);
+    }
+    String[] hp = pumpAddress.split(":");
+    Socket s = new Socket();
+    track.accept(s);
+    s.setTcpNoDelay(true);
+    try {
+      s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), 5000);
+    } catch (IOException e) {
+      s.close();
+      throw e;
+    }
+    return s;
   }
 
   /** The pump's connection failed (reset, refused, silent, closed), as opposed to a refusal or a read error. */
   private static boolean brokenConnection(IOException e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof java.net.SocketException || t instanceof java.net.SocketTimeoutException
-          || t instanceof java.io.EOFException) {
+          || t instanceof java.io.EOFException || t instanceof java.nio.channels.ClosedChannelException) {
+        return true;
+      }
+      // a socket channel's (TLS) write on a cut connection fails with a plain IOException
+      if (t instanceof IOException && !(t instanceof javax.net.ssl.SSLException) && t.getMessage() != null
+          && (t.getMessage().equals("Broken pipe") || t.getMessage().startsWith("Connection reset"))) {
         return true;
       }
     }
@@ -496,8 +548,16 @@ public final class SourceRole {
     }
   }
 
-  private int freePort() throws IOException {
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(listenIp))) {
+  /** Once the lazy dump has ended: its page server's TLS relay (if any) goes too. */
+  private void endRelays(String migrationId) {
+    pageServers.remove(migrationId);
+    if (tls.secure()) {
+      pageDaemon.unrelay(migrationId);
+    }
+  }
+
+  private static int freePort(String ip) throws IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(ip))) {
       return s.getLocalPort();
     }
   }
@@ -908,6 +968,9 @@ public final class SourceRole {
     } else if (lazy == null && Files.exists(lazyFile)) {
       thawLazyDumpOfEarlierAgent(podName, lazyFile);
     }
+    if (wasLazy) {
+      endRelays(migrationId);
+    }
     PodIdentity id = pod.spec().identity();
     PodNetwork net = pods.network(podName);
     if (pod.spec().runsc()) {
@@ -1098,6 +1161,7 @@ public final class SourceRole {
       awaitQuietly(pumped, 30 * 60); // a pump resumed after a restart takes its pages from the orphaned dump's tree
       killOrphanedDump(migrationId, podName);
     }
+    endRelays(migrationId);
     pumps.remove(migrationId);
     frozenPids.remove(migrationId);
     LocalPod pod = pods.store().find(podName).orElse(null);

@@ -59,13 +59,20 @@ public final class TargetRole {
     return resumable;
   }
 
-  /** @param listenIp this host's address on the lab network, where page pumps connect */
-  public TargetRole(PodManager pods, Path stateDir, String listenIp) {
+  /**
+   * @param listenIp this host's address on the lab network, where page pumps connect
+   * @param tls how this host talks to other agents: with TLS, post-copy's page client reaches the
+   *     source's CRIU page server through a relay over it
+   */
+  public TargetRole(PodManager pods, Path stateDir, String listenIp, dev.ferry.transfer.PeerTls tls) {
     this.pods = pods;
     this.migrationsDir = stateDir.resolve("migrations");
     this.listenIp = listenIp;
+    this.tls = tls;
     this.pageDaemon = new PageDaemonClient(stateDir);
   }
+
+  private final dev.ferry.transfer.PeerTls tls;
 
   /** Starts this host's page daemon, unless one runs already (it outlives agents). */
   public void startPageDaemon() {
@@ -307,13 +314,17 @@ public final class TargetRole {
       }
     }
     boolean lazy = from != null || lazyLocal;
+    // the source's CRIU page server speaks plain TCP on its loopback: with TLS, CRIU's page
+    // client here reaches it through this host's relay and the source's
+    boolean relayed = !ferryPages && from != null && tls.secure();
     // CRIU's page-client daemon of the first container starts while the sandbox is readied
     java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = null;
     if (lazy) {
       ContainerSpec c = pod.spec().containers().get(0);
-      String server = from;
+      String source = from;
       pageClient = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
         try {
+          String server = relayed ? pageDaemon.relayToPeer(migrationId, source) : source;
           return pods.runtime().startPageClient(in.resolve("images").resolve(c.name()), restoreWork(migrationId, c), server);
         } catch (Exception e) {
           throw new java.util.concurrent.CompletionException(e);

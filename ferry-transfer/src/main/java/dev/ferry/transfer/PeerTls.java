@@ -183,6 +183,23 @@ public final class PeerTls {
     return order.toArray(String[]::new);
   }
 
+  /**
+   * Completes, within {@code timeoutMs}, the handshake of a socket that {@link #listen}
+   * accepted (it would otherwise happen on its first read or write): a peer the CA did not sign
+   * is refused here. Nothing to do for a plain socket.
+   */
+  public static void handshake(Socket s, int timeoutMs) throws IOException {
+    if (s instanceof TlsSocket tls) {
+      tls.setSoTimeout(timeoutMs);
+      tls.handshake();
+      tls.setSoTimeout(0);
+    } else if (s instanceof SSLSocket tls) {
+      tls.setSoTimeout(timeoutMs);
+      tls.startHandshake();
+      tls.setSoTimeout(0);
+    }
+  }
+
   /** The TLS session of a socket of {@link #connect} or {@link #listen} (null over plain TCP). */
   public static javax.net.ssl.SSLSession session(Socket s) {
     if (s instanceof TlsSocket tls) {
@@ -197,9 +214,19 @@ public final class PeerTls {
    * socket has a channel (for zero-copy transfers).
    */
   public Socket connect(String hostPort, int timeoutMs) throws IOException {
+    return connect(hostPort, timeoutMs, tcp -> {});
+  }
+
+  /**
+   * As {@link #connect(String, int)}, handing {@code beforeConnect} the TCP socket before it
+   * connects: closing that socket ends a connect or handshake still waiting on a cut link.
+   */
+  public Socket connect(String hostPort, int timeoutMs, java.util.function.Consumer<Socket> beforeConnect)
+      throws IOException {
     String[] hp = hostPort.split(":");
     Socket s = context == null || natives != null ? java.nio.channels.SocketChannel.open().socket() : new Socket();
     try {
+      beforeConnect.accept(s);
       s.setTcpNoDelay(true);
       s.connect(new InetSocketAddress(hp[0], Integer.parseInt(hp[1])), timeoutMs);
       if (context == null) {

@@ -119,6 +119,21 @@ public final class DemoRunner {
     this.faults = faults;
   }
 
+  /** Acts on the lab once the client writes, right before the migration starts (tests). */
+  @FunctionalInterface
+  public interface BeforeMigration {
+    /** @param podIp the pod's address, where the client's Redis listens */
+    void prepare(Lab lab, String podIp) throws Exception;
+  }
+
+  private BeforeMigration beforeMigration = (lab, podIp) -> {};
+
+  /** Sets what to do right before the migration (tests: plant data, start a capture). */
+  public DemoRunner beforeMigration(BeforeMigration prepare) {
+    this.beforeMigration = prepare;
+    return this;
+  }
+
   /** Sets a check to run before the lab is taken down (tests). */
   public DemoRunner afterMigration(AfterMigration check) {
     this.afterMigration = check;
@@ -164,6 +179,7 @@ public final class DemoRunner {
         }
         Thread.sleep(1000);
         awaitWarmAgents(lab, out);
+        beforeMigration.prepare(lab, ip);
         out.println("== migrating the pod to host-b");
         MigrationReport report;
         try {

@@ -108,11 +108,7 @@ public final class PagePump {
 
   private void closeAll() {
     for (Socket s : sockets) {
-      try {
-        s.close();
-      } catch (IOException e) {
-        // closed already
-      }
+      dev.ferry.transfer.PeerTls.abort(s); // a TLS socket's close would first wait to send a close_notify
     }
   }
 

@@ -48,7 +48,17 @@ public final class PumpReceiver implements Closeable {
    * @param reconnectMs how long a pump whose connections broke is waited for (0: not at all)
    */
   public PumpReceiver(String bindIp, TargetPageStore store, int stallMs, int reconnectMs) throws IOException {
-    this.server = new ServerSocket(0, 2, InetAddress.getByName(bindIp));
+    this(bindIp, store, stallMs, reconnectMs, dev.ferry.transfer.PeerTls.PLAIN);
+  }
+
+  /**
+   * As {@link #PumpReceiver(String, TargetPageStore, int, int)}, the pump's connections over
+   * {@code tls} (mutual TLS: a pump without a certificate of the lab's CA is refused in the
+   * handshake, before any page is read).
+   */
+  public PumpReceiver(String bindIp, TargetPageStore store, int stallMs, int reconnectMs, dev.ferry.transfer.PeerTls tls)
+      throws IOException {
+    this.server = tls.secure() ? tls.listen(bindIp, 0, 2) : new ServerSocket(0, 2, InetAddress.getByName(bindIp));
     this.store = store;
     this.stallMs = stallMs;
     this.reconnectMs = reconnectMs;
@@ -108,6 +118,9 @@ public final class PumpReceiver implements Closeable {
   private long session() throws IOException {
     bulk = null;
     priority = null;
+    // both lanes are taken in before either is read: a pump connects (and, over TLS, completes
+    // its handshake) on both before it names them
+    Socket[] lanes = new Socket[2];
     for (int i = 0; i < 2; i++) {
       Socket s;
       try {
@@ -118,15 +131,29 @@ public final class PumpReceiver implements Closeable {
         }
         throw new ConnectionBroken("the pump opened one lane only", e);
       }
-      server.setSoTimeout(stallMs); // the second lane follows the first at once
       s.setTcpNoDelay(true);
+      try {
+        dev.ferry.transfer.PeerTls.handshake(s, stallMs > 0 ? stallMs : 10_000);
+      } catch (IOException e) {
+        // a peer the lab's CA did not sign (or none): dropped, and the store goes on waiting for its pump
+        LOG.warn("refused a connection to the page pump's port from {}: {}", s.getRemoteSocketAddress(), e.getMessage());
+        dev.ferry.transfer.PeerTls.abort(s);
+        i--;
+        continue;
+      }
+      server.setSoTimeout(stallMs); // the second lane follows the first at once
+      lanes[i] = s;
+    }
+    for (Socket s : lanes) {
+      s.setSoTimeout(stallMs);
       byte lane = (byte) s.getInputStream().read();
       if (lane == PumpProtocol.LANE_BULK && bulk == null) {
         bulk = s;
       } else if (lane == PumpProtocol.LANE_PRIORITY && priority == null) {
         priority = s;
       } else {
-        s.close();
+        closeQuietly(lanes[0]);
+        closeQuietly(lanes[1]);
         throw new IOException("a page pump connection named no lane, or one already open (" + lane + ")");
       }
     }
@@ -249,11 +276,7 @@ public final class PumpReceiver implements Closeable {
 
   private static void closeQuietly(Socket s) {
     if (s != null) {
-      try {
-        s.close();
-      } catch (IOException e) {
-        // closing
-      }
+      dev.ferry.transfer.PeerTls.abort(s); // a TLS socket's close would first wait to send a close_notify
     }
   }
 

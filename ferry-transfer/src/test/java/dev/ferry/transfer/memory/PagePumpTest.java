@@ -157,6 +157,54 @@ class PagePumpTest {
     store.close();
   }
 
+  /**
+   * Over mutual TLS (as between agents with the lab's identities): every page arrives; a peer
+   * of another CA, and a plain TCP one, are dropped at the port without failing the store,
+   * which then takes the real pump's pages.
+   */
+  @Test
+  void overMutualTlsStrangersAreDroppedAndThePumpGetsThrough() throws Exception {
+    dev.ferry.transfer.LabCa.ensure(tmp.resolve("ca"), "lab").issue(tmp.resolve("a"), "host-a", "127.0.0.1");
+    dev.ferry.transfer.LabCa.ensure(tmp.resolve("ca"), "lab").issue(tmp.resolve("b"), "host-b", "127.0.0.1");
+    dev.ferry.transfer.LabCa.ensure(tmp.resolve("other-ca"), "other").issue(tmp.resolve("x"), "host-a", "127.0.0.1");
+    dev.ferry.transfer.PeerTls source = dev.ferry.transfer.PeerTls.load(tmp.resolve("a"));
+    dev.ferry.transfer.PeerTls target = dev.ferry.transfer.PeerTls.load(tmp.resolve("b"));
+    dev.ferry.transfer.PeerTls stranger = dev.ferry.transfer.PeerTls.load(tmp.resolve("x"));
+    memory.fill(0x30000, 300);
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("tls"), tmp.resolve("arrived-tls.pages"));
+    try (PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000, 0, target)) {
+      String[] hp = receiver.address().split(":");
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> stranger.connect(receiver.address(), 5000).close())
+          .isInstanceOf(IOException.class);
+      try (Socket plain = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+        plain.getOutputStream().write(PumpProtocol.LANE_BULK); // a lane byte in clear is no TLS record
+        plain.setSoTimeout(5000);
+        try {
+          plain.getInputStream().read();
+        } catch (IOException e) {
+          // reset: dropped
+        }
+      }
+      PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x30000, 300)), null, memory.reader());
+      try (Socket s = source.connect(receiver.address(), 5000); Socket p = source.connect(receiver.address(), 5000)) {
+        assertThat(dev.ferry.transfer.PeerTls.session(s).getProtocol()).isEqualTo("TLSv1.3");
+        PagePump.Stats st = pump.run(s, p);
+        assertThat(st.literalPages()).isEqualTo(300);
+      }
+      assertThat(receiver.done().get(10, TimeUnit.SECONDS)).isEqualTo(300);
+      assertThat(receiver.sessions()).isEqualTo(1);
+    }
+    assertThat(store.isComplete()).isTrue();
+    for (var e : memory.pages.entrySet()) {
+      if (e.getKey() >= 0x30000 && e.getKey() < 0x30000 + 300L * PAGE) {
+        ByteBuffer got = ByteBuffer.allocate(PAGE);
+        assertThat(store.serve(PID, e.getKey(), 1, got, 1000)).isEqualTo(1);
+        assertThat(got.array()).as("page 0x%x as the pump read it", e.getKey()).isEqualTo(e.getValue());
+      }
+    }
+    store.close();
+  }
+
   /** A source agent killed mid-pump and restarted: its new pump sends everything again. */
   @Test
   void aPumpThatComesBackAfterItsConnectionBrokeFinishesTheStore() throws Exception {

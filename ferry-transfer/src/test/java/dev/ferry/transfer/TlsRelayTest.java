@@ -1,0 +1,134 @@
+package dev.ferry.transfer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Two relays carry a plain protocol (a stand-in for CRIU's page server: requests, then a reply
+ * once the client has half-closed) across "hosts" over mutual TLS: every byte arrives as sent
+ * in both directions, an orderly end is passed on as one, and a peer of another CA never reaches
+ * the service.
+ */
+class TlsRelayTest {
+  @TempDir Path tmp;
+
+  private PeerTls identity(String ca, String host) throws Exception {
+    LabCa.ensure(tmp.resolve(ca), "test " + ca).issue(tmp.resolve(ca + "-" + host), host, "127.0.0.1");
+    return PeerTls.load(tmp.resolve(ca + "-" + host));
+  }
+
+  /** A service that reads until its client half-closes, then answers with what it read, reversed. */
+  private static CompletableFuture<byte[]> serveOnce(ServerSocket server, AtomicInteger accepted) {
+    return CompletableFuture.supplyAsync(() -> {
+      try (server; Socket s = server.accept()) {
+        accepted.incrementAndGet();
+        byte[] got = s.getInputStream().readAllBytes();
+        byte[] answer = got.clone();
+        for (int i = 0; i < answer.length / 2; i++) {
+          byte t = answer[i];
+          answer[i] = answer[answer.length - 1 - i];
+          answer[answer.length - 1 - i] = t;
+        }
+        s.getOutputStream().write(answer);
+        return got;
+      } catch (Exception e) {
+        throw new RuntimeException(e);
+      }
+    });
+  }
+
+  @Test
+  void bytesCrossBothWaysAndAnOrderlyEndIsPassedOn() throws Exception {
+    PeerTls source = identity("lab", "host-a");
+    PeerTls target = identity("lab", "host-b");
+    ServerSocket service = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+    AtomicInteger accepted = new AtomicInteger();
+    CompletableFuture<byte[]> served = serveOnce(service, accepted);
+    byte[] request = new byte[3 << 20];
+    new Random(7).nextBytes(request);
+    try (TlsRelay in = TlsRelay.fromPeers(source, "127.0.0.1", "127.0.0.1:" + service.getLocalPort());
+        TlsRelay out = TlsRelay.toPeer(target, in.address())) {
+      assertThat(out.address()).startsWith("127.0.0.1:");
+      String[] hp = out.address().split(":");
+      try (Socket client = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+        client.setSoTimeout(20_000);
+        OutputStream o = client.getOutputStream();
+        for (int off = 0; off < request.length; off += 100_000) {
+          o.write(request, off, Math.min(100_000, request.length - off));
+        }
+        client.shutdownOutput(); // the service answers once its input ends
+        byte[] answer = client.getInputStream().readAllBytes(); // to the end the service's close passes on
+        assertThat(served.get(20, TimeUnit.SECONDS)).isEqualTo(request);
+        byte[] expected = request.clone();
+        for (int i = 0; i < expected.length / 2; i++) {
+          byte t = expected[i];
+          expected[i] = expected[expected.length - 1 - i];
+          expected[expected.length - 1 - i] = t;
+        }
+        assertThat(Arrays.equals(answer, expected)).as("the service's answer, byte for byte").isTrue();
+      }
+    }
+    assertThat(accepted.get()).isEqualTo(1);
+  }
+
+  @Test
+  void aPeerOfAnotherCaNeverReachesTheService() throws Exception {
+    PeerTls source = identity("lab", "host-a");
+    PeerTls stranger = identity("other", "host-b");
+    ServerSocket service = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+    AtomicInteger accepted = new AtomicInteger();
+    service.setSoTimeout(3000);
+    CompletableFuture<byte[]> served = serveOnce(service, accepted);
+    try (TlsRelay in = TlsRelay.fromPeers(source, "127.0.0.1", "127.0.0.1:" + service.getLocalPort())) {
+      assertThatThrownBy(() -> {
+        try (Socket s = stranger.connect(in.address(), 5000)) {
+          s.getOutputStream().write(new byte[] {0x23, 0x10, 0, 0}); // what a page client's close looks like
+          s.getOutputStream().flush();
+          InputStream i = s.getInputStream();
+          s.setSoTimeout(5000);
+          i.read();
+        }
+      }).isInstanceOf(java.io.IOException.class);
+      // plain TCP to the TLS port: refused in the handshake as well
+      String[] hp = in.address().split(":");
+      try (Socket plain = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+        plain.setSoTimeout(5000);
+        plain.getOutputStream().write(new byte[32]);
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        try {
+          plain.getInputStream().transferTo(got);
+        } catch (java.io.IOException e) {
+          // reset: refused
+        }
+      }
+      assertThatThrownBy(() -> served.get(10, TimeUnit.SECONDS)).hasRootCauseInstanceOf(java.net.SocketTimeoutException.class);
+    }
+    assertThat(accepted.get()).as("connections the service saw").isZero();
+  }
+
+  @Test
+  void warmUpRoundTripsThroughAPairOfRelays() throws Exception {
+    TlsRelay.warmUp(identity("lab", "host-a"), 100_000, 2); // throws if anything came back other than sent
+  }
+
+  @Test
+  void needsATlsIdentity() {
+    assertThatThrownBy(() -> TlsRelay.fromPeers(PeerTls.PLAIN, "127.0.0.1", "127.0.0.1:1"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("TLS identity");
+  }
+}
