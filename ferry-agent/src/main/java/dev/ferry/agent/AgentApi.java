@@ -80,7 +80,7 @@ public final class AgentApi {
   private Object route(String method, String path, Map<String, String> query, String body) {
     if (path.equals("/v1/info") && method.equals("GET")) {
       return new HostInfo(config.host(), config.listenIp() + ":" + config.dataPort(), capabilities.asMap(),
-          config.memoryCapacityMiB(), pods.reservedMiB(), Warmup.over());
+          config.memoryCapacityMiB(), pods.reservedMiB(), Warmup.over(), source.peerTls());
     }
     if (path.equals("/v1/pods")) {
       if (method.equals("GET")) {

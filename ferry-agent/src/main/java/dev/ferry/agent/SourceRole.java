@@ -66,6 +66,8 @@ public final class SourceRole {
   private static final String LAZY_DUMP_FILE = "lazy-dump.json";
   /** Where the page pump sends and what (the lazy ranges), for an agent that restarts mid-way. */
   private static final String PUMP_FILE = "pump.json";
+  /** Written once the target confirmed every page of the pump: a restarted agent must not pump again. */
+  private static final String PUMP_DONE_FILE = "pump-done";
 
   /** Pid inside the container to pid on this host, of each frozen process, by migration. */
   private final Map<String, Map<Long, Long>> frozenPids = new ConcurrentHashMap<>();
@@ -400,6 +402,7 @@ public final class SourceRole {
         while (true) {
           try {
             PagePump.Stats st = pumpOnce(current, pumpAddress);
+            markPumped(migrationId);
             LOG.info("pumped {} pages of pod {} ({} kept from pre-copy, {} sent, {} asked for ahead, {}) in {} ms",
                 st.pages(), podName, st.keptPages(), st.literalPages(), st.wantedPages(), st.recentPages() < 0
                     ? "the last round's changed set too large to send first" : st.recentPages() + " sent first as"
@@ -522,6 +525,12 @@ public final class SourceRole {
     if (!Files.exists(lazyFile) || !Files.exists(pumpFile)) {
       return;
     }
+    if (Files.exists(dir.resolve(PUMP_DONE_FILE))) {
+      // (pre-copy's pump ends before the restore: a pump started again would dial the target's
+      // closed store for PUMP_RETRY_MS and hold up the migration's end that long)
+      LOG.info("[{}] page pump finished before the restart: not started again", migrationId);
+      return;
+    }
     LocalPod pod = pods.store().all().stream().filter(p -> migrationId.equals(p.migrationId())).findFirst().orElse(null);
     if (pod == null) {
       return;
@@ -540,12 +549,26 @@ public final class SourceRole {
         migrationId, pod.name(), pump.path("target").asText());
   }
 
+  private void markPumped(String migrationId) {
+    try {
+      Files.writeString(migrationsDir.resolve(migrationId).resolve(PUMP_DONE_FILE), "");
+    } catch (IOException e) {
+      LOG.warn("[{}] the pump's end not written down ({}): a restarted agent would pump again", migrationId,
+          e.getMessage());
+    }
+  }
+
   private static java.nio.channels.FileChannel openMem(long hostPid) {
     try {
       return ProcessMemory.open(hostPid);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open the memory of frozen pid " + hostPid, e);
     }
+  }
+
+  /** Whether this agent talks to other agents over mutual TLS. */
+  public boolean peerTls() {
+    return tls.secure();
   }
 
   /** Once the lazy dump has ended: its page server's TLS relay (if any) goes too. */

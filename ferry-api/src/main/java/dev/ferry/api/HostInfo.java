@@ -12,6 +12,8 @@ import java.util.Map;
  * @param memoryReservedMiB memory reserved by pods and placeholders now
  * @param warmedUp whether the agent's start-up warm-up of its migration paths is over (before,
  *     a migration works but its frozen window is longer, and the warm-up competes for the CPUs)
+ * @param peerTls whether this agent talks to other agents (images, memory, identities) over
+ *     mutual TLS; false: in clear
  */
 public record HostInfo(
     String host,
@@ -19,4 +21,5 @@ public record HostInfo(
     Map<String, Object> capabilities,
     long memoryCapacityMiB,
     long memoryReservedMiB,
-    boolean warmedUp) {}
+    boolean warmedUp,
+    boolean peerTls) {}

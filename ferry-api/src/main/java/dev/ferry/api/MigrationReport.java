@@ -24,6 +24,11 @@ public class MigrationReport {
   /** Resident memory of the pod's app containers when the migration began. */
   public Long podMemoryBytes;
   public String runtime;
+  /**
+   * How the pod's images, memory and identity crossed between the hosts: "mutual TLS" (both
+   * agents have the lab's certificates) or "plain TCP" (in clear).
+   */
+  public String transport;
   public String pod;
   public String sourceHost;
   public String targetHost;

@@ -59,7 +59,9 @@ final class DemoCommand implements Callable<Integer> {
   boolean vip;
 
   /** Mutual TLS between agents. */
-  @Option(names = "--tls", description = "agents move images to each other over mutual TLS (as ferry lab up --tls)")
+  @Option(names = "--tls", negatable = true, defaultValue = "true", fallbackValue = "true",
+      description = "agents move images and memory to each other over mutual TLS (the default, as ferry lab up);"
+          + " --no-tls: in clear")
   boolean tls;
 
   /** Probe rate. */

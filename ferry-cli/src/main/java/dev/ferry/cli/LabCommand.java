@@ -39,8 +39,9 @@ final class LabCommand implements Runnable {
     int podSlots;
 
     /** Mutual TLS between agents. */
-    @Option(names = "--tls", description = "agents move images to each other over mutual TLS with certificates of a CA"
-        + " the lab makes (off by default: Java's TLS moves 0.2-0.7 GB/s here, which lengthens the frozen window)")
+    @Option(names = "--tls", negatable = true, defaultValue = "true", fallbackValue = "true",
+        description = "agents move images and memory to each other over mutual TLS with certificates of a CA the lab"
+            + " makes (the default); --no-tls: in clear, for a network where nobody else listens")
     boolean tls;
 
     @Override

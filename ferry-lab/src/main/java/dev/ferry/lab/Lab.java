@@ -73,16 +73,18 @@ public final class Lab {
 
   /**
    * Brings the lab up with a capacity per host: {@code memoryCapacityMiB} and {@code podSlots}
-   * pods (placeholders count). Idempotent; the capacity of a lab that is up stays as it was.
+   * pods (placeholders count), its agents talking to each other over mutual TLS. Idempotent; the
+   * capacity of a lab that is up stays as it was.
    */
   public static Lab up(String name, List<String> hosts, long memoryCapacityMiB, int podSlots) {
-    return up(name, hosts, memoryCapacityMiB, podSlots, false);
+    return up(name, hosts, memoryCapacityMiB, podSlots, true);
   }
 
   /**
    * As {@link #up(String, List, long, int)}; with {@code tls} the lab's CA issues each host a
-   * certificate and agents move images to each other over mutual TLS (for the lab's life: a later
-   * {@code up} of the same lab keeps the certificates the hosts have).
+   * certificate and agents move images and memory to each other over mutual TLS (for the lab's
+   * life: a later {@code up} of the same lab keeps the certificates the hosts have); without, in
+   * clear.
    */
   public static Lab up(String name, List<String> hosts, long memoryCapacityMiB, int podSlots, boolean tls) {
     checkName(name);

@@ -213,6 +213,7 @@ public final class Coordinator {
     try (AgentClient source = hosts.connect(pod.host()); AgentClient target = hosts.connect(o.targetHost())) {
       report.runtime = String.valueOf(source.info().capabilities().getOrDefault("criuVersion", "?"));
       report.runtime = "runc+criu-" + report.runtime;
+      report.transport = source.info().peerTls() && target.info().peerTls() ? "mutual TLS" : "plain TCP";
       if (pod.spec().runsc()) {
         report.runtime = PodSpec.RUNSC;
         report.runtimeVersion = String.valueOf(source.info().capabilities().getOrDefault("runscVersion", "?"));

@@ -22,9 +22,13 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #toPeer} on the other host: accepts plain connections on loopback (the local
  *       client) and forwards each over TLS to a {@code fromPeers} relay.
  * </ul>
- * Each connection is relayed byte for byte in both directions by two threads; the end of one
- * direction is passed on as a half-close, and the pair is closed once both ended. {@link
- * #close} stops accepting and cuts every connection under way.
+ * Each connection is relayed byte for byte in both directions by two threads; the pair is
+ * closed once both ended. The end of the service's side is passed on as a half-close. The end of
+ * a peer's side (its agent's relay closed, its client killed: a connection cut on purpose and an
+ * orderly one look alike over TCP) reaches the service as a reset, never as an orderly end:
+ * CRIU's page server takes a client that just closes for "all pages sent" and kills the frozen
+ * tree the source still needs, where a reset fails the dump and thaws the tree. {@link #close}
+ * stops accepting and resets every connection under way.
  */
 public final class TlsRelay implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(TlsRelay.class);
@@ -40,12 +44,15 @@ public final class TlsRelay implements Closeable {
   private final Dialer dialer;
   private final String name;
   private final Set<Socket> open = ConcurrentHashMap.newKeySet();
+  /** True on the service's host: a peer's end is passed to the service as a reset. */
+  private final boolean servesPeers;
   private volatile boolean closed;
 
-  private TlsRelay(ServerSocket server, Dialer dialer, String name) {
+  private TlsRelay(ServerSocket server, Dialer dialer, String name, boolean servesPeers) {
     this.server = server;
     this.dialer = dialer;
     this.name = name;
+    this.servesPeers = servesPeers;
     Thread t = new Thread(this::acceptLoop, "ferry-relay-" + name);
     t.setDaemon(true);
     t.start();
@@ -68,7 +75,7 @@ public final class TlsRelay implements Closeable {
         s.close();
         throw e;
       }
-    }, "in-" + hp[1]);
+    }, "in-" + hp[1], true);
   }
 
   /**
@@ -78,7 +85,7 @@ public final class TlsRelay implements Closeable {
   public static TlsRelay toPeer(PeerTls tls, String peer) throws IOException {
     requireSecure(tls);
     ServerSocket s = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
-    return new TlsRelay(s, () -> tls.connect(peer, 5000), "out-" + peer.substring(peer.indexOf(':') + 1));
+    return new TlsRelay(s, () -> tls.connect(peer, 5000), "out-" + peer.substring(peer.indexOf(':') + 1), false);
   }
 
   private static void requireSecure(PeerTls tls) {
@@ -125,10 +132,10 @@ public final class TlsRelay implements Closeable {
       }
       Socket a = in;
       Socket b = out;
-      Thread back = new Thread(() -> pipe(b, a), "ferry-relay-" + name + "-back");
+      Thread back = new Thread(() -> pipe(b, a, false), "ferry-relay-" + name + "-back");
       back.setDaemon(true);
       back.start();
-      pipe(a, b);
+      pipe(a, b, servesPeers);
       back.join();
     } catch (IOException e) {
       LOG.warn("relay {}: {}", name, e.getMessage());
@@ -142,8 +149,11 @@ public final class TlsRelay implements Closeable {
     }
   }
 
-  /** Copies {@code from} to {@code to} until {@code from} ends, then half-closes {@code to}. */
-  private void pipe(Socket from, Socket to) {
+  /**
+   * Copies {@code from} to {@code to} until {@code from} ends, then half-closes {@code to} (or
+   * with {@code resetAtEnd} resets it).
+   */
+  private void pipe(Socket from, Socket to, boolean resetAtEnd) {
     byte[] buf = new byte[BUFFER];
     try {
       InputStream src = from.getInputStream();
@@ -153,7 +163,11 @@ public final class TlsRelay implements Closeable {
         dst.write(buf, 0, n);
         dst.flush();
       }
-      to.shutdownOutput();
+      if (resetAtEnd) {
+        reset(to);
+      } else {
+        to.shutdownOutput();
+      }
     } catch (IOException e) {
       // one side broke: the other learns it from a reset, never from an orderly end (which CRIU's
       // page server takes for "all pages sent")
@@ -190,7 +204,7 @@ public final class TlsRelay implements Closeable {
           TlsRelay out = toPeer(tls, in.address())) {
         Thread server = new Thread(() -> {
           try (Socket s = echo.accept()) {
-            s.getInputStream().transferTo(s.getOutputStream());
+            s.getOutputStream().write(s.getInputStream().readNBytes(bytes)); // then closes: the end reaches the client
           } catch (IOException e) {
             // the round fails on the client's side
           }
@@ -201,7 +215,6 @@ public final class TlsRelay implements Closeable {
         try (Socket c = new Socket(hp[0], Integer.parseInt(hp[1]))) {
           c.setSoTimeout(10_000);
           c.getOutputStream().write(sent);
-          c.shutdownOutput();
           byte[] back = c.getInputStream().readAllBytes();
           if (!java.util.Arrays.equals(back, sent)) {
             throw new IOException("relay warm-up: " + back.length + " bytes came back of " + sent.length + " sent");
@@ -211,7 +224,7 @@ public final class TlsRelay implements Closeable {
     }
   }
 
-  /** Stops accepting and cuts every relayed connection. */
+  /** Stops accepting and resets every relayed connection. */
   @Override
   public void close() {
     closed = true;
@@ -221,7 +234,7 @@ public final class TlsRelay implements Closeable {
       // closed already
     }
     for (Socket s : open) {
-      cut(s);
+      reset(s);
     }
   }
 }

@@ -32,12 +32,29 @@ class TlsRelayTest {
     return PeerTls.load(tmp.resolve(ca + "-" + host));
   }
 
-  /** A service that reads until its client half-closes, then answers with what it read, reversed. */
+  /**
+   * A service that reads a request ({@code int} length, bytes), answers with it reversed, and
+   * closes; then whether its client's end came as an orderly end ("end") or a reset ("reset").
+   */
   private static CompletableFuture<byte[]> serveOnce(ServerSocket server, AtomicInteger accepted) {
+    return serveOnce(server, accepted, new CompletableFuture<>());
+  }
+
+  private static CompletableFuture<byte[]> serveOnce(ServerSocket server, AtomicInteger accepted,
+      CompletableFuture<String> clientEnd) {
     return CompletableFuture.supplyAsync(() -> {
       try (server; Socket s = server.accept()) {
         accepted.incrementAndGet();
-        byte[] got = s.getInputStream().readAllBytes();
+        java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
+        byte[] got = in.readNBytes(in.readInt());
+        if (got.length == 0) { // asked to wait for the client's end instead of answering
+          try {
+            clientEnd.complete(in.read() < 0 ? "end" : "data");
+          } catch (java.io.IOException e) {
+            clientEnd.complete("reset");
+          }
+          return got;
+        }
         byte[] answer = got.clone();
         for (int i = 0; i < answer.length / 2; i++) {
           byte t = answer[i];
@@ -53,7 +70,7 @@ class TlsRelayTest {
   }
 
   @Test
-  void bytesCrossBothWaysAndAnOrderlyEndIsPassedOn() throws Exception {
+  void bytesCrossBothWaysAndTheServicesEndReachesTheClient() throws Exception {
     PeerTls source = identity("lab", "host-a");
     PeerTls target = identity("lab", "host-b");
     ServerSocket service = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
@@ -68,10 +85,10 @@ class TlsRelayTest {
       try (Socket client = new Socket(hp[0], Integer.parseInt(hp[1]))) {
         client.setSoTimeout(20_000);
         OutputStream o = client.getOutputStream();
+        new java.io.DataOutputStream(o).writeInt(request.length);
         for (int off = 0; off < request.length; off += 100_000) {
           o.write(request, off, Math.min(100_000, request.length - off));
         }
-        client.shutdownOutput(); // the service answers once its input ends
         byte[] answer = client.getInputStream().readAllBytes(); // to the end the service's close passes on
         assertThat(served.get(20, TimeUnit.SECONDS)).isEqualTo(request);
         byte[] expected = request.clone();
@@ -84,6 +101,38 @@ class TlsRelayTest {
       }
     }
     assertThat(accepted.get()).isEqualTo(1);
+  }
+
+  /**
+   * The client side ends (its relay closed, as an aborted restore does, or the client just
+   * closes): the service sees a reset, never an orderly end, which CRIU's page server would take
+   * for "all pages sent" and kill the tree the source still needs.
+   */
+  @Test
+  void thePeersEndReachesTheServiceAsAReset() throws Exception {
+    PeerTls source = identity("lab", "host-a");
+    PeerTls target = identity("lab", "host-b");
+    for (boolean closeRelay : new boolean[] {false, true}) {
+      ServerSocket service = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+      CompletableFuture<String> end = new CompletableFuture<>();
+      serveOnce(service, new AtomicInteger(), end);
+      try (TlsRelay in = TlsRelay.fromPeers(source, "127.0.0.1", "127.0.0.1:" + service.getLocalPort())) {
+        TlsRelay out = TlsRelay.toPeer(target, in.address());
+        String[] hp = out.address().split(":");
+        Socket client = new Socket(hp[0], Integer.parseInt(hp[1]));
+        new java.io.DataOutputStream(client.getOutputStream()).writeInt(0);
+        client.getOutputStream().flush();
+        Thread.sleep(300); // the request reached the service
+        if (closeRelay) {
+          out.close();
+        } else {
+          client.close(); // an orderly end on the client's side
+        }
+        assertThat(end.get(10, TimeUnit.SECONDS)).as(closeRelay ? "relay closed" : "client closed").isEqualTo("reset");
+        out.close();
+        client.close();
+      }
+    }
   }
 
   @Test

@@ -78,9 +78,9 @@ public final class DemoRunner {
   private int probeHz;
   private dev.ferry.migration.HookSpec.Hooks hooks = dev.ferry.migration.HookSpec.Hooks.NONE;
 
-  private boolean tls;
+  private boolean tls = true;
 
-  /** Agents move images to each other over mutual TLS (see {@code ferry lab up --tls}). */
+  /** Agents move images and memory to each other over mutual TLS (the default), or in clear (see {@code ferry lab up}). */
   public DemoRunner tls(boolean t) {
     this.tls = t;
     return this;
@@ -282,6 +282,9 @@ public final class DemoRunner {
     out.println("Ferry demo: " + r.outcome.toUpperCase() + (success(r) ? "" : "  (NOT what was promised, see below)"));
     out.printf("  pod            %s: %s -> %s (%s, %s)%n", r.pod, r.sourceHost, r.targetHost, r.strategy, r.runtime);
     out.printf("  identity       ip %s -> %s, uid %s -> %s%n", r.ipBefore, r.ipAfter, r.uidBefore, r.uidAfter);
+    if (r.transport != null) {
+      out.printf("  between hosts  %s%n", r.transport);
+    }
     out.printf("  client         %d writes acknowledged, %d lost, one TCP connection kept: %s%n", r.writesAcked, r.writesLost,
         r.tcpConnectionPreserved);
     if (r.tcpConnectionNote != null) {

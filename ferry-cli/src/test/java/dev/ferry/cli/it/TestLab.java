@@ -86,9 +86,9 @@ final class TestLab implements AutoCloseable {
     return up(dev.ferry.lab.LabConfig.HostEntry.DEFAULT_POD_SLOTS);
   }
 
-  /** A lab whose hosts hold {@code podSlots} pods each. */
+  /** A lab whose hosts hold {@code podSlots} pods each (agents over mutual TLS, the default). */
   static TestLab up(int podSlots) {
-    return up(podSlots, false);
+    return up(podSlots, true);
   }
 
   /** A lab whose agents move images to each other over mutual TLS. */

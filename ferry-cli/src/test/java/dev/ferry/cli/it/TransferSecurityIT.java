@@ -105,6 +105,7 @@ class TransferSecurityIT {
     DemoRunner.printSummary(r, System.out);
     assertThat(r.outcome).isEqualTo("migrated");
     assertThat(r.strategy).isEqualTo(strategy);
+    assertThat(r.transport).isEqualTo(tls ? "mutual TLS" : "plain TCP");
     TestLab.assertInvariants(r);
     byte[] seen = Files.readAllBytes(pcap);
     assertThat(seen.length).as("bytes captured between the hosts (the pod's memory went that way)")
