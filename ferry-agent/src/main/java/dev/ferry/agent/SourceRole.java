@@ -178,10 +178,14 @@ public final class SourceRole {
 
   /**
    * Post-copy: freezes the pod and dumps all but its memory pages; the frozen tree stays and
-   * serves the pages to the target's page client until every one has gone.
+   * serves the pages to the target's page client until every one has gone (or to the page pump).
+   *
+   * @param servesTarget whether the target's CRIU page client will dial this dump's page server
+   *     (post-copy); false where Ferry's page pump takes the pages from the frozen tree (pre-copy,
+   *     hybrid): then, with TLS, no relay is set up for it
    */
-  public Map<String, Object> checkpointLazy(String migrationId, String podName) throws Exception {
-    return inFlight(migrationId, () -> checkpointLazyNow(migrationId, podName));
+  public Map<String, Object> checkpointLazy(String migrationId, String podName, boolean servesTarget) throws Exception {
+    return inFlight(migrationId, () -> checkpointLazyNow(migrationId, podName, servesTarget));
   }
 
   /** Runs a checkpoint of {@code migrationId}, registered in {@link #checkpointing} while it runs. */
@@ -216,7 +220,8 @@ public final class SourceRole {
     }
   }
 
-  private Map<String, Object> checkpointLazyNow(String migrationId, String podName) throws Exception {
+  private Map<String, Object> checkpointLazyNow(String migrationId, String podName, boolean servesTarget)
+      throws Exception {
     LocalPod pod;
     synchronized (pods) {
       pod = pods.store().get(podName);
@@ -237,14 +242,15 @@ public final class SourceRole {
     long t0 = System.nanoTime();
     Laps laps = new Laps();
     frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
-    // with TLS, CRIU's page server (plain TCP) is reached through this host's relay only
+    // with TLS, CRIU's page server (plain TCP) is reached through this host's relay only (or,
+    // where the pump takes the pages, by this agent alone, to end the dump)
     String criuIp = tls.secure() ? "127.0.0.1" : listenIp;
     int port = freePort(criuIp);
     // written before the dump starts: an agent killed while CRIU dumps leaves a dump that will
     // hold the tree frozen; the next agent must know where to cancel it (thawLazyDumpOfEarlierAgent)
     dev.ferry.api.Json.writeFile(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE),
         Map.of("pageServer", criuIp + ":" + port, "pids", frozenPids.get(migrationId)));
-    if (tls.secure()) {
+    if (tls.secure() && servesTarget) {
       // ready before the freeze: it dials CRIU only once a peer of the lab's CA connects
       try {
         pageServers.put(migrationId, pageDaemon.relayFromPeers(migrationId, listenIp, criuIp + ":" + port));

@@ -421,8 +421,9 @@ final class MigrationRun {
   private void checkpoint() {
     frozenStart = now();
     report.freezeStartEpochMs = frozenStart;
+    // (the target's CRIU dials the source's page server in post-copy only; the pump reads the frozen tree)
     JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint(), "target",
-        targetData()));
+        targetData(), "servesTarget", postCopy()));
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
     putLaps("checkpoint", r);
