@@ -147,6 +147,7 @@ public final class PumpReceiver implements Closeable {
     for (Socket s : lanes) {
       s.setSoTimeout(stallMs);
       byte lane = (byte) s.getInputStream().read();
+      s.setSoTimeout(0); // the priority lane may stay quiet for long: only the bulk lane's silence counts (below)
       if (lane == PumpProtocol.LANE_BULK && bulk == null) {
         bulk = s;
       } else if (lane == PumpProtocol.LANE_PRIORITY && priority == null) {
