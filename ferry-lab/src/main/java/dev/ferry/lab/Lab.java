@@ -236,10 +236,13 @@ public final class Lab {
   public void startAgent(LabConfig.HostEntry h, java.util.Map<String, String> env) {
     try {
       Files.createDirectories(h.stateDir());
+      // the JVM's temporary files (lz4-java unpacks its native library there) go with the host's
+      // state at lab down: an agent killed there never deletes them itself
+      Path tmp = Files.createDirectories(h.stateDir().resolve("tmp"));
       String java = ProcessHandle.current().info().command().orElse("java");
       String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
       List<String> cmd = new ArrayList<>(List.of("nsenter", "--net=" + Netns.path(h.netns()), "setsid", java,
-          "-Xmx512m", "-XX:+UseSerialGC", "-cp", cp, MAIN, "agent",
+          "-Xmx512m", "-XX:+UseSerialGC", "-Djava.io.tmpdir=" + tmp, "-cp", cp, MAIN, "agent",
           "--host", h.name(), "--name-prefix", h.netns(), "--state-dir", h.stateDir().toString(),
           "--socket", h.socket().toString(), "--listen", h.ip(), "--api-port", String.valueOf(h.apiPort()),
           "--data-port", String.valueOf(h.dataPort()), "--memory-mib", String.valueOf(h.memoryCapacityMiB())));

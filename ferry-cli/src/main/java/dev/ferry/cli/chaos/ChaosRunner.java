@@ -261,7 +261,10 @@ public final class ChaosRunner implements AutoCloseable {
   private Process startMigration(Cell cell, String target, int n) throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
     String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
-    List<String> c = new ArrayList<>(List.of(java, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
+    // (killed by some faults: its temporary files go with the cell's work directory)
+    Path tmp = Files.createDirectories(work.resolve("tmp"));
+    List<String> c = new ArrayList<>(List.of(java, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-Djava.io.tmpdir=" + tmp, "-cp", cp,
         "dev.ferry.cli.Main", "--lab=" + lab.config().name(), "migrate", POD, "--to", target, "--strategy",
         cell.strategy(), "--bandwidth", String.valueOf(BANDWIDTH_MBPS), "--allow-postcopy",
         "--json-report", work.resolve("report-" + n + ".json").toString()));

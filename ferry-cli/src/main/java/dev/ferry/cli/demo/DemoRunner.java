@@ -361,7 +361,9 @@ public final class DemoRunner {
     Files.createDirectories(control);
     String java = ProcessHandle.current().info().command().orElse("java");
     String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
-    List<String> cmd = new ArrayList<>(lab.inClient(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-cp", cp,
+    Path tmp = Files.createDirectories(control.resolve("tmp")); // goes with the control directory
+    List<String> cmd = new ArrayList<>(lab.inClient(List.of(java, "-Xmx256m", "-XX:+UseSerialGC",
+        "-Djava.io.tmpdir=" + tmp, "-cp", cp,
         "dev.ferry.cli.Main", "load-client", "--ip", ip, "--control", control.toString(),
         "--populate-mib", String.valueOf(populateMiB))));
     if (reconnect) {
