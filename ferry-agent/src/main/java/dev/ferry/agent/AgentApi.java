@@ -173,7 +173,8 @@ public final class AgentApi {
         return Map.of("cancelled", true);
       case "source/release":
         IdentityHandover.Times t = source.releaseIdentity(id, pod, req.hasNonNull("handTo") ? req.path("handTo").asText() : null);
-        return Map.of("released", true, "downAtMicros", t.downAtMicros(), "upAtMicros", t.upAtMicros());
+        return Map.of("released", true, "downAtMicros", t.downAtMicros(), "upAtMicros", t.upAtMicros(), "laps",
+            t.laps());
       case "source/release-sockets":
         source.releaseSockets(id, pod);
         return Map.of("released", true);

@@ -66,12 +66,21 @@ final class AgentServer implements AutoCloseable {
       this.api = api;
     }
 
+    /**
+     * The API's work blocks (runc, CRIU), so it runs off the selector thread, on threads kept
+     * for the next call: starting one per call cost ~1 ms of each call, several of them inside
+     * the frozen window. Unbounded, as the thread per call was: a long checkpoint must not hold
+     * up a short call.
+     */
+    private final java.util.concurrent.ExecutorService calls = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "ferry-api-call");
+      t.setDaemon(true);
+      return t;
+    });
+
     @Override
     public boolean handle(Request request, Response response, Callback callback) {
-      // the API's work blocks (runc, CRIU): run it off the selector thread
-      Thread t = new Thread(() -> serve(request, response, callback), "ferry-api-call");
-      t.setDaemon(true);
-      t.start();
+      calls.execute(() -> serve(request, response, callback));
       return true;
     }
 

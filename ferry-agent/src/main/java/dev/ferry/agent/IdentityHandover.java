@@ -29,7 +29,11 @@ final class IdentityHandover {
   private IdentityHandover() {}
 
   /** What went silent, and when the target answered, by each agent's clock (microseconds since the epoch). */
-  record Times(long downAtMicros, long upAtMicros) {}
+  record Times(long downAtMicros, long upAtMicros, java.util.Map<String, Long> laps) {
+    Times(long downAtMicros, long upAtMicros) {
+      this(downAtMicros, upAtMicros, java.util.Map.of());
+    }
+  }
 
   /** Something that makes the source silent and says when it did. */
   interface GoSilent {
@@ -42,7 +46,8 @@ final class IdentityHandover {
    * {@code goSilent} leaves the target's state unknown: the caller's rollback must make the
    * target let go before the source takes the identity back.
    */
-  static Times handOver(Socket connection, String migrationId, String pod, GoSilent goSilent) throws IOException {
+  static Times handOver(Socket connection, String migrationId, String pod, GoSilent goSilent, Laps laps)
+      throws IOException {
     try (Socket s = connection) {
       s.setSoTimeout(10_000);
       DataOutputStream out = new DataOutputStream(s.getOutputStream());
@@ -52,11 +57,15 @@ final class IdentityHandover {
       out.writeUTF(pod);
       out.flush();
       expect(in, READY, "was not ready to take the identity");
+      laps.lap("ready");
       long downAt = goSilent.now();
+      laps.lap("down");
       out.writeByte(GO);
       out.flush();
       expect(in, TAKEN, "did not take the identity");
-      return new Times(downAt, in.readLong());
+      long upAt = in.readLong();
+      laps.lap("taken");
+      return new Times(downAt, upAt);
     }
   }
 

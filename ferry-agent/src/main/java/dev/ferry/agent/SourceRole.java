@@ -909,18 +909,24 @@ public final class SourceRole {
    */
   public synchronized IdentityHandover.Times releaseIdentity(String migrationId, String podName, String handTo)
       throws IOException {
+    Laps laps = new Laps();
     LocalPod pod = pods.store().get(podName);
     requireMigration(pod, migrationId);
     // recorded first: from the link going down until the target's comes up nobody answers
     pods.store().save(pod.withIdentityReleased(true));
+    laps.lap("record");
     // (runsc) the bridge port: netstack's packet socket on eth0 would not survive eth0 going down
     try (LinkSwitch link = pod.spec().runsc() ? pods.network(podName).hostLinkSwitch() : pods.network(podName).linkSwitch()) {
       IdentityHandover.GoSilent goSilent = () -> {
         link.down();
         return Laps.epochMicros();
       };
+      Socket connection = handTo == null ? null : dataConnection(migrationId, handTo);
+      laps.lap("connect");
       IdentityHandover.Times t = handTo == null ? new IdentityHandover.Times(goSilent.now(), 0)
-          : IdentityHandover.handOver(dataConnection(migrationId, handTo), migrationId, podName, goSilent);
+          : IdentityHandover.handOver(connection, migrationId, podName, goSilent, laps);
+      laps.lap("close");
+      t = new IdentityHandover.Times(t.downAtMicros(), t.upAtMicros(), laps.asMap());
       LOG.info("pod {} let go of {}: its link is down{}", podName, pod.spec().identity().ip(),
           handTo == null ? "" : "; the target took it " + (t.upAtMicros() - t.downAtMicros()) + " us later");
       return t;

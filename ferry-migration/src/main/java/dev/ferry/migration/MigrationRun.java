@@ -633,6 +633,7 @@ final class MigrationRun {
     long upAt = r.path("upAtMicros").asLong();
     identityTaken = true;
     report.frozenBreakdownMs.put("handOverIdentity", now() - start);
+    putLaps("handOverIdentity", r);
     if (downAt > 0 && upAt > 0) {
       // by the two agents' clocks: exact in a lab, within their synchronisation across machines
       report.identityUnansweredMicros = upAt - downAt;
