@@ -239,24 +239,42 @@ public final class PagePump {
 
   /**
    * Sends the pages the target waits for: what was asked (a whole request of CRIU's daemon, up
-   * to 4 MiB, so that its background fill does not hold up the faults queued behind it), and at
-   * least 16 pages from a faulting address (neighbours are likely next). Ends at {@link #NO_MORE}.
+   * to 4 MiB), and at least 16 pages from a faulting address (neighbours are likely next). Ends
+   * at {@link #NO_MORE}.
+   *
+   * <p>A long want goes a run ({@link PumpProtocol#MAX_RUN} pages) at a time, and a want that
+   * arrives meanwhile goes before the rest of it: the restored process faults on single pages
+   * while CRIU's daemon fills the memory in the background with 4 MiB requests, and a fault
+   * that waited for such a request to be served whole waited for megabytes to be read, hashed
+   * and sent first. (CRIU's daemon takes the runs of a long request that arrived and asks for
+   * the rest again later; the rest is sent anyway, and then is here when it does.)
    */
   private void serveWants(Lane lane) throws IOException {
+    java.util.ArrayDeque<long[]> rest = new java.util.ArrayDeque<>(); // {pid, next address, end address}
     try {
-      for (long[] w = wants.take(); w != NO_MORE; w = wants.take()) {
-        CriuPagemap.LazyRange r = rangeOf(w[0], w[1]);
-        if (r == null || stopped) {
-          continue; // not a lazy page: the target will say so
+      while (true) {
+        long[] w = rest.isEmpty() ? wants.take() : wants.poll();
+        long[] job;
+        if (w == NO_MORE) {
+          break;
+        } else if (w != null) {
+          CriuPagemap.LazyRange r = rangeOf(w[0], w[1]);
+          if (r == null || stopped) {
+            continue; // not a lazy page: the target will say so
+          }
+          long end = r.vaddr() + (long) r.nrPages() * PumpProtocol.PAGE;
+          long n = Math.min(Math.min(Math.max(w[2], 16), 1024), (end - w[1]) / PumpProtocol.PAGE);
+          job = new long[] {w[0], w[1], w[1] + n * PumpProtocol.PAGE};
+        } else {
+          job = rest.pollFirst(); // nothing new waits: go on with the latest long want
         }
-        long end = r.vaddr() + (long) r.nrPages() * PumpProtocol.PAGE;
-        long n = Math.min(Math.min(Math.max(w[2], 16), 1024), (end - w[1]) / PumpProtocol.PAGE);
-        for (long done = 0; done < n; ) {
-          int k = (int) Math.min(PumpProtocol.MAX_RUN, n - done);
-          send(lane, w[0], w[1] + done * PumpProtocol.PAGE, k);
-          done += k;
-        }
+        int k = (int) Math.min(PumpProtocol.MAX_RUN, (job[2] - job[1]) / PumpProtocol.PAGE);
+        send(lane, job[0], job[1], k);
         lane.out.flush();
+        job[1] += (long) k * PumpProtocol.PAGE;
+        if (job[1] < job[2]) {
+          rest.addFirst(job);
+        }
       }
       lane.out.writeByte(PumpProtocol.END);
       lane.out.writeLong(lane.pages);

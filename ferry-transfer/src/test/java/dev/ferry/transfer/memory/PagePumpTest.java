@@ -140,6 +140,58 @@ class PagePumpTest {
     store.close();
   }
 
+  /**
+   * CRIU's daemon fills memory in the background with 4 MiB requests while the restored
+   * process faults on single pages: a fault asked for while such a request is being served
+   * goes before the rest of it, not after 1024 pages were read, hashed and sent.
+   */
+  @Test
+  void aFaultAskedForDuringALongBackgroundRequestGoesBeforeTheRestOfIt() throws Exception {
+    memory.fill(0x100000, 2048);
+    List<Long> reads = new java.util.concurrent.CopyOnWriteArrayList<>();
+    PagePump.Memory slow = (pid, vaddr, buf) -> {
+      reads.add(vaddr);
+      try {
+        Thread.sleep(40); // a run takes a while to read and hash, as 1 MiB of a big process does
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return memory.reader().read(pid, vaddr, buf);
+    };
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("none3"), tmp.resolve("arrived3.pages"));
+    PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
+    CriuPageServer server = new CriuPageServer(store, 10_000);
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x100000, 2048)), null, slow);
+    long fault = 0x100000 + 1500L * PAGE;
+    String[] hp = receiver.address().split(":");
+    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]));
+        Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      pump.hold(); // as during the restore and until the network opens: only what is asked for
+      CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
+        try {
+          return pump.run(s, p);
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      byte[][] pages = new byte[1024][];
+      // the background request is answered with its first run; the fault follows it on the
+      // same connection, as CRIU's daemon sends them
+      int first = get(daemon, 0x100000, 1024, pages);
+      assertThat(first).isBetween(1, 1024);
+      assertThat(get(daemon, fault, 1, pages)).isPositive();
+      assertThat(pages[0]).isEqualTo(memory.page(fault));
+      pump.release();
+      running.get(30, TimeUnit.SECONDS);
+    }
+    int faultRead = reads.indexOf(fault);
+    int lastRunOfTheRequest = reads.indexOf(0x100000 + 768L * PAGE);
+    assertThat(faultRead).as("reads in order: %s", reads).isPositive();
+    assertThat(faultRead).as("the fault's run came before the background request's last run: %s", reads)
+        .isLessThan(lastRunOfTheRequest);
+    store.close();
+  }
+
   @Test
   void aPumpWithoutRoundsSendsEverything() throws Exception {
     memory.fill(0x20000, 40);
