@@ -27,6 +27,7 @@ final class AgentServer implements AutoCloseable {
   /** Checkpoints and transfers of big pods take minutes: no short idle time-outs. */
   private static final long IDLE_TIMEOUT_MS = 30 * 60_000L;
   private final Server server;
+  private final ApiHandler handler;
 
   AgentServer(AgentConfig config, AgentApi api) throws Exception {
     server = new Server(threadPool());
@@ -43,7 +44,8 @@ final class AgentServer implements AutoCloseable {
       tcp.setIdleTimeout(IDLE_TIMEOUT_MS);
       server.addConnector(tcp);
     }
-    server.setHandler(new ApiHandler(api));
+    handler = new ApiHandler(api);
+    server.setHandler(handler);
     server.start();
     Files.setPosixFilePermissions(config.socket(), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
   }
@@ -57,6 +59,7 @@ final class AgentServer implements AutoCloseable {
   @Override
   public void close() throws Exception {
     server.stop();
+    handler.calls.shutdown();
   }
 
   private static final class ApiHandler extends Handler.Abstract.NonBlocking {

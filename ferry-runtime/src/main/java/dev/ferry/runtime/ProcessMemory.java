@@ -149,7 +149,11 @@ public final class ProcessMemory {
         for (long page = r.start(); page < r.end(); page += (long) BATCH_PAGES * PAGE) {
           int n = (int) Math.min(BATCH_PAGES, (r.end() - page) / PAGE);
           entries.clear().limit(n * 8);
-          readFully(pagemap, entries, (page / PAGE) * 8);
+          if (!readFully(pagemap, entries, (page / PAGE) * 8)) {
+            // a pagemap reads empty once its process has exited (the pod's short-lived
+            // processes do, mid-scan): what it held is gone with it
+            return visited;
+          }
           entries.flip();
           int runStart = -1;
           for (int i = 0; i <= n; i++) {

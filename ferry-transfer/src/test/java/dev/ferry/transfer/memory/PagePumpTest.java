@@ -152,7 +152,9 @@ class PagePumpTest {
     PagePump.Memory slow = (pid, vaddr, buf) -> {
       reads.add(vaddr);
       try {
-        Thread.sleep(40); // a run takes a while to read and hash, as 1 MiB of a big process does
+        // a run takes a while to read and hash, as 1 MiB of a big process does (long enough here
+        // that the fault's want arrives while the request's second run is read, even on a slow machine)
+        Thread.sleep(100);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
