@@ -166,6 +166,13 @@ public final class PagePump {
         sendRecentlyWritten(main);
       }
       while (holding && !stopped) {
+        if (ack.isCompletedExceptionally()) {
+          // the target closed the lanes while the pump was held (its store gives up on a bulk
+          // lane that stayed silent for its stall time, e.g. across a cut link): it waits for
+          // the pump to connect again, which a pump still holding would never do
+          throw new IOException("the target closed the page pump's connection while the pump was held",
+              exceptionOf(ack));
+        }
         Thread.sleep(5);
       }
       for (CriuPagemap.LazyRange r : ranges) {
@@ -202,6 +209,15 @@ public final class PagePump {
     }
     return new Stats(main.pages + fast.pages, main.kept + fast.kept, main.literal + fast.literal, fast.pages, recentSent,
         main.bytes + fast.bytes, (System.nanoTime() - t0) / 1_000_000);
+  }
+
+  private static Throwable exceptionOf(CompletableFuture<?> failed) {
+    try {
+      failed.getNow(null);
+      return null;
+    } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
+      return e.getCause() != null ? e.getCause() : e;
+    }
   }
 
   private static void daemon(String name, Runnable r) {

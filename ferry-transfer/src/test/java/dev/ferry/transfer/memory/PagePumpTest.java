@@ -194,6 +194,41 @@ class PagePumpTest {
     store.close();
   }
 
+  /**
+   * A held pump's bulk lane is silent, and a target whose store gives up on a silent lane (its
+   * stall time passed, say across a cut link) closes both lanes and waits for the pump to come
+   * back: the pump must stop holding and fail as a broken connection (which its agent answers by
+   * connecting again), not hold on forever while the restored pod waits for its pages.
+   */
+  @Test
+  void aHeldPumpWhoseLanesTheTargetClosedFailsAsABrokenConnection() throws Exception {
+    memory.fill(0x40000, 64);
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("none4"), tmp.resolve("arrived4.pages"));
+    PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 300, 30_000); // gives up on 300 ms of silence
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x40000, 64)), null, memory.reader());
+    String[] hp = receiver.address().split(":");
+    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      pump.hold(); // and never released: the restore that would lead to the release waits for pages
+      CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
+        try {
+          return pump.run(s, p);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> running.get(10, TimeUnit.SECONDS))
+          .hasRootCauseInstanceOf(java.io.EOFException.class)
+          .hasMessageContaining("closed the page pump's connection while the pump was held");
+    }
+    // a pump that connects again (unheld, as an agent's next attempt is) fills the store
+    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      PagePump again = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x40000, 64)), null, memory.reader());
+      assertThat(again.run(s, p).pages()).isEqualTo(64);
+    }
+    assertThat(receiver.done().get(10, TimeUnit.SECONDS)).isEqualTo(64);
+    store.close();
+  }
+
   @Test
   void aPumpWithoutRoundsSendsEverything() throws Exception {
     memory.fill(0x20000, 40);
