@@ -39,11 +39,10 @@ final class PageDaemonClient {
     } catch (IOException e) {
       Files.deleteIfExists(socket); // left by a daemon that died
     }
-    String java = ProcessHandle.current().info().command().orElse("java");
     // its temporary files (lz4-java's native library) go with the host's state, as the agent's
     java.nio.file.Path tmp = Files.createDirectories(stateDir.resolve("tmp"));
-    List<String> cmd = List.of(java, "-Xmx512m", "-XX:+UseSerialGC", "-Djava.io.tmpdir=" + tmp, "-cp",
-        System.getProperty("java.class.path"), PageDaemon.class.getName(), stateDir.toString());
+    List<String> cmd = dev.ferry.runtime.JavaCommand.of("512m", tmp, PageDaemon.class.getName(),
+        List.of(stateDir.toString()));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(Redirect.appendTo(stateDir.resolve("page-daemon.log").toFile())).start();
     long deadline = System.currentTimeMillis() + 60_000;

@@ -1,6 +1,7 @@
 package dev.ferry.lab;
 
 import dev.ferry.agent.AgentClient;
+import dev.ferry.runtime.JavaCommand;
 import dev.ferry.api.Json;
 import dev.ferry.runtime.Exec;
 import dev.ferry.runtime.Files2;
@@ -239,13 +240,11 @@ public final class Lab {
       // the JVM's temporary files (lz4-java unpacks its native library there) go with the host's
       // state at lab down: an agent killed there never deletes them itself
       Path tmp = Files.createDirectories(h.stateDir().resolve("tmp"));
-      String java = ProcessHandle.current().info().command().orElse("java");
-      String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
-      List<String> cmd = new ArrayList<>(List.of("nsenter", "--net=" + Netns.path(h.netns()), "setsid", java,
-          "-Xmx512m", "-XX:+UseSerialGC", "-Djava.io.tmpdir=" + tmp, "-cp", cp, MAIN, "agent",
+      List<String> cmd = new ArrayList<>(List.of("nsenter", "--net=" + Netns.path(h.netns()), "setsid"));
+      cmd.addAll(JavaCommand.of("512m", tmp, MAIN, List.of("agent",
           "--host", h.name(), "--name-prefix", h.netns(), "--state-dir", h.stateDir().toString(),
           "--socket", h.socket().toString(), "--listen", h.ip(), "--api-port", String.valueOf(h.apiPort()),
-          "--data-port", String.valueOf(h.dataPort()), "--memory-mib", String.valueOf(h.memoryCapacityMiB())));
+          "--data-port", String.valueOf(h.dataPort()), "--memory-mib", String.valueOf(h.memoryCapacityMiB()))));
       ProcessBuilder pb = new ProcessBuilder(cmd);
       // INFO unless FERRY_AGENT_LOG_LEVEL asks for more (DEBUG times each exec and step inside the agents)
       pb.environment().put("FERRY_LOG_LEVEL", System.getenv().getOrDefault("FERRY_AGENT_LOG_LEVEL", "INFO"));

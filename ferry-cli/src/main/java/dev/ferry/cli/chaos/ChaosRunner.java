@@ -259,15 +259,12 @@ public final class ChaosRunner implements AutoCloseable {
 
   /** The migration as a user runs it: {@code ferry migrate} in a process of its own (so it can be killed). */
   private Process startMigration(Cell cell, String target, int n) throws IOException {
-    String java = ProcessHandle.current().info().command().orElse("java");
-    String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
     // (killed by some faults: its temporary files go with the cell's work directory)
     Path tmp = Files.createDirectories(work.resolve("tmp"));
-    List<String> c = new ArrayList<>(List.of(java, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-        "-Djava.io.tmpdir=" + tmp, "-cp", cp,
-        "dev.ferry.cli.Main", "--lab=" + lab.config().name(), "migrate", POD, "--to", target, "--strategy",
-        cell.strategy(), "--bandwidth", String.valueOf(BANDWIDTH_MBPS), "--allow-postcopy",
-        "--json-report", work.resolve("report-" + n + ".json").toString()));
+    List<String> c = new ArrayList<>(dev.ferry.runtime.JavaCommand.of(null, tmp, "dev.ferry.cli.Main",
+        List.of("--lab=" + lab.config().name(), "migrate", POD, "--to", target, "--strategy", cell.strategy(),
+            "--bandwidth", String.valueOf(BANDWIDTH_MBPS), "--allow-postcopy",
+            "--json-report", work.resolve("report-" + n + ".json").toString())));
     if (cell.fault().agentFault != null) {
       c.addAll(List.of("--inject-fault", cell.fault().agentFault));
     }

@@ -359,13 +359,10 @@ public final class DemoRunner {
   public static Process startClient(Lab lab, String ip, Path control, long populateMiB, boolean reconnect)
       throws IOException {
     Files.createDirectories(control);
-    String java = ProcessHandle.current().info().command().orElse("java");
-    String cp = System.getProperty("ferry.launch.classpath", System.getProperty("java.class.path"));
     Path tmp = Files.createDirectories(control.resolve("tmp")); // goes with the control directory
-    List<String> cmd = new ArrayList<>(lab.inClient(List.of(java, "-Xmx256m", "-XX:+UseSerialGC",
-        "-Djava.io.tmpdir=" + tmp, "-cp", cp,
-        "dev.ferry.cli.Main", "load-client", "--ip", ip, "--control", control.toString(),
-        "--populate-mib", String.valueOf(populateMiB))));
+    List<String> cmd = new ArrayList<>(lab.inClient(dev.ferry.runtime.JavaCommand.of("256m", tmp, "dev.ferry.cli.Main",
+        List.of("load-client", "--ip", ip, "--control", control.toString(), "--populate-mib",
+            String.valueOf(populateMiB)))));
     if (reconnect) {
       cmd.add("--reconnect");
     }
