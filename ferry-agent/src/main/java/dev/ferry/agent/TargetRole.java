@@ -524,7 +524,9 @@ public final class TargetRole {
       return;
     }
     try (PodNetwork.PreparedUnlock u = ahead.get(10, java.util.concurrent.TimeUnit.SECONDS)) {
-      u.apply();
+      if (!u.apply()) {
+        LOG.warn("the unlock made ready for migration {} failed; the pod's network was unlocked the usual way", migrationId);
+      }
     } catch (Exception e) {
       LOG.warn("the unlock made ready for migration {} failed ({}); unlocking the usual way", migrationId, e.toString());
       net.unlock();

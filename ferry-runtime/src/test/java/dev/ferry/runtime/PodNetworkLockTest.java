@@ -40,7 +40,8 @@ class PodNetworkLockTest {
     try (PodNetwork.PreparedUnlock u = net.prepareUnlock()) {
       Thread.sleep(200); // started and waiting: the lock holds meanwhile
       assertThat(inChain()).contains("-j DROP");
-      u.apply();
+      assertThat(u.apply()).as("the prepared process removed the rules (not the fallback)").isTrue();
+      assertThat(u.alive()).isFalse();
     }
     assertThat(inChain()).doesNotContain("-j DROP");
     assertThat(Exec.run(Netns.in(ns, "iptables", "-S", PodNetwork.OUT_CHAIN)).stdout()).doesNotContain("-j DROP");
@@ -50,9 +51,11 @@ class PodNetworkLockTest {
   void aPreparedUnlockDroppedUnappliedLeavesTheLockAndNoProcess() throws Exception {
     net.lock();
     PodNetwork.PreparedUnlock u = net.prepareUnlock();
+    Thread.sleep(200);
+    assertThat(u.alive()).isTrue(); // waiting for its input
     u.close();
     Thread.sleep(200);
     assertThat(inChain()).contains("-j DROP");
-    assertThat(Procs.withCommandLineContaining("iptables-restore", ns)).isEmpty();
+    assertThat(u.alive()).isFalse();
   }
 }
