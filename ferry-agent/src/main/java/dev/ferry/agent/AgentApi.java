@@ -193,6 +193,8 @@ public final class AgentApi {
         return Map.of("staged", true);
       case "target/identity":
         return Map.of("identity", true, "upAtMicros", target.takeIdentity(id, pod));
+      case "target/prepare-restore":
+        return target.prepareRestore(id, pod, req.path("ferryPages").asBoolean(false));
       case "target/restore":
         return target.restore(id, pod, req.hasNonNull("pageServer") ? req.path("pageServer").asText() : null,
             req.path("lazyLocal").asBoolean(false), req.path("ferryPages").asBoolean(false));

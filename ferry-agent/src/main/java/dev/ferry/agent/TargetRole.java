@@ -287,23 +287,119 @@ public final class TargetRole {
   private final Map<String, PostCopy.PageClient> pageClients = new ConcurrentHashMap<>();
 
   /**
+   * What {@link #prepareRestore} readied for a restore, by migration: the sandbox runs, the
+   * bundles are in place, the images rebuilt, and (pages through Ferry's store) CRIU's page
+   * client starting. The restore then only runs CRIU.
+   */
+  private final Map<String, Prepared> preparedRestores = new ConcurrentHashMap<>();
+
+  /** See {@link #preparedRestores}; {@code pageClient} is null when the restore starts its own. */
+  private record Prepared(java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient, String pageServer,
+      Map<String, Long> laps) {}
+
+  /**
+   * Readies the restore of a frozen pod whose images arrived: everything but CRIU's restore
+   * itself. The coordinator calls it while the identity hand-over runs (the sandbox joins the
+   * pod's staged network namespace, which takes no address of anyone), so that the restore,
+   * after the hand-over, starts CRIU at once: in a warm lab the sandbox, the bundles and the
+   * page client's start took 10-50 ms of the restore, inside the frozen window. Idempotent;
+   * undone by {@link #abort}.
+   *
+   * @param ferryPages whether the memory comes through Ferry's page store (its page client can
+   *     start now; CRIU's own page server on the source is named by the restore only)
+   */
+  public Map<String, Object> prepareRestore(String migrationId, String podName, boolean ferryPages) throws Exception {
+    LocalPod pod = requireReceived(migrationId, podName);
+    if (pod == null || preparedRestores.containsKey(migrationId)) {
+      return Map.of("already", true);
+    }
+    Laps laps = new Laps();
+    preparedRestores.put(migrationId, prepare(migrationId, pod, null, false, ferryPages, laps));
+    LOG.info("restore of pod {} made ready: {}", podName, laps.asMap());
+    return Map.of("laps", laps.asMap());
+  }
+
+  /**
    * Restores the app containers into the placeholder sandbox from the received images; with a
    * {@code pageServer} (post-copy) without their memory, which a page client then fetches.
+   * What {@link #prepareRestore} readied is used, the rest done here.
    */
   public Map<String, Object> restore(String migrationId, String podName, String pageServer, boolean lazyLocal,
       boolean ferryPages) throws Exception {
-    LocalPod pod;
+    LocalPod pod = requireReceived(migrationId, podName);
+    if (pod == null) {
+      return Map.of("already", true);
+    }
+    long t0 = System.nanoTime();
+    Laps laps = new Laps();
+    Prepared prepared = preparedRestores.remove(migrationId);
+    if (prepared == null) {
+      prepared = prepare(migrationId, pod, pageServer, lazyLocal, ferryPages, laps);
+    }
+    Path in = migrationsDir.resolve(migrationId).resolve("incoming");
+    String from = prepared.pageServer() != null ? prepared.pageServer() : pageServer;
+    boolean lazy = from != null || lazyLocal;
+    java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = prepared.pageClient();
+    try {
+      for (ContainerSpec c : pod.spec().containers()) {
+        Path bundle = pods.store().bundle(podName, c.name());
+        String cid = pods.containerId(podName, c.name());
+        Path images = in.resolve("images").resolve(c.name());
+        if (!lazy) {
+          // (runsc) netstack reads the pod's IP and MAC from eth0, which take-identity configured
+          pods.runtimeFor(pod.spec()).restore(cid, bundle, images, restoreWork(migrationId, c));
+        } else {
+          // (lazy from local images may restore several containers: one daemon each)
+          PostCopy.PageClient client = pageClient != null ? awaitPageClient(pageClient)
+              : pods.runtime().startPageClient(images, restoreWork(migrationId, c), from);
+          pageClients.put(migrationId, client);
+          pageClient = null;
+          laps.lap("pageClientWait");
+          pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));
+        }
+        laps.lap("runc");
+      }
+      // the network stays locked: it opens at the commit step, once the coordinator has made
+      // the move durable. A copy that served a client before that could not be rolled back
+      // without losing the writes it acknowledged.
+    } finally {
+      if (pageClient != null) {
+        pageClient.thenAccept(PostCopy.PageClient::kill); // the restore failed before using it
+      }
+    }
+    pods.store().save(pod.withState("restored", migrationId));
+    requireRunning(pod);
+    laps.lap("proof");
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    Map<String, Long> all = new java.util.LinkedHashMap<>(prepared.laps());
+    all.putAll(laps.asMap());
+    LOG.info("restored pod {} in {} ms: {}", podName, ms, all);
+    // (a rebuild made ready ahead is not part of this call's time)
+    return Map.of("restoreMs", ms, "rebuildMs", laps.get("rebuild"), "runcRestoreMs", laps.get("runc"),
+        "laps", laps.asMap());
+  }
+
+  /** The pod of a migration whose images all arrived; null once it is restored. */
+  private LocalPod requireReceived(String migrationId, String podName) {
     synchronized (this) {
-      pod = require(migrationId, podName);
+      LocalPod pod = require(migrationId, podName);
       if ("restored".equals(pod.state())) {
-        return Map.of("already", true);
+        return null;
       }
       if (!"received".equals(pod.state())) {
         throw ApiException.conflict("migration " + migrationId + ": images not (completely) received; state " + pod.state());
       }
+      return pod;
     }
-    long t0 = System.nanoTime();
-    Laps laps = new Laps();
+  }
+
+  /**
+   * The restore but CRIU's part: the page client starting (when its page server is known),
+   * the sandbox, the network's unlock made ready, each container's bundle and images.
+   */
+  private Prepared prepare(String migrationId, LocalPod pod, String pageServer, boolean lazyLocal, boolean ferryPages,
+      Laps laps) throws Exception {
+    String podName = pod.spec().identity().name();
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
     String from = pageServer;
     if (ferryPages) {
@@ -319,7 +415,7 @@ public final class TargetRole {
     boolean relayed = !ferryPages && from != null && tls.secure();
     // CRIU's page-client daemon of the first container starts while the sandbox is readied
     java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = null;
-    if (lazy) {
+    if (lazy && from != null) {
       ContainerSpec c = pod.spec().containers().get(0);
       String source = from;
       pageClient = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
@@ -331,6 +427,7 @@ public final class TargetRole {
         }
       });
     }
+    boolean ready = false;
     try {
       long pausePid = pods.startSandbox(pod.spec());
       PodNetwork net = pods.network(podName);
@@ -360,34 +457,14 @@ public final class TargetRole {
           Files2.deleteTree(in.resolve("mem").resolve(c.name()));
         }
         laps.lap("other");
-        if (!lazy) {
-          // (runsc) netstack reads the pod's IP and MAC from eth0, which take-identity configured
-          pods.runtimeFor(pod.spec()).restore(cid, bundle, images, restoreWork(migrationId, c));
-        } else {
-          // (lazy from local images may restore several containers: one daemon each)
-          PostCopy.PageClient client = pageClient != null ? awaitPageClient(pageClient)
-              : pods.runtime().startPageClient(images, restoreWork(migrationId, c), from);
-          pageClients.put(migrationId, client);
-          pageClient = null;
-          laps.lap("pageClientWait");
-          pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));
-        }
-        laps.lap("runc");
       }
-      // the network stays locked: it opens at the commit step, once the coordinator has made
-      // the move durable. A copy that served a client before that could not be rolled back
-      // without losing the writes it acknowledged.
+      ready = true;
+      return new Prepared(pageClient, ferryPages ? from : null, laps.asMap());
     } finally {
-      if (pageClient != null) {
-        pageClient.thenAccept(PostCopy.PageClient::kill); // the restore failed before using it
+      if (!ready && pageClient != null) {
+        pageClient.thenAccept(PostCopy.PageClient::kill); // never to be used
       }
     }
-    pods.store().save(pod.withState("restored", migrationId));
-    requireRunning(pod);
-    laps.lap("proof");
-    long ms = (System.nanoTime() - t0) / 1_000_000;
-    LOG.info("restored pod {} in {} ms: {}", podName, ms, laps.asMap());
-    return Map.of("restoreMs", ms, "rebuildMs", laps.get("rebuild"), "runcRestoreMs", laps.get("runc"), "laps", laps.asMap());
   }
 
   private Path restoreWork(String migrationId, ContainerSpec c) {
@@ -543,6 +620,10 @@ public final class TargetRole {
   /** Removes the placeholder or the restored copy and every file of the migration. Idempotent. */
   public synchronized void abort(String migrationId, String podName) {
     dropPreparedUnlock(migrationId);
+    Prepared prepared = preparedRestores.remove(migrationId);
+    if (prepared != null && prepared.pageClient() != null) {
+      prepared.pageClient().thenAccept(PostCopy.PageClient::kill);
+    }
     PostCopy.PageClient client = pageClients.remove(migrationId);
     if (client != null) {
       client.kill();

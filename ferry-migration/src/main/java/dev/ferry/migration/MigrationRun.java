@@ -127,6 +127,8 @@ final class MigrationRun {
       steps.add(new Step("attach-disks", MigrationPhase.RESTORING, handover::attachDisksToTarget,
           handover::detachDisksFromTarget));
     }
+    // runs while the identity is handed over (see there); undone last, once it has ended
+    steps.add(new Step("prepare-restore", MigrationPhase.RESTORING, this::prepareRestore, this::undoPrepareRestore));
     // undone after the target copy is gone (take-identity's undo), which then never writes to a
     // disk detached from it: the target lets go of the disks before the source takes them back
     steps.add(new Step("release-identity", MigrationPhase.RESTORING, this::handOverIdentity, () -> {
@@ -659,9 +661,45 @@ final class MigrationRun {
     report.frozenBreakdownMs.put("takeIdentity.ipam", now() - start);
   }
 
-  private void restore() {
+  /** The target readying its restore, started by {@link #prepareRestore}. */
+  private CompletableFuture<JsonNode> restorePrepared;
+
+  /**
+   * Starts the target readying its restore (the pod's sandbox, its bundles and images, CRIU's
+   * page client where Ferry's page store serves the memory): that runs while the identity is
+   * handed over, and the restore then only runs CRIU. The sandbox joins the pod's network
+   * namespace, staged on the target before the freeze; it takes no address of anyone's.
+   */
+  private void prepareRestore() {
+    Map<String, Object> body = Map.of("pod", pod.name(), "ferryPages", pumped);
+    restorePrepared = CompletableFuture.supplyAsync(() -> target.step(id, "target", "prepare-restore", body));
+  }
+
+  /** The target's abort, once the readying it undoes has ended (it would race the abort). */
+  private void undoPrepareRestore() {
+    if (restorePrepared != null) {
+      try {
+        restorePrepared.get(2, TimeUnit.MINUTES);
+      } catch (Exception e) {
+        // failed, or hung: the abort removes what it did either way
+      }
+    }
+    abortTarget();
+  }
+
+  private void restore() throws Exception {
     long start = now();
     restoreStart = start;
+    if (restorePrepared != null) {
+      JsonNode ready;
+      try {
+        ready = restorePrepared.get(2, TimeUnit.MINUTES);
+      } catch (ExecutionException e) {
+        throw e.getCause() instanceof Exception ex ? ex : e;
+      }
+      putLaps("prepareRestore", ready);
+      report.frozenBreakdownMs.put("restore.preparedWait", now() - start);
+    }
     Map<String, Object> body = new java.util.HashMap<>(Map.of("pod", pod.name()));
     if (postCopy()) {
       if (pageServer == null) {
