@@ -314,7 +314,7 @@ public final class TargetRole {
       return Map.of("already", true);
     }
     Laps laps = new Laps();
-    preparedRestores.put(migrationId, prepare(migrationId, pod, null, false, ferryPages, laps));
+    preparedRestores.put(migrationId, readyRestore(migrationId, pod, null, ferryPages, laps));
     LOG.info("restore of pod {} made ready: {}", podName, laps.asMap());
     return Map.of("laps", laps.asMap());
   }
@@ -334,12 +334,15 @@ public final class TargetRole {
     Laps laps = new Laps();
     Prepared prepared = preparedRestores.remove(migrationId);
     if (prepared == null) {
-      prepared = prepare(migrationId, pod, pageServer, lazyLocal, ferryPages, laps);
+      prepared = readyRestore(migrationId, pod, pageServer, ferryPages, laps);
     }
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
     String from = prepared.pageServer() != null ? prepared.pageServer() : pageServer;
     boolean lazy = from != null || lazyLocal;
     java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = prepared.pageClient();
+    if (pageClient == null && from != null) {
+      pageClient = startPageClient(migrationId, pod, from, ferryPages); // post-copy: named by this call only
+    }
     try {
       for (ContainerSpec c : pod.spec().containers()) {
         Path bundle = pods.store().bundle(podName, c.name());
@@ -379,6 +382,26 @@ public final class TargetRole {
         "laps", laps.asMap());
   }
 
+  /**
+   * Starts CRIU's page client of the pod's first container, fetching from {@code from}: Ferry's
+   * page store here, or CRIU's page server on the source. That one speaks plain TCP on the
+   * source's loopback: with TLS, the client reaches it through this host's relay and the source's.
+   */
+  private java.util.concurrent.CompletableFuture<PostCopy.PageClient> startPageClient(String migrationId, LocalPod pod,
+      String from, boolean ferryPages) {
+    boolean relayed = !ferryPages && tls.secure();
+    ContainerSpec c = pod.spec().containers().get(0);
+    Path images = migrationsDir.resolve(migrationId).resolve("incoming").resolve("images").resolve(c.name());
+    return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+      try {
+        String server = relayed ? pageDaemon.relayToPeer(migrationId, from) : from;
+        return pods.runtime().startPageClient(images, restoreWork(migrationId, c), server);
+      } catch (Exception e) {
+        throw new java.util.concurrent.CompletionException(e);
+      }
+    });
+  }
+
   /** The pod of a migration whose images all arrived; null once it is restored. */
   private LocalPod requireReceived(String migrationId, String podName) {
     synchronized (this) {
@@ -397,8 +420,8 @@ public final class TargetRole {
    * The restore but CRIU's part: the page client starting (when its page server is known),
    * the sandbox, the network's unlock made ready, each container's bundle and images.
    */
-  private Prepared prepare(String migrationId, LocalPod pod, String pageServer, boolean lazyLocal, boolean ferryPages,
-      Laps laps) throws Exception {
+  private Prepared readyRestore(String migrationId, LocalPod pod, String pageServer, boolean ferryPages, Laps laps)
+      throws Exception {
     String podName = pod.spec().identity().name();
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
     String from = pageServer;
@@ -409,24 +432,9 @@ public final class TargetRole {
         throw ApiException.conflict("migration " + migrationId + ": " + e.getMessage());
       }
     }
-    boolean lazy = from != null || lazyLocal;
-    // the source's CRIU page server speaks plain TCP on its loopback: with TLS, CRIU's page
-    // client here reaches it through this host's relay and the source's
-    boolean relayed = !ferryPages && from != null && tls.secure();
     // CRIU's page-client daemon of the first container starts while the sandbox is readied
-    java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = null;
-    if (lazy && from != null) {
-      ContainerSpec c = pod.spec().containers().get(0);
-      String source = from;
-      pageClient = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-        try {
-          String server = relayed ? pageDaemon.relayToPeer(migrationId, source) : source;
-          return pods.runtime().startPageClient(in.resolve("images").resolve(c.name()), restoreWork(migrationId, c), server);
-        } catch (Exception e) {
-          throw new java.util.concurrent.CompletionException(e);
-        }
-      });
-    }
+    java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient =
+        from != null ? startPageClient(migrationId, pod, from, ferryPages) : null;
     boolean ready = false;
     try {
       long pausePid = pods.startSandbox(pod.spec());
