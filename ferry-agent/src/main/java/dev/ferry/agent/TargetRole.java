@@ -358,7 +358,10 @@ public final class TargetRole {
           pageClients.put(migrationId, client);
           pageClient = null;
           laps.lap("pageClientWait");
-          pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));
+          try (var watch = dev.ferry.runtime.LazyRestoreWatch.start(client::alive, restoreWork(migrationId, c),
+              java.time.Duration.ofSeconds(2))) {
+            pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));
+          }
         }
         laps.lap("runc");
       }
