@@ -150,7 +150,8 @@ public final class AgentApi {
           source.connectAhead(id, req.path("target").asText(), 2); // the frozen round's transfer, the hand-over
         }
         return req.path("lazy").asBoolean(false)
-            ? source.checkpointLazy(id, pod, req.path("servesTarget").asBoolean(true)) : source.checkpoint(id, pod);
+            ? source.checkpointLazy(id, pod, req.path("servesTarget").asBoolean(true), bandwidth(req))
+            : source.checkpoint(id, pod);
       case "source/presync":
         return source.presync(id, pod, req.path("target").asText(), bandwidth(req));
       case "source/memround":

@@ -35,8 +35,10 @@ public final class AgentDaemon {
     if (!tls.secure()) {
       LOG.warn("no TLS identity in {}: images and memory pages travel to and from other agents in clear", tlsDir);
     }
-    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls,
-        config.hostBandwidthBytesPerSecond() > 0 ? new RateLimiter(config.hostBandwidthBytesPerSecond()) : null);
+    // published in the state directory: the page daemon's relays of CRIU's page server count against it too
+    RateLimiter hostCap = RateLimiter.publish(config.stateDir().resolve(PageDaemon.HOST_CAP_FILE),
+        config.hostBandwidthBytesPerSecond());
+    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls, hostCap);
     if (config.hostBandwidthBytesPerSecond() > 0) {
       LOG.info("transfers from this host are capped at {} MB/s together", config.hostBandwidthBytesPerSecond() / 1_000_000);
     }

@@ -3,6 +3,7 @@ package dev.ferry.agent;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.api.Json;
 import dev.ferry.transfer.PeerTls;
+import dev.ferry.transfer.RateLimiter;
 import dev.ferry.transfer.TlsRelay;
 import dev.ferry.transfer.memory.CriuPageServer;
 import dev.ferry.transfer.memory.PagePathWarmup;
@@ -48,6 +49,9 @@ import org.slf4j.LoggerFactory;
 public final class PageDaemon {
   private static final Logger LOG = LoggerFactory.getLogger(PageDaemon.class);
   static final String SOCKET = "page-daemon.sock";
+  /** The host's bandwidth cap, which the agent publishes in its state directory ({@link RateLimiter#publish}). */
+  static final String HOST_CAP_FILE = "host-bandwidth.cap";
+  private Path stateDir;
 
   /** What one migration has here. */
   private record Store(TargetPageStore store, PumpReceiver receiver, CriuPageServer[] server) {
@@ -94,6 +98,7 @@ public final class PageDaemon {
   }
 
   private void serve(Path stateDir) throws Exception {
+    this.stateDir = stateDir;
     Path tlsDir = stateDir.resolve("tls");
     if (Files.exists(tlsDir.resolve(PeerTls.KEY))) {
       tls = PeerTls.load(tlsDir);
@@ -211,9 +216,16 @@ public final class PageDaemon {
         return Map.of("address", s.server()[0].address());
       }
       case "relay-in": {
-        TlsRelay r = TlsRelay.fromPeers(tls, req.path("listenIp").asText(), req.path("service").asText());
+        // what CRIU's page server sends is held to the migration's cap and the host's, as the agent's transfers are
+        long bandwidth = req.path("bandwidth").asLong(0);
+        java.util.List<RateLimiter> caps = java.util.Arrays.asList(bandwidth > 0 ? new RateLimiter(bandwidth) : null,
+            RateLimiter.shared(stateDir.resolve(HOST_CAP_FILE)));
+        TlsRelay r = TlsRelay.fromPeers(tls, req.path("listenIp").asText(), req.path("service").asText(), caps);
         relays.computeIfAbsent(id, k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(r);
-        LOG.info("[{}] relaying TLS connections on {} to {}", id, r.address(), req.path("service").asText());
+        LOG.info("[{}] relaying {} connections on {} to {}{}", id, tls.secure() ? "TLS" : "plain", r.address(),
+            req.path("service").asText(), caps.stream().anyMatch(java.util.Objects::nonNull)
+                ? ", capped at " + caps.stream().filter(java.util.Objects::nonNull)
+                    .mapToLong(RateLimiter::bytesPerSecond).min().getAsLong() / 1_000_000 + " MB/s" : "");
         return Map.of("address", r.address());
       }
       case "relay-out": {

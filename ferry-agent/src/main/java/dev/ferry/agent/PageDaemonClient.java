@@ -95,11 +95,13 @@ final class PageDaemonClient {
   /**
    * Relays mutual TLS connections from other agents, arriving on {@code listenIp}, to {@code
    * service} on this host (CRIU's page server); returns where they connect. The relay is the
-   * daemon's, so it outlives this agent as the dump it serves does.
+   * daemon's, so it outlives this agent as the dump it serves does. What the service sends is
+   * held to {@code bandwidth} (bytes per second, 0 for none) and to the host's cap. Over plain
+   * TCP (no TLS identity) it relays plain connections, only to hold them to those caps.
    */
-  String relayFromPeers(String migrationId, String listenIp, String service) throws IOException {
-    return call(Map.of("op", "relay-in", "migration", migrationId, "listenIp", listenIp, "service", service))
-        .path("address").asText();
+  String relayFromPeers(String migrationId, String listenIp, String service, long bandwidth) throws IOException {
+    return call(Map.of("op", "relay-in", "migration", migrationId, "listenIp", listenIp, "service", service,
+        "bandwidth", bandwidth)).path("address").asText();
   }
 
   /** Relays connections to a loopback address (returned) over mutual TLS to {@code peer}, a peer's relay. */

@@ -183,9 +183,12 @@ public final class SourceRole {
    * @param servesTarget whether the target's CRIU page client will dial this dump's page server
    *     (post-copy); false where Ferry's page pump takes the pages from the frozen tree (pre-copy,
    *     hybrid): then, with TLS, no relay is set up for it
+   * @param bandwidth the migration's cap (bytes per second, 0 for none): with it or a host cap,
+   *     CRIU's page server is reached through this host's relay, which holds the pages to them
    */
-  public Map<String, Object> checkpointLazy(String migrationId, String podName, boolean servesTarget) throws Exception {
-    return inFlight(migrationId, () -> checkpointLazyNow(migrationId, podName, servesTarget));
+  public Map<String, Object> checkpointLazy(String migrationId, String podName, boolean servesTarget, long bandwidth)
+      throws Exception {
+    return inFlight(migrationId, () -> checkpointLazyNow(migrationId, podName, servesTarget, bandwidth));
   }
 
   /** Runs a checkpoint of {@code migrationId}, registered in {@link #checkpointing} while it runs. */
@@ -220,8 +223,8 @@ public final class SourceRole {
     }
   }
 
-  private Map<String, Object> checkpointLazyNow(String migrationId, String podName, boolean servesTarget)
-      throws Exception {
+  private Map<String, Object> checkpointLazyNow(String migrationId, String podName, boolean servesTarget,
+      long bandwidth) throws Exception {
     LocalPod pod;
     synchronized (pods) {
       pod = pods.store().get(podName);
@@ -243,20 +246,22 @@ public final class SourceRole {
     Laps laps = new Laps();
     frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
     // with TLS, CRIU's page server (plain TCP) is reached through this host's relay only (or,
-    // where the pump takes the pages, by this agent alone, to end the dump)
-    String criuIp = tls.secure() ? "127.0.0.1" : listenIp;
+    // where the pump takes the pages, by this agent alone, to end the dump); so it is in clear
+    // under a bandwidth cap, which the relay holds its pages to
+    boolean relayed = servesTarget && (tls.secure() || bandwidth > 0 || hostCap != null);
+    String criuIp = tls.secure() || relayed ? "127.0.0.1" : listenIp;
     int port = freePort(criuIp);
     // written before the dump starts: an agent killed while CRIU dumps leaves a dump that will
     // hold the tree frozen; the next agent must know where to cancel it (thawLazyDumpOfEarlierAgent)
     dev.ferry.api.Json.writeFile(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE),
         Map.of("pageServer", criuIp + ":" + port, "pids", frozenPids.get(migrationId)));
-    if (tls.secure() && servesTarget) {
-      // ready before the freeze: it dials CRIU only once a peer of the lab's CA connects
+    if (relayed) {
+      // ready before the freeze: it dials CRIU only once a peer (of the lab's CA, with TLS) connects
       try {
-        pageServers.put(migrationId, pageDaemon.relayFromPeers(migrationId, listenIp, criuIp + ":" + port));
+        pageServers.put(migrationId, pageDaemon.relayFromPeers(migrationId, listenIp, criuIp + ":" + port, bandwidth));
       } catch (IOException e) {
-        throw new IllegalStateException("cannot relay the page server of pod " + podName + " over TLS: "
-            + e.getMessage(), e);
+        throw new IllegalStateException("cannot relay the page server of pod " + podName
+            + (tls.secure() ? " over TLS: " : ": ") + e.getMessage(), e);
       }
     } else {
       pageServers.put(migrationId, criuIp + ":" + port);
@@ -396,7 +401,7 @@ public final class SourceRole {
       long hostPid = host;
       return ProcessMemory.read(mems.computeIfAbsent(pid, p -> openMem(hostPid)), vaddr, buf);
     };
-    PagePump pump = new PagePump(ranges, held, memory, bandwidth);
+    PagePump pump = new PagePump(ranges, held, memory, bandwidth, hostCap);
     if (hold) {
       pump.hold();
     }
@@ -422,7 +427,7 @@ public final class SourceRole {
             // a cut link: the target keeps what arrived and waits for the pump to connect again
             LOG.warn("page pump of pod {} to {} broke ({}); connecting again", podName, pumpAddress, e.toString());
             sleepQuietly(1000);
-            PagePump next = new PagePump(ranges, held, memory, bandwidth);
+            PagePump next = new PagePump(ranges, held, memory, bandwidth, hostCap);
             if (!pumps.replace(migrationId, current, next)) { // stopped meanwhile (a rollback took it)
               throw new UncheckedIOException("page pump to " + pumpAddress + " stopped after: " + e.getMessage(), e);
             }
@@ -577,12 +582,10 @@ public final class SourceRole {
     return tls.secure();
   }
 
-  /** Once the lazy dump has ended: its page server's TLS relay (if any) goes too. */
+  /** Once the lazy dump has ended: its page server's relay (if any: TLS, or a cap) goes too. */
   private void endRelays(String migrationId) {
     pageServers.remove(migrationId);
-    if (tls.secure()) {
-      pageDaemon.unrelay(migrationId);
-    }
+    pageDaemon.unrelay(migrationId);
   }
 
   private static int freePort(String ip) throws IOException {

@@ -425,7 +425,7 @@ final class MigrationRun {
     report.freezeStartEpochMs = frozenStart;
     // (the target's CRIU dials the source's page server in post-copy only; the pump reads the frozen tree)
     JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint(), "target",
-        targetData(), "servesTarget", postCopy()));
+        targetData(), "servesTarget", postCopy(), "bandwidth", options.bandwidthMBps() * 1_000_000));
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
     putLaps("checkpoint", r);

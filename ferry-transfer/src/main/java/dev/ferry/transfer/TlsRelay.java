@@ -29,6 +29,10 @@ import org.slf4j.LoggerFactory;
  * CRIU's page server takes a client that just closes for "all pages sent" and kills the frozen
  * tree the source still needs, where a reset fails the dump and thaws the tree. {@link #close}
  * stops accepting and resets every connection under way.
+ *
+ * <p>A {@link #fromPeers} relay may hold what the service sends to peers to bandwidth caps (the
+ * migration's, the host's): post-copy's pages then count against them like every other byte a
+ * migration sends. Over plain TCP ({@link PeerTls#PLAIN}) it relays only for that.
  */
 public final class TlsRelay implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(TlsRelay.class);
@@ -46,13 +50,16 @@ public final class TlsRelay implements Closeable {
   private final Set<Socket> open = ConcurrentHashMap.newKeySet();
   /** True on the service's host: a peer's end is passed to the service as a reset. */
   private final boolean servesPeers;
+  /** Caps on what goes to peers (empty: none). */
+  private final java.util.List<RateLimiter> caps;
   private volatile boolean closed;
 
-  private TlsRelay(ServerSocket server, Dialer dialer, String name, boolean servesPeers) {
+  private TlsRelay(ServerSocket server, Dialer dialer, String name, boolean servesPeers, java.util.List<RateLimiter> caps) {
     this.server = server;
     this.dialer = dialer;
     this.name = name;
     this.servesPeers = servesPeers;
+    this.caps = caps;
     Thread t = new Thread(this::acceptLoop, "ferry-relay-" + name);
     t.setDaemon(true);
     t.start();
@@ -64,6 +71,17 @@ public final class TlsRelay implements Closeable {
    */
   public static TlsRelay fromPeers(PeerTls tls, String listenIp, String service) throws IOException {
     requireSecure(tls);
+    return fromPeers(tls, listenIp, service, java.util.List.of());
+  }
+
+  /**
+   * As {@link #fromPeers(PeerTls, String, String)}, holding what the service sends to peers to
+   * {@code caps} (null entries ignored); over {@link PeerTls#PLAIN} too, where it relays plain
+   * TCP only to hold it to them.
+   */
+  public static TlsRelay fromPeers(PeerTls tls, String listenIp, String service, java.util.List<RateLimiter> caps)
+      throws IOException {
+    java.util.List<RateLimiter> held = caps.stream().filter(java.util.Objects::nonNull).toList();
     String[] hp = service.split(":");
     return new TlsRelay(tls.listen(listenIp, 0, 8), () -> {
       Socket s = new Socket();
@@ -75,7 +93,7 @@ public final class TlsRelay implements Closeable {
         s.close();
         throw e;
       }
-    }, "in-" + hp[1], true);
+    }, "in-" + hp[1], true, held);
   }
 
   /**
@@ -85,7 +103,8 @@ public final class TlsRelay implements Closeable {
   public static TlsRelay toPeer(PeerTls tls, String peer) throws IOException {
     requireSecure(tls);
     ServerSocket s = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
-    return new TlsRelay(s, () -> tls.connect(peer, 5000), "out-" + peer.substring(peer.indexOf(':') + 1), false);
+    return new TlsRelay(s, () -> tls.connect(peer, 5000), "out-" + peer.substring(peer.indexOf(':') + 1), false,
+        java.util.List.of());
   }
 
   private static void requireSecure(PeerTls tls) {
@@ -132,10 +151,12 @@ public final class TlsRelay implements Closeable {
       }
       Socket a = in;
       Socket b = out;
-      Thread back = new Thread(() -> pipe(b, a, false), "ferry-relay-" + name + "-back");
+      // on the service's host, "back" carries what the service sends to the peer
+      Thread back = new Thread(() -> pipe(b, a, false, servesPeers ? caps : java.util.List.of()),
+          "ferry-relay-" + name + "-back");
       back.setDaemon(true);
       back.start();
-      pipe(a, b, servesPeers);
+      pipe(a, b, servesPeers, java.util.List.of());
       back.join();
     } catch (IOException e) {
       LOG.warn("relay {}: {}", name, e.getMessage());
@@ -151,15 +172,18 @@ public final class TlsRelay implements Closeable {
 
   /**
    * Copies {@code from} to {@code to} until {@code from} ends, then half-closes {@code to} (or
-   * with {@code resetAtEnd} resets it).
+   * with {@code resetAtEnd} resets it), each read held to {@code held}'s caps before it is written.
    */
-  private void pipe(Socket from, Socket to, boolean resetAtEnd) {
+  private void pipe(Socket from, Socket to, boolean resetAtEnd, java.util.List<RateLimiter> held) {
     byte[] buf = new byte[BUFFER];
     try {
       InputStream src = from.getInputStream();
       OutputStream dst = to.getOutputStream();
       int n;
       while ((n = src.read(buf)) > 0) {
+        for (RateLimiter cap : held) {
+          cap.acquire(n);
+        }
         dst.write(buf, 0, n);
         dst.flush();
       }

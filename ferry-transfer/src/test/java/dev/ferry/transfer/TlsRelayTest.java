@@ -180,4 +180,45 @@ class TlsRelayTest {
     assertThatThrownBy(() -> TlsRelay.fromPeers(PeerTls.PLAIN, "127.0.0.1", "127.0.0.1:1"))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("TLS identity");
   }
+
+  /**
+   * A relay under caps holds what the service sends (post-copy's pages) to the lowest of them,
+   * over TLS and over plain TCP (where it relays only for the cap), and every byte still
+   * arrives as sent.
+   */
+  @Test
+  void whatTheServiceSendsIsHeldToTheCaps() throws Exception {
+    PeerTls source = identity("lab", "host-a");
+    PeerTls target = identity("lab", "host-b");
+    byte[] pages = new byte[24 << 20]; // ~0.5 s at the 50 MB/s cap
+    new Random(11).nextBytes(pages);
+    for (boolean secure : new boolean[] {true, false}) {
+      ServerSocket service = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+      CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
+        try (service; Socket s = service.accept()) {
+          s.getInputStream().read(); // a request, then the pages
+          s.getOutputStream().write(pages);
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      RateLimiter host = RateLimiter.publish(tmp.resolve("host-" + secure), 50_000_000);
+      RateLimiter migration = new RateLimiter(200_000_000);
+      try (TlsRelay in = TlsRelay.fromPeers(secure ? source : PeerTls.PLAIN, "127.0.0.1",
+              "127.0.0.1:" + service.getLocalPort(), Arrays.asList(migration, null, host));
+          TlsRelay out = secure ? TlsRelay.toPeer(target, in.address()) : null) {
+        String[] hp = (secure ? out : in).address().split(":");
+        try (Socket client = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+          client.setSoTimeout(20_000);
+          client.getOutputStream().write(1);
+          long start = System.nanoTime();
+          byte[] got = client.getInputStream().readNBytes(pages.length);
+          double mbps = pages.length / ((System.nanoTime() - start) / 1e9) / 1e6;
+          assertThat(Arrays.equals(got, pages)).as("pages relayed byte for byte (TLS %s)", secure).isTrue();
+          assertThat(mbps).as("MB/s through a relay under a 50 MB/s cap (TLS %s)", secure).isBetween(42.5, 55.0);
+        }
+        served.get(20, TimeUnit.SECONDS);
+      }
+    }
+  }
 }

@@ -74,6 +74,14 @@ public final class DemoRunner {
     return this;
   }
 
+  private long bandwidthMBps;
+
+  /** The migration's bandwidth cap in MB/s ({@code ferry migrate --bandwidth}); 0 for none. */
+  public DemoRunner bandwidth(long mbps) {
+    this.bandwidthMBps = mbps;
+    return this;
+  }
+
   private boolean vip;
   private int probeHz;
   private dev.ferry.migration.HookSpec.Hooks hooks = dev.ferry.migration.HookSpec.Hooks.NONE;
@@ -183,7 +191,7 @@ public final class DemoRunner {
         out.println("== migrating the pod to host-b");
         MigrationReport report;
         try {
-          report = coordinator.migrate(new MigrationOptions("redis", "host-b", strategy, faults, 0, maxFreezeMs, allowPostcopy,
+          report = coordinator.migrate(new MigrationOptions("redis", "host-b", strategy, faults, bandwidthMBps, maxFreezeMs, allowPostcopy,
               onBudgetMiss, runtime), hooks, new ConsoleProgressPrinter(out));
         } catch (MigrationFailedException e) {
           report = e.report();

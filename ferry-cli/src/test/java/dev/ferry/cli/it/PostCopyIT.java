@@ -37,6 +37,28 @@ class PostCopyIT {
     TestLab.assertNothingLeft(lab);
   }
 
+  /**
+   * Post-copy's pages come from CRIU's page server, which Ferry does not speak: under --bandwidth
+   * the source reaches it through its page daemon's relay, which holds them to the cap (in
+   * clear here; over TLS the same relay carries them anyway).
+   */
+  @Test
+  void theMigrationsBandwidthCapHoldsThePagesThatFollowTheRestore() throws Exception {
+    assumePostCopy();
+    String lab = TestLab.newName();
+    MigrationReport r = new DemoRunner(lab, System.out, List.of()).strategy("postcopy").dataMiB(64).bandwidth(40)
+        .tls(false).run();
+    DemoRunner.printSummary(r, System.out);
+    assertThat(r.outcome).isEqualTo("migrated");
+    TestLab.assertInvariants(r);
+    assertThat(r.postcopyPages).isGreaterThan(64L * 256);
+    // from the restore's start to the last page: a little longer than the pages took
+    double mbps = r.postcopyPages * 4096.0 / r.atRiskMs / 1000;
+    assertThat(mbps).as("post-copy's MB/s under a 40 MB/s cap (%d pages in %d ms)", r.postcopyPages, r.atRiskMs)
+        .isBetween(20.0, 44.0);
+    TestLab.assertNothingLeft(lab);
+  }
+
   @Test
   void targetKilledBeforeTheRestoreThawsTheFrozenSourceWithItsData() throws Exception {
     assumePostCopy();

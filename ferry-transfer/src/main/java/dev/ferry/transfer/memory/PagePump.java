@@ -50,6 +50,7 @@ public final class PagePump {
   private final SourcePages held;
   private final Memory memory;
   private final dev.ferry.transfer.RateLimiter limiter;
+  private final dev.ferry.transfer.RateLimiter hostCap;
   private final LinkedBlockingQueue<long[]> wants = new LinkedBlockingQueue<>();
   /** Pages the priority lane sent, so that the sequential pass skips them. */
   private final Map<Long, LongHashSet> sentAhead = new HashMap<>();
@@ -62,15 +63,20 @@ public final class PagePump {
   private volatile Socket[] sockets = new Socket[0];
 
   public PagePump(List<CriuPagemap.LazyRange> ranges, SourcePages held, Memory memory) {
-    this(ranges, held, memory, 0);
+    this(ranges, held, memory, 0, null);
   }
 
-  /** @param bandwidthBytesPerSecond cap on the pages sent (the migration's --bandwidth), 0 for none */
-  public PagePump(List<CriuPagemap.LazyRange> ranges, SourcePages held, Memory memory, long bandwidthBytesPerSecond) {
+  /**
+   * @param bandwidthBytesPerSecond cap on the pages sent (the migration's --bandwidth), 0 for none
+   * @param hostCap the host's cap on everything it sends, null for none
+   */
+  public PagePump(List<CriuPagemap.LazyRange> ranges, SourcePages held, Memory memory, long bandwidthBytesPerSecond,
+      dev.ferry.transfer.RateLimiter hostCap) {
     this.ranges = List.copyOf(ranges);
     this.held = held;
     this.memory = memory;
     this.limiter = bandwidthBytesPerSecond > 0 ? new dev.ferry.transfer.RateLimiter(bandwidthBytesPerSecond) : null;
+    this.hostCap = hostCap;
   }
 
   /** Sends only pages the target asks for until {@link #release()}. */
@@ -418,8 +424,13 @@ public final class PagePump {
       int len = count * PumpProtocol.PAGE;
       lane.buf.get(first * PumpProtocol.PAGE, lane.copy, 0, len);
       crc.update(lane.copy, 0, len);
-      if (limiter != null && !lane.ahead) {
-        limiter.acquire(len); // what a restored pod waits for is not held back
+      if (!lane.ahead) { // what a restored pod waits for is not held back
+        if (limiter != null) {
+          limiter.acquire(len);
+        }
+        if (hostCap != null) {
+          hostCap.acquire(len);
+        }
       }
       lane.out.write(lane.copy, 0, len);
       lane.literal += count;
