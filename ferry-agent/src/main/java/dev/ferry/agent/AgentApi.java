@@ -147,7 +147,8 @@ public final class AgentApi {
     switch (key) {
       case "source/checkpoint":
         if (req.hasNonNull("target")) {
-          source.connectAhead(id, req.path("target").asText(), 2); // the frozen round's transfer, the hand-over
+          // the frozen round's transfer (a connection per stream), the hand-over
+          source.connectAhead(id, req.path("target").asText(), source.streams() + 1);
         }
         return req.path("lazy").asBoolean(false)
             ? source.checkpointLazy(id, pod, req.path("servesTarget").asBoolean(true), bandwidth(req))

@@ -17,6 +17,8 @@ import java.nio.file.Path;
  * @param memoryCapacityMiB memory pods may reserve here
  * @param hostBandwidthBytesPerSecond cap on everything this host sends to other agents, all
  *     migrations together (each migration may have a lower cap of its own); 0 for none
+ * @param transferStreams connections each transfer of checkpoint files to another agent uses
+ *     (at least 1): more where one stream cannot fill the link or one core cannot keep up
  */
 public record AgentConfig(
     String host,
@@ -28,11 +30,18 @@ public record AgentConfig(
     int dataPort,
     String hostBridge,
     long memoryCapacityMiB,
-    long hostBandwidthBytesPerSecond) {
+    long hostBandwidthBytesPerSecond,
+    int transferStreams) {
 
-  /** Without a host-wide bandwidth cap. */
+  public AgentConfig {
+    if (transferStreams < 1) {
+      throw new IllegalArgumentException("transfer streams must be at least 1, got " + transferStreams);
+    }
+  }
+
+  /** Without a host-wide bandwidth cap, one stream per transfer. */
   public AgentConfig(String host, String namePrefix, Path stateDir, Path socket, String listenIp, int apiPort,
       int dataPort, String hostBridge, long memoryCapacityMiB) {
-    this(host, namePrefix, stateDir, socket, listenIp, apiPort, dataPort, hostBridge, memoryCapacityMiB, 0);
+    this(host, namePrefix, stateDir, socket, listenIp, apiPort, dataPort, hostBridge, memoryCapacityMiB, 0, 1);
   }
 }

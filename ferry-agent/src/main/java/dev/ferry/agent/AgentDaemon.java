@@ -38,9 +38,12 @@ public final class AgentDaemon {
     // published in the state directory: the page daemon's relays of CRIU's page server count against it too
     RateLimiter hostCap = RateLimiter.publish(config.stateDir().resolve(PageDaemon.HOST_CAP_FILE),
         config.hostBandwidthBytesPerSecond());
-    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls, hostCap);
+    SourceRole source = new SourceRole(pods, config.stateDir(), config.listenIp(), tls, hostCap, config.transferStreams());
     if (config.hostBandwidthBytesPerSecond() > 0) {
       LOG.info("transfers from this host are capped at {} MB/s together", config.hostBandwidthBytesPerSecond() / 1_000_000);
+    }
+    if (config.transferStreams() > 1) {
+      LOG.info("transfers from this host use {} connections each", config.transferStreams());
     }
     TargetRole target = new TargetRole(pods, config.stateDir(), config.listenIp(), tls);
     target.removeLeftovers();

@@ -24,6 +24,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,7 +41,8 @@ public final class SourceRole {
   /** What the target holds from a migration's earlier round, to send only what changed since. */
   private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
   /** Connections of transfers under way, so that a cancel can cut them. */
-  private final Map<String, Socket> sockets = new ConcurrentHashMap<>();
+  /** The connections of each migration's transfer under way (one per stream), which a cancel cuts. */
+  private final Map<String, Set<Socket>> sockets = new ConcurrentHashMap<>();
   private final dev.ferry.transfer.RateLimiter hostCap;
   /** Migrations whose transfer was cancelled: it must not resume. */
   private final java.util.Set<String> cancelled = ConcurrentHashMap.newKeySet();
@@ -90,10 +92,23 @@ public final class SourceRole {
   /** @param tls how this agent connects to other agents' data ports */
   private final PeerTls tls;
 
-  /** @param hostCap cap on all this host's transfers together (its link); null for none */
-  public SourceRole(PodManager pods, Path stateDir, String listenIp, PeerTls tls, dev.ferry.transfer.RateLimiter hostCap) {
+  /** Connections each transfer to a target uses (see {@link dev.ferry.transfer.ParallelSender}). */
+  private final int streams;
+
+  /** Connections each transfer to a target uses. */
+  public int streams() {
+    return streams;
+  }
+
+  /**
+   * @param hostCap cap on all this host's transfers together (its link); null for none
+   * @param streams connections per transfer, at least 1
+   */
+  public SourceRole(PodManager pods, Path stateDir, String listenIp, PeerTls tls, dev.ferry.transfer.RateLimiter hostCap,
+      int streams) {
     this.pods = pods;
     this.hostCap = hostCap;
+    this.streams = streams;
     this.tls = tls;
     this.migrationsDir = stateDir.resolve("migrations");
     this.pageDaemon = new PageDaemonClient(stateDir);
@@ -714,31 +729,34 @@ public final class SourceRole {
     transfers.put(migrationId, progress);
     cancelled.remove(migrationId);
     long t0 = System.nanoTime();
-    Thread[] watchdog = {null};
+    java.util.List<Thread> watchdogs = new java.util.concurrent.CopyOnWriteArrayList<>();
     boolean[] stalled = {false};
-    boolean[] first = {true};
-    ImageSender sender = new ImageSender(faults.contains("corrupt-image-in-transit"), bandwidth,
-        dev.ferry.transfer.Compression.AUTO, hostCap);
-    // each connection, the first and any resuming one, is cut by the watchdog if it stalls
+    java.util.concurrent.atomic.AtomicInteger dials = new java.util.concurrent.atomic.AtomicInteger();
+    Set<Socket> open = ConcurrentHashMap.newKeySet();
+    sockets.put(migrationId, open);
+    // over several streams each send is a group of its own at the target (a retried send starts
+    // clean there without a lane of it wiping another's files): its id names the attempt
+    String sentId = streams > 1 ? transferId + "@" + Long.toString(System.nanoTime(), 36) : transferId;
+    dev.ferry.transfer.ParallelSender sender = new dev.ferry.transfer.ParallelSender(streams,
+        faults.contains("corrupt-image-in-transit"), bandwidth, dev.ferry.transfer.Compression.AUTO, hostCap);
+    // each connection, the first and any resuming one, of each stream, is cut by a watchdog if it stalls
     ImageSender.Dialer dialer = () -> {
       if (cancelled.contains(migrationId)) {
         throw new ImageSender.TransferAbandoned("cancelled");
       }
-      Socket s = first[0] ? dataConnection(migrationId, targetData) : tls.connect(targetData, 2000);
-      if (!first[0]) {
+      // each stream's first connection may be one opened ahead of the freeze (connectAhead)
+      boolean firstOfAStream = dials.getAndIncrement() < streams;
+      Socket s = firstOfAStream ? dataConnection(migrationId, targetData) : tls.connect(targetData, 2000);
+      if (!firstOfAStream) {
         LOG.info("resuming transfer {} to {} after {} bytes", transferId, targetData, progress.bytes());
       }
-      first[0] = false;
-      sockets.put(migrationId, s);
+      open.add(s);
       if (cancelled.contains(migrationId)) { // a cancel that came while connecting
         PeerTls.abort(s);
         throw new ImageSender.TransferAbandoned("cancelled");
       }
       s.setSoTimeout(TRANSFER_STALL_MS);
-      if (watchdog[0] != null) {
-        watchdog[0].interrupt();
-      }
-      watchdog[0] = stallWatchdog(s, progress, transferId, () -> stalled[0] = true);
+      watchdogs.add(stallWatchdog(s, progress, transferId, () -> stalled[0] = true));
       return s;
     };
     try {
@@ -746,7 +764,7 @@ public final class SourceRole {
         dropConnectionOnce(migrationId, progress);
       }
       Map<String, ImageSender.FileStamp> now =
-          sender.send(transferId, sources, baseline, dialer, RESUME_WINDOW_MS, progress);
+          sender.send(sentId, sources, baseline, dialer, RESUME_WINDOW_MS, progress);
       if (keepBaseline) {
         sent.put(migrationId, now);
       }
@@ -759,14 +777,13 @@ public final class SourceRole {
       throw new ApiException(502, "transfer to " + targetData + " failed after " + progress.bytes() + " bytes"
           + (sender.resumes() > 0 ? " and " + sender.resumes() + " resumes" : "") + ": " + why);
     } finally {
-      sockets.remove(migrationId);
-      if (watchdog[0] != null) {
-        watchdog[0].interrupt();
-      }
+      sockets.remove(migrationId, open);
+      watchdogs.forEach(Thread::interrupt);
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
     long wire = sender.wireStats().wireBytes();
-    LOG.info("sent {}: {} bytes in {} files in {} ms ({} MB/s; {} bytes on the wire, {} MB/s){}", transferId,
+    LOG.info("sent {}{}: {} bytes in {} files in {} ms ({} MB/s; {} bytes on the wire, {} MB/s){}", transferId,
+        streams > 1 ? " over " + streams + " streams" : "",
         progress.bytes(), progress.files(), ms, String.format("%.0f", progress.bytesPerSecond() / 1e6), wire,
         String.format("%.0f", wire / 1e3 / Math.max(1, ms)), sender.resumes() > 0 ? ", resumed " + sender.resumes() + " times" : "");
     return Map.of("bytes", progress.bytes(), "files", progress.files(), "transferMs", ms, "resumes", sender.resumes());
@@ -782,10 +799,10 @@ public final class SourceRole {
         while (progress.bytes() < (4 << 20) && !progress.finished()) {
           Thread.sleep(5);
         }
-        Socket s = sockets.get(migrationId);
-        if (s != null && !progress.finished()) {
+        Set<Socket> open = sockets.get(migrationId);
+        if (open != null && !open.isEmpty() && !progress.finished()) {
           LOG.warn("injected fault: resetting the transfer's connection after {} bytes", progress.bytes());
-          PeerTls.abort(s);
+          PeerTls.abort(open.iterator().next());
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
@@ -883,9 +900,9 @@ public final class SourceRole {
   /** Stops a migration's transfer at once by closing its connection (cancel). Idempotent. */
   public void cancelTransfer(String migrationId) {
     cancelled.add(migrationId);
-    Socket s = sockets.remove(migrationId);
-    if (s != null) {
-      PeerTls.abort(s);
+    Set<Socket> open = sockets.remove(migrationId);
+    if (open != null) {
+      open.forEach(PeerTls::abort);
     }
   }
 

@@ -115,19 +115,53 @@ public final class TargetRole {
     if (pod == null || !"placeholder".equals(pod.state())) {
       throw new IllegalStateException("no placeholder waits for migration " + migrationId);
     }
-    if (!transferId.endsWith(PRESYNC)) {
+    if (!sendOf(transferId).endsWith(PRESYNC)) {
       frozenRounds.add(migrationId);
     }
     Path dir = migrationsDir.resolve(migrationId).resolve("incoming");
     if (!incremental) {
-      Files2.deleteTree(dir); // a retried transfer starts clean
+      String group = groupOf(transferId);
+      synchronized (freshGroups) {
+        // a retried transfer starts clean; of one sent over several streams, only its first
+        // stream to arrive cleans, and the others wait for that before they write
+        if (group == null || freshGroups.add(group)) {
+          Files2.deleteTree(dir);
+        }
+      }
     }
     return dir;
   }
 
+  /**
+   * Transfers sent over several streams whose directory was cleaned ({@link #incoming}), and how
+   * many of their streams ended verified ({@link #received}), by {@link #groupOf group}.
+   */
+  private final Set<String> freshGroups = new java.util.HashSet<>();
+  private final Map<String, Integer> streamsDone = new java.util.HashMap<>();
+
+  /**
+   * One stream of a transfer sent over several: the id a {@link dev.ferry.transfer.ParallelSender}
+   * lane announces, {@code SEND@ATTEMPT#k/n} (SEND the migration id, or it and {@link #PRESYNC};
+   * ATTEMPT names one send of it, so that a retried send is a group of its own).
+   */
+  private static final java.util.regex.Pattern STREAM = java.util.regex.Pattern.compile("(.+)@[0-9a-z]+#(\\d+)/(\\d+)");
+
+  /** The group of the streams of one send ({@code SEND@ATTEMPT}), null for a transfer over one stream. */
+  static String groupOf(String transferId) {
+    java.util.regex.Matcher m = STREAM.matcher(transferId);
+    return m.matches() ? transferId.substring(0, transferId.lastIndexOf('#')) : null;
+  }
+
+  /** What a transfer sends: the migration id, or it and {@link #PRESYNC}, without the stream's part. */
+  static String sendOf(String transferId) {
+    java.util.regex.Matcher m = STREAM.matcher(transferId);
+    return m.matches() ? m.group(1) : transferId;
+  }
+
   /** The migration a transfer belongs to. */
   public static String migrationOf(String transferId) {
-    return transferId.endsWith(PRESYNC) ? transferId.substring(0, transferId.length() - PRESYNC.length()) : transferId;
+    String send = sendOf(transferId);
+    return send.endsWith(PRESYNC) ? send.substring(0, send.length() - PRESYNC.length()) : send;
   }
 
   public Set<String> faults(String migrationId) {
@@ -180,10 +214,22 @@ public final class TargetRole {
 
   /** Marks the transfer complete (called by the data server once everything verified). */
   synchronized void received(String transferId) {
-    if (transferId.endsWith(PRESYNC)) {
+    String group = groupOf(transferId);
+    if (group != null) {
+      java.util.regex.Matcher m = STREAM.matcher(transferId);
+      m.matches();
+      synchronized (freshGroups) {
+        if (streamsDone.merge(group, 1, Integer::sum) < Integer.parseInt(m.group(3))) {
+          return; // other streams of this transfer still run
+        }
+        streamsDone.remove(group);
+        freshGroups.remove(group);
+      }
+    }
+    if (sendOf(transferId).endsWith(PRESYNC)) {
       return; // a pre-copy round: the final round is still to come
     }
-    String migrationId = transferId;
+    String migrationId = sendOf(transferId);
     if (faults(migrationId).contains("truncate-received-image")) {
       truncateLargestImage(migrationsDir.resolve(migrationId).resolve("incoming").resolve("images"));
     }

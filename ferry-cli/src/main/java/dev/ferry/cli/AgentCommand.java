@@ -25,6 +25,11 @@ final class AgentCommand implements Callable<Integer> {
           + "(default: $FERRY_HOST_BANDWIDTH_MBPS, which `lab up` passes on)")
   long bandwidthCapMBps;
 
+  @Option(names = "--transfer-streams", defaultValue = "${env:FERRY_TRANSFER_STREAMS:-1}",
+      description = "TCP connections each transfer to another agent uses, 1 to 16: more where one stream "
+          + "cannot fill the link or one core cannot keep up (default: $FERRY_TRANSFER_STREAMS, else 1)")
+  int transferStreams;
+
   @Override
   public Integer call() throws Exception {
     FerryCommand.requireRoot();
@@ -32,8 +37,12 @@ final class AgentCommand implements Callable<Integer> {
       throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
           "--bandwidth-cap must be between 0 (no cap) and 1000000 MB/s, got " + bandwidthCapMBps);
     }
+    if (transferStreams < 1 || transferStreams > 16) {
+      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+          "--transfer-streams must be between 1 and 16, got " + transferStreams);
+    }
     AgentDaemon.run(new AgentConfig(host, namePrefix, stateDir, socket, listen, apiPort, dataPort, bridge, memoryMiB,
-        bandwidthCapMBps * 1_000_000));
+        bandwidthCapMBps * 1_000_000, transferStreams));
     return 0;
   }
 }
