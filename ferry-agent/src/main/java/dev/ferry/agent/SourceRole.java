@@ -40,7 +40,6 @@ public final class SourceRole {
   private final Map<String, TransferProgress> transfers = new ConcurrentHashMap<>();
   /** What the target holds from a migration's earlier round, to send only what changed since. */
   private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
-  /** Connections of transfers under way, so that a cancel can cut them. */
   /** The connections of each migration's transfer under way (one per stream), which a cancel cuts. */
   private final Map<String, Set<Socket>> sockets = new ConcurrentHashMap<>();
   private final dev.ferry.transfer.RateLimiter hostCap;

@@ -115,11 +115,18 @@ public class NodeDrainReconciler implements Reconciler<NodeDrain> {
         st.remaining++;
       }
     }
-    // pods that already moved off the node are no longer listed on it: count their migrations
+    // pods that already moved off the node are no longer listed on it: count their migrations;
+    // one whose pod left at the commit point may still be finishing (cleanup): the drain is not
+    // over until it has ended
     for (PodMigration pm : mine) {
       boolean listed = st.pods.stream().anyMatch(e -> pm.getMetadata().getName().equals(e.migration));
-      if (!listed && pm.getStatus() != null && "Succeeded".equals(pm.getStatus().phase)) {
+      if (listed) {
+        continue;
+      }
+      if (pm.getStatus() != null && "Succeeded".equals(pm.getStatus().phase)) {
         st.migrated++;
+      } else if (pm.getStatus() == null || !pm.getStatus().ended()) {
+        st.remaining++;
       }
     }
     // evicted pods are gone from the node: their entries stay, so that the count does
