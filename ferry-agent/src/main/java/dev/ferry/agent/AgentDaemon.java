@@ -24,7 +24,9 @@ public final class AgentDaemon {
     HostCapabilities caps = CapabilityProbe.probe(CriuBinary.locate())
         .withRunsc(CapabilityProbe.probeRunsc(dev.ferry.runtime.RunscRuntime.locate()));
     LOG.info("agent {} starting: {}", config.host(), caps.asMap());
-    RuncRuntime runtime = new RuncRuntime(caps.criuPath(), caps.criuEnv());
+    // runc's masked directories are bound from this empty tmpfs at restores, not archived by CRIU
+    RuncRuntime runtime = new RuncRuntime(caps.criuPath(), caps.criuEnv())
+        .withMaskedMounts(dev.ferry.runtime.MaskedMounts.mountAt(config.stateDir().resolve("masked")));
     PodStore store = new PodStore(config.stateDir());
     // runsc's own state (its --root) lives with the agent's, so that the lab's removal takes it too
     dev.ferry.runtime.RunscRuntime runsc = caps.runsc().usable()

@@ -99,6 +99,18 @@ public final class OciConfig {
     return this;
   }
 
+  /** Sets an annotation (runc keeps annotations with the container as its labels). */
+  public OciConfig annotation(String key, String value) {
+    ObjectNode a = root.has("annotations") ? (ObjectNode) root.get("annotations") : root.putObject("annotations");
+    a.put(key, value);
+    return this;
+  }
+
+  /** An annotation's value, null if absent. */
+  public String annotationValue(String key) {
+    return root.path("annotations").path(key).asText(null);
+  }
+
   public String hostnameValue() {
     return root.path("hostname").asText(null);
   }

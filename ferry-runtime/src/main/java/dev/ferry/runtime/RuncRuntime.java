@@ -15,14 +15,29 @@ public final class RuncRuntime implements ContainerRuntime {
   private static final Duration CRIU_TIMEOUT = Duration.ofMinutes(10);
   private final String criu;
   private final Map<String, String> criuEnv;
+  /** Where runc's masked directories are kept out of CRIU's archives; null: they are not. */
+  private final MaskedMounts masked;
 
   /**
    * @param criu CRIU binary runc should use
    * @param criuEnv extra environment for CRIU (see {@link HostCapabilities#criuEnv()})
    */
   public RuncRuntime(String criu, Map<String, String> criuEnv) {
+    this(criu, criuEnv, null);
+  }
+
+  private RuncRuntime(String criu, Map<String, String> criuEnv, MaskedMounts masked) {
     this.criu = criu;
     this.criuEnv = Map.copyOf(criuEnv);
+    this.masked = masked;
+  }
+
+  /**
+   * The same runtime, keeping the masked directories of the containers it runs from now on out
+   * of CRIU's archives ({@link MaskedMounts}).
+   */
+  public RuncRuntime withMaskedMounts(MaskedMounts m) {
+    return new RuncRuntime(criu, criuEnv, m);
   }
 
   @Override
@@ -32,6 +47,10 @@ public final class RuncRuntime implements ContainerRuntime {
 
   @Override
   public void run(String id, Path bundle) {
+    if (masked != null) {
+      // runc keeps the annotation with the container: its checkpoints hand this file to CRIU
+      OciConfig.load(bundle).annotation(MaskedMounts.ANNOTATION, bundle.resolve(MaskedMounts.CONFIG_FILE).toString()).save();
+    }
     detached(List.of("runc", "run", "-d", "--bundle", bundle.toString(), id), bundle.resolve("runc-run.log"));
   }
 
@@ -165,6 +184,7 @@ public final class RuncRuntime implements ContainerRuntime {
   @Override
   public void checkpoint(String id, Path imageDir, Path workDir) {
     Files2.mkdirs(imageDir, workDir);
+    prepareDump(id, imageDir);
     pause(id);
     Exec.Result r =
         Exec.run(
@@ -245,6 +265,7 @@ public final class RuncRuntime implements ContainerRuntime {
   }
 
   private void restore(String id, Path bundle, Path imageDir, Path workDir, boolean lazy) {
+    prepareRestore(bundle, imageDir);
     List<String> cmd = new java.util.ArrayList<>(List.of("runc", "--criu", criu, "restore", "-d"));
     if (lazy) {
       cmd.add("--lazy-pages");
@@ -263,6 +284,8 @@ public final class RuncRuntime implements ContainerRuntime {
   public PostCopy.LazyDump checkpointLazy(String id, Path imageDir, Path workDir, String listenIp, int port)
       throws Exception {
     PostCopy.ensurePipeSize();
+    Files2.mkdirs(imageDir);
+    prepareDump(id, imageDir);
     pause(id);
     try {
       return PostCopy.startDump(criu, criuEnv, id, imageDir, workDir, listenIp, port, Duration.ofMinutes(10));
@@ -293,6 +316,58 @@ public final class RuncRuntime implements ContainerRuntime {
       }
     }
     return ids;
+  }
+
+  /**
+   * Before a dump (outside the frozen window): the CRIU configuration the container's
+   * annotation names gets its masked directories as external mounts ({@link MaskedMounts}).
+   * Containers without the annotation (run before, or elsewhere) are dumped as they always were.
+   */
+  private void prepareDump(String id, Path imageDir) {
+    try {
+      JsonNode config = runcStateFile(id).path("config");
+      String file = null;
+      for (JsonNode label : config.path("labels")) {
+        if (label.asText().startsWith(MaskedMounts.ANNOTATION + "=")) {
+          file = label.asText().substring(MaskedMounts.ANNOTATION.length() + 1);
+        }
+      }
+      if (file == null) {
+        return;
+      }
+      List<String> maskPaths = new ArrayList<>();
+      config.path("mask_paths").forEach(p -> maskPaths.add(p.asText()));
+      MaskedMounts.prepareDump(runcStateFile(id).path("init_process_pid").asLong(), maskPaths, Path.of(file), imageDir);
+    } catch (IOException | RuntimeException e) {
+      // CRIU then archives the masked mounts as any tmpfs: slower, not wrong
+      org.slf4j.LoggerFactory.getLogger(RuncRuntime.class).warn("masked mounts of {} not named external: {}", id,
+          e.toString());
+    }
+  }
+
+  /**
+   * Before a restore: the bundle's annotation names its CRIU configuration (on this host: a
+   * bundle moved here named its source's), which binds what the dump named external to this
+   * host's empty tmpfs, and which the restored container keeps for its next dump.
+   */
+  private void prepareRestore(Path bundle, Path imageDir) {
+    if (masked == null) {
+      if (Files.exists(imageDir.resolve(MaskedMounts.LIST_FILE))) {
+        throw new IllegalStateException("the images in " + imageDir + " name runc's masked directories external, "
+            + "which this runtime cannot bind: restore them with an agent's runtime (withMaskedMounts)");
+      }
+      return;
+    }
+    try {
+      Path file = bundle.resolve(MaskedMounts.CONFIG_FILE);
+      OciConfig cfg = OciConfig.load(bundle);
+      if (!file.toString().equals(cfg.annotationValue(MaskedMounts.ANNOTATION))) {
+        cfg.annotation(MaskedMounts.ANNOTATION, file.toString()).save();
+      }
+      masked.prepareRestore(imageDir, file);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("cannot write the CRIU configuration of " + bundle, e);
+    }
   }
 
   /** Runs runc detached ({@link Detached}) with CRIU's environment. */

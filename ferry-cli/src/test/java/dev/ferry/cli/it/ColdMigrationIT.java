@@ -52,6 +52,20 @@ class ColdMigrationIT {
       t.waitForCount("counter", countAfter + 20);
       TestLab.assertContiguousFromOne(t.counts("counter"));
       assertThat(t.cli("status").out()).contains("Succeeded");
+
+      // runc's masked directories, bound from the agents' empty read-only tmpfs at each restore
+      // instead of archived by CRIU, are still masked after two moves: empty and unwritable
+      String app = t.name + "-host-a-counter-app";
+      for (String masked : List.of("/proc/acpi", "/sys/firmware")) {
+        if (!Files.isDirectory(Path.of(masked))) {
+          continue; // not on this host: runc masks nothing there
+        }
+        dev.ferry.runtime.Exec.Result ls = dev.ferry.runtime.Exec.run("runc", "exec", app, "busybox", "ls", "-A", masked);
+        assertThat(ls.ok()).as(ls.stderr()).isTrue();
+        assertThat(ls.stdout().strip()).as("%s in the container", masked).isEmpty();
+        assertThat(dev.ferry.runtime.Exec.run("runc", "exec", app, "busybox", "touch", masked + "/x").ok())
+            .as("%s writable in the container", masked).isFalse();
+      }
     }
   }
 
