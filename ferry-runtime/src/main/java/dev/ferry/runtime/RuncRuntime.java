@@ -335,6 +335,13 @@ public final class RuncRuntime implements ContainerRuntime {
       if (file == null) {
         return;
       }
+      if (masked == null) {
+        // a runtime that cannot bind them at the restore (a benchmark's plain runc): CRIU archives
+        // them, whatever an agent wrote in the file before
+        Files.writeString(Path.of(file), "");
+        Files.deleteIfExists(imageDir.resolve(MaskedMounts.LIST_FILE));
+        return;
+      }
       List<String> maskPaths = new ArrayList<>();
       config.path("mask_paths").forEach(p -> maskPaths.add(p.asText()));
       MaskedMounts.prepareDump(runcStateFile(id).path("init_process_pid").asLong(), maskPaths, Path.of(file), imageDir);
@@ -351,14 +358,18 @@ public final class RuncRuntime implements ContainerRuntime {
    * host's empty tmpfs, and which the restored container keeps for its next dump.
    */
   private void prepareRestore(Path bundle, Path imageDir) {
-    if (masked == null) {
-      if (Files.exists(imageDir.resolve(MaskedMounts.LIST_FILE))) {
-        throw new IllegalStateException("the images in " + imageDir + " name runc's masked directories external, "
-            + "which this runtime cannot bind: restore them with an agent's runtime (withMaskedMounts)");
-      }
-      return;
-    }
     try {
+      if (masked == null) {
+        if (Files.exists(imageDir.resolve(MaskedMounts.LIST_FILE))) {
+          throw new IllegalStateException("the images in " + imageDir + " name runc's masked directories external, "
+              + "which this runtime cannot bind: restore them with an agent's runtime (withMaskedMounts)");
+        }
+        String file = OciConfig.load(bundle).annotationValue(MaskedMounts.ANNOTATION);
+        if (file != null && Files.isDirectory(Path.of(file).getParent())) {
+          Files.writeString(Path.of(file), ""); // not what an agent wrote there for its own restores
+        }
+        return;
+      }
       Path file = bundle.resolve(MaskedMounts.CONFIG_FILE);
       OciConfig cfg = OciConfig.load(bundle);
       if (!file.toString().equals(cfg.annotationValue(MaskedMounts.ANNOTATION))) {
