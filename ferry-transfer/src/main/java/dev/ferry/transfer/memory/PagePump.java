@@ -60,6 +60,14 @@ public final class PagePump {
    * the restored pod's network opens; the restore and the commit need the CPUs).
    */
   private volatile boolean holding;
+  /** When the target last asked for a few pages: a restored process's fault (CRIU's background fill asks for more). */
+  private volatile long lastFaultNanos;
+  /** A want of at most this many pages is taken for a fault. */
+  private static final int FAULT_PAGES = 16;
+  /** After a release, the bulk pass waits until no fault came for this long... */
+  static final long FAULTS_QUIET_NANOS = 30_000_000;
+  /** ...but no longer than this. */
+  static final long RELEASE_WAIT_MAX_NANOS = 250_000_000;
   private volatile Socket[] sockets = new Socket[0];
 
   public PagePump(List<CriuPagemap.LazyRange> ranges, SourcePages held, Memory memory) {
@@ -168,7 +176,8 @@ public final class PagePump {
       }
     });
     try {
-      if (holding) {
+      boolean held = holding;
+      if (held) {
         sendRecentlyWritten(main);
       }
       while (holding && !stopped) {
@@ -180,6 +189,9 @@ public final class PagePump {
               exceptionOf(ack));
         }
         Thread.sleep(5);
+      }
+      if (held) {
+        awaitFaultsQuiet();
       }
       for (CriuPagemap.LazyRange r : ranges) {
         for (int done = 0; done < r.nrPages(); ) {
@@ -217,6 +229,25 @@ public final class PagePump {
         main.bytes + fast.bytes, (System.nanoTime() - t0) / 1_000_000);
   }
 
+  /**
+   * Released (the restored pod's network just opened), a held pump lets the pod's first
+   * requests fault in what they touch before its bulk pass starts: on a machine of few CPUs the
+   * pass (reading, hashing and sending every page, and the target storing them) otherwise took
+   * the CPUs from those faults' round trips at the very moment the clients' requests arrive.
+   * It waits until no fault came for {@link #FAULTS_QUIET_NANOS} (counted from the release, so
+   * that the first request has time to arrive), at most {@link #RELEASE_WAIT_MAX_NANOS}.
+   */
+  private void awaitFaultsQuiet() throws InterruptedException {
+    long released = System.nanoTime();
+    while (!stopped) {
+      long now = System.nanoTime();
+      if (now - released > RELEASE_WAIT_MAX_NANOS || now - Math.max(released, lastFaultNanos) > FAULTS_QUIET_NANOS) {
+        return;
+      }
+      Thread.sleep(2);
+    }
+  }
+
   private static Throwable exceptionOf(CompletableFuture<?> failed) {
     try {
       failed.getNow(null);
@@ -252,7 +283,11 @@ public final class PagePump {
         if (kind != PumpProtocol.WANT) {
           throw new IOException("unexpected record " + kind + " on the priority lane");
         }
-        wants.add(new long[] {in.readLong(), in.readLong(), in.readInt()});
+        long[] want = {in.readLong(), in.readLong(), in.readInt()};
+        if (want[2] <= FAULT_PAGES) {
+          lastFaultNanos = System.nanoTime();
+        }
+        wants.add(want);
       }
     } catch (IOException e) {
       // the lane closed: the pump is over (or the target is gone, which the bulk lane reports)

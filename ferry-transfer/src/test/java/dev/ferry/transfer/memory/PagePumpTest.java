@@ -195,6 +195,48 @@ class PagePumpTest {
   }
 
   /**
+   * Released as the restored pod's network opens, a held pump serves the faults of the pod's
+   * first requests before its bulk pass starts reading every page (which on few CPUs took the
+   * CPUs from those faults' round trips); then the pass runs and the store is complete.
+   */
+  @Test
+  void afterTheReleaseTheFirstFaultsGoBeforeTheBulkPass() throws Exception {
+    memory.fill(0x200000, 256);
+    List<Long> reads = new java.util.concurrent.CopyOnWriteArrayList<>();
+    PagePump.Memory recording = (pid, vaddr, buf) -> {
+      reads.add(vaddr);
+      return memory.reader().read(pid, vaddr, buf);
+    };
+    TargetPageStore store = TargetPageStore.open(tmp.resolve("none4"), tmp.resolve("arrived4.pages"));
+    PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
+    CriuPageServer server = new CriuPageServer(store, 10_000);
+    PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x200000, 256)), null, recording);
+    long fault = 0x200000 + 200L * PAGE;
+    String[] hp = receiver.address().split(":");
+    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]));
+        Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      pump.hold();
+      CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
+        try {
+          return pump.run(s, p);
+        } catch (IOException e) {
+          throw new RuntimeException(e);
+        }
+      });
+      Thread.sleep(100);
+      assertThat(reads).as("read while held, nothing asked").isEmpty();
+      pump.release(); // the network opened; the first request faults right after
+      byte[][] pages = new byte[1024][];
+      assertThat(get(daemon, fault, 1, pages)).isPositive();
+      assertThat(pages[0]).isEqualTo(memory.page(fault));
+      assertThat(running.get(10, TimeUnit.SECONDS).pages()).isEqualTo(256);
+    }
+    assertThat(reads.get(0)).as("the fault's run read before the bulk pass: %s", reads).isEqualTo(fault);
+    assertThat(reads).as("then the bulk pass").contains(0x200000L);
+    store.close();
+  }
+
+  /**
    * A held pump's bulk lane is silent, and a target whose store gives up on a silent lane (its
    * stall time passed, say across a cut link) closes both lanes and waits for the pump to come
    * back: the pump must stop holding and fail as a broken connection (which its agent answers by
