@@ -222,10 +222,10 @@ public final class PageDaemon {
             RateLimiter.shared(stateDir.resolve(HOST_CAP_FILE)));
         TlsRelay r = TlsRelay.fromPeers(tls, req.path("listenIp").asText(), req.path("service").asText(), caps);
         relays.computeIfAbsent(id, k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(r);
+        long capped = caps.stream().filter(java.util.Objects::nonNull).mapToLong(RateLimiter::bytesPerSecond).min()
+            .orElse(0);
         LOG.info("[{}] relaying {} connections on {} to {}{}", id, tls.secure() ? "TLS" : "plain", r.address(),
-            req.path("service").asText(), caps.stream().anyMatch(java.util.Objects::nonNull)
-                ? ", capped at " + caps.stream().filter(java.util.Objects::nonNull)
-                    .mapToLong(RateLimiter::bytesPerSecond).min().getAsLong() / 1_000_000 + " MB/s" : "");
+            req.path("service").asText(), capped > 0 ? ", capped at " + capped / 1_000_000 + " MB/s" : "");
         return Map.of("address", r.address());
       }
       case "relay-out": {

@@ -214,10 +214,9 @@ public final class TargetRole {
 
   /** Marks the transfer complete (called by the data server once everything verified). */
   synchronized void received(String transferId) {
-    String group = groupOf(transferId);
-    if (group != null) {
-      java.util.regex.Matcher m = STREAM.matcher(transferId);
-      m.matches();
+    java.util.regex.Matcher m = STREAM.matcher(transferId);
+    if (m.matches()) {
+      String group = groupOf(transferId);
       synchronized (freshGroups) {
         if (streamsDone.merge(group, 1, Integer::sum) < Integer.parseInt(m.group(3))) {
           return; // other streams of this transfer still run

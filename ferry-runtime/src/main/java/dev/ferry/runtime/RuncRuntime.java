@@ -325,7 +325,8 @@ public final class RuncRuntime implements ContainerRuntime {
    */
   private void prepareDump(String id, Path imageDir) {
     try {
-      JsonNode config = runcStateFile(id).path("config");
+      JsonNode state = runcStateFile(id);
+      JsonNode config = state.path("config");
       String file = null;
       for (JsonNode label : config.path("labels")) {
         if (label.asText().startsWith(MaskedMounts.ANNOTATION + "=")) {
@@ -344,7 +345,7 @@ public final class RuncRuntime implements ContainerRuntime {
       }
       List<String> maskPaths = new ArrayList<>();
       config.path("mask_paths").forEach(p -> maskPaths.add(p.asText()));
-      MaskedMounts.prepareDump(runcStateFile(id).path("init_process_pid").asLong(), maskPaths, Path.of(file), imageDir);
+      MaskedMounts.prepareDump(state.path("init_process_pid").asLong(), maskPaths, Path.of(file), imageDir);
     } catch (IOException | RuntimeException e) {
       // CRIU then archives the masked mounts as any tmpfs: slower, not wrong
       org.slf4j.LoggerFactory.getLogger(RuncRuntime.class).warn("masked mounts of {} not named external: {}", id,

@@ -92,22 +92,11 @@ class BadInputIT {
 
   @Test
   void targetWithoutWorkingCriu() throws Exception {
-    var host = t.lab.config().host("host-b");
-    t.lab.agentPid(host).flatMap(ProcessHandle::of).ifPresent(p -> {
-      p.destroyForcibly();
-      p.onExit().join();
-    });
-    t.lab.startAgent(host, Map.of("FERRY_CRIU", "/nonexistent/criu"));
-    t.lab.waitReady(host);
+    t.restartAgent("host-b", Map.of("FERRY_CRIU", "/nonexistent/criu"));
     try {
       assertRefused(List.of("migrate", "counter", "--to", "host-b"), "host-b cannot restore pods: CRIU not found");
     } finally {
-      t.lab.agentPid(host).flatMap(ProcessHandle::of).ifPresent(p -> {
-        p.destroyForcibly();
-        p.onExit().join();
-      });
-      t.lab.startAgent(host);
-      t.lab.waitReady(host);
+      t.restartAgent("host-b", Map.of());
     }
   }
 

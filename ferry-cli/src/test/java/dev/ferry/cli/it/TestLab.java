@@ -135,6 +135,13 @@ final class TestLab implements AutoCloseable {
     agent.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
   }
 
+  /** Kills a host's agent and starts it again with {@code env} (none: as the lab does), ready. */
+  void restartAgent(String host, java.util.Map<String, String> env) throws Exception {
+    killAgent(host);
+    lab.startAgent(lab.config().host(host), env);
+    lab.waitReady(lab.config().host(host));
+  }
+
   /** Takes a host's port on the lab bridge down, waits for {@code migration}, then brings it back. */
   MigrationReport withLinkCut(String host, CompletableFuture<MigrationReport> migration, int seconds) throws Exception {
     String port = "h-" + host;

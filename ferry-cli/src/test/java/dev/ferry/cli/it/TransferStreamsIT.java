@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.ferry.api.MigrationReport;
 import dev.ferry.cli.demo.DemoRunner;
 import dev.ferry.cli.demo.LoadResult;
-import dev.ferry.lab.LabConfig;
 import dev.ferry.migration.MigrationOptions;
 import java.nio.file.Files;
 import java.util.List;
@@ -23,13 +22,8 @@ class TransferStreamsIT {
   void migrationsOverTwoStreamsKeepEveryWriteAndResumeAStreamThatBroke() throws Exception {
     TestLab.assumeHostReady();
     try (TestLab t = TestLab.up()) {
-      for (LabConfig.HostEntry h : t.lab.config().hosts()) {
-        t.lab.agentPid(h).flatMap(ProcessHandle::of).ifPresent(p -> {
-          p.destroyForcibly();
-          p.onExit().join();
-        });
-        t.lab.startAgent(h, Map.of("FERRY_TRANSFER_STREAMS", "2"));
-        t.lab.waitReady(h);
+      for (String host : List.of("host-a", "host-b")) {
+        t.restartAgent(host, Map.of("FERRY_TRANSFER_STREAMS", "2"));
       }
       TestLab.RedisUnderLoad redis = t.runRedisUnderLoad(32);
       String ip = t.store.pod("redis").orElseThrow().spec().identity().ip();

@@ -47,6 +47,17 @@ class PagePumpTest {
   }
 
   /** A pre-copy round of the whole fake memory into {@code held}. */
+  /** Runs {@code pump} over the two lanes in the background, as its agent does. */
+  private static CompletableFuture<PagePump.Stats> runInBackground(PagePump pump, Socket bulk, Socket priority) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return pump.run(bulk, priority);
+      } catch (IOException e) {
+        throw new RuntimeException(e);
+      }
+    });
+  }
+
   private void round(SourcePages held, int n) throws IOException {
     SourcePages.RoundFile rf = held.openRound(PID, tmp.resolve("mem/round-" + n + "/1.pages"));
     for (var e : memory.pages.entrySet()) {
@@ -92,13 +103,7 @@ class PagePumpTest {
       PagePump.Stats stats;
       try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
         pump.hold(); // as during a restore: only pages asked for
-        CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
-          try {
-            return pump.run(s, p);
-          } catch (IOException e) {
-            throw new RuntimeException(e);
-          }
-        });
+        CompletableFuture<PagePump.Stats> running = runInBackground(pump, s, p);
         assertThat(early.get(10, TimeUnit.SECONDS)[0]).isEqualTo(memory.page(0x10000 + 590L * PAGE));
         // while held: the wanted page and the 9 after it, and the 2 pages the last round found
         // changed (the app's latest writes), sent unasked; nothing else
@@ -169,13 +174,7 @@ class PagePumpTest {
     try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]));
         Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
       pump.hold(); // as during the restore and until the network opens: only what is asked for
-      CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
-        try {
-          return pump.run(s, p);
-        } catch (IOException e) {
-          throw new RuntimeException(e);
-        }
-      });
+      CompletableFuture<PagePump.Stats> running = runInBackground(pump, s, p);
       byte[][] pages = new byte[1024][];
       // the background request is answered with its first run; the fault follows it on the
       // same connection, as CRIU's daemon sends them
@@ -216,13 +215,7 @@ class PagePumpTest {
     try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]));
         Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
       pump.hold();
-      CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
-        try {
-          return pump.run(s, p);
-        } catch (IOException e) {
-          throw new RuntimeException(e);
-        }
-      });
+      CompletableFuture<PagePump.Stats> running = runInBackground(pump, s, p);
       Thread.sleep(100);
       assertThat(reads).as("read while held, nothing asked").isEmpty();
       pump.release(); // the network opened; the first request faults right after
@@ -350,13 +343,7 @@ class PagePumpTest {
       first.hold(); // only what is asked for: the rest is still on its way when the pump dies
       Socket s = new Socket(hp[0], Integer.parseInt(hp[1]));
       Socket p = new Socket(hp[0], Integer.parseInt(hp[1]));
-      CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
-        try {
-          return first.run(s, p);
-        } catch (IOException e) {
-          throw new RuntimeException(e);
-        }
-      });
+      CompletableFuture<PagePump.Stats> running = runInBackground(first, s, p);
       assertThat(get(daemon, 0x30000 + 5L * PAGE, 1, pages)).isEqualTo(1);
       s.close(); // the source agent is killed
       p.close();
