@@ -51,13 +51,13 @@ public final class PostCopy {
 
   /** A lazy dump under way on the source: the tree is frozen and serves its pages until done. */
   public static final class LazyDump {
-    private final Process runc;
+    private final Process criu;
     private final Path workDir;
     private final String listenIp;
     private final int port;
 
-    private LazyDump(Process runc, Path workDir, String listenIp, int port) {
-      this.runc = runc;
+    private LazyDump(Process criu, Path workDir, String listenIp, int port) {
+      this.criu = criu;
       this.workDir = workDir;
       this.listenIp = listenIp;
       this.port = port;
@@ -69,32 +69,32 @@ public final class PostCopy {
     }
 
     public boolean alive() {
-      return runc.isAlive();
+      return criu.isAlive();
     }
 
-    /** Waits for runc to finish (all pages served, or failed); returns its exit code. */
+    /** Waits for the dump to finish (all pages served, or failed); returns its exit code. */
     public int awaitExit(Duration timeout) throws InterruptedException {
-      if (!runc.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+      if (!criu.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
         throw new IllegalStateException("lazy dump still serving pages after " + timeout.toSeconds() + " s");
       }
-      return runc.exitValue();
+      return criu.exitValue();
     }
 
     /**
      * Gives up before any page client connected. A request CRIU's page server does not know
      * makes the lazy dump fail, and a failed dump thaws the tree where it was, TCP connections
      * included. (A connection that just closes would not do: CRIU takes that for "all pages
-     * sent" and destroys the tree.) Returns runc's exit code (non-zero is expected).
+     * sent" and destroys the tree.) Returns the dump's exit code (non-zero is expected).
      */
     public int cancel() throws InterruptedException {
-      if (runc.isAlive()) {
+      if (criu.isAlive()) {
         cancelAt(listenIp, port);
       }
-      if (!runc.waitFor(30, TimeUnit.SECONDS)) {
-        runc.destroyForcibly();
-        runc.waitFor(10, TimeUnit.SECONDS);
+      if (!criu.waitFor(30, TimeUnit.SECONDS)) {
+        criu.destroyForcibly();
+        criu.waitFor(10, TimeUnit.SECONDS);
       }
-      return runc.exitValue();
+      return criu.exitValue();
     }
 
     public String explain() {
@@ -104,10 +104,10 @@ public final class PostCopy {
     /**
      * Ends a lazy dump whose pages were taken by other means (Ferry's page pump reads them
      * from the frozen tree): connects as a page client and closes the session at once, which
-     * CRIU takes for "all pages sent"; it then kills the frozen tree. Returns runc's exit code.
+     * CRIU takes for "all pages sent"; it then kills the frozen tree. Returns the dump's exit code.
      */
     public int end() throws InterruptedException {
-      if (runc.isAlive()) {
+      if (criu.isAlive()) {
         try (Socket s = new Socket()) {
           s.connect(new InetSocketAddress(listenIp, port), 5000);
           s.setSoTimeout(30_000);
@@ -118,14 +118,14 @@ public final class PostCopy {
           s.getOutputStream().flush();
           s.getInputStream().readNBytes(4); // CRIU's status
         } catch (IOException e) {
-          // not listening any more: runc is ending anyway
+          // not listening any more: the dump is ending anyway
         }
       }
-      if (!runc.waitFor(60, TimeUnit.SECONDS)) {
-        runc.destroyForcibly();
-        runc.waitFor(10, TimeUnit.SECONDS);
+      if (!criu.waitFor(60, TimeUnit.SECONDS)) {
+        criu.destroyForcibly();
+        criu.waitFor(10, TimeUnit.SECONDS);
       }
-      return runc.exitValue();
+      return criu.exitValue();
     }
   }
 
@@ -152,26 +152,33 @@ public final class PostCopy {
   }
 
   /**
-   * Starts {@code runc checkpoint --lazy-pages} and returns once CRIU has written the images
-   * (all but the pages) and its page server listens on {@code listenIp:port}.
+   * The FIFO a lazy dump reports "images written, page server ready" on, made in {@code
+   * workDir} ahead of the freeze: Java cannot hand a child an extra descriptor, so the dump's
+   * descriptor 3 is opened on this FIFO ({@link #startDump}).
    */
-  public static LazyDump startDump(String criu, Map<String, String> env, String id, Path imageDir, Path workDir,
-      String listenIp, int port, Duration timeout) throws IOException, InterruptedException {
-    Files.createDirectories(imageDir);
+  public static Path statusFifo(Path workDir) throws IOException {
     Files.createDirectories(workDir);
-    // runc reports "images written, page server ready" on an inherited descriptor: a FIFO
-    // stands in for it, since Java cannot hand a child an extra descriptor
     Path fifo = workDir.resolve("status.fifo");
     Files.deleteIfExists(fifo);
     Exec.checked("mkfifo", "-m", "600", fifo.toString());
-    List<String> cmd = new ArrayList<>(List.of("sh", "-c", "exec \"$@\" 3>\"$FERRY_STATUS_FIFO\"", "sh",
-        "runc", "--criu", criu, "checkpoint", "--lazy-pages", "--page-server", listenIp + ":" + port, "--status-fd", "3",
-        "--tcp-established", "--image-path", imageDir.toString(), "--work-path", workDir.toString(), id));
+    return fifo;
+  }
+
+  /**
+   * Runs {@code command}, a lazy dump of container {@code id} that reports readiness on
+   * descriptor 3 ({@code --status-fd 3}), with {@code fifo} ({@link #statusFifo}) as that
+   * descriptor; returns once CRIU has written the images (all but the pages) and its page
+   * server listens on {@code listenIp:port}.
+   */
+  public static LazyDump startDump(List<String> command, Map<String, String> env, String id, Path workDir, Path fifo,
+      String listenIp, int port, Duration timeout) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(List.of("sh", "-c", "exec \"$@\" 3>\"$FERRY_STATUS_FIFO\"", "sh"));
+    cmd.addAll(command);
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().putAll(env);
     pb.environment().put("FERRY_STATUS_FIFO", fifo.toString());
     pb.redirectInput(new File("/dev/null"));
-    pb.redirectOutput(workDir.resolve("runc-checkpoint.log").toFile());
+    pb.redirectOutput(workDir.resolve(DUMP_OUTPUT).toFile());
     pb.redirectErrorStream(true);
     Process p = pb.start();
     CompletableFuture<Integer> ready = CompletableFuture.supplyAsync(() -> {
@@ -190,12 +197,15 @@ public final class PostCopy {
     }
     if (b != 0) {
       p.waitFor(30, TimeUnit.SECONDS);
-      String said = Files.readString(workDir.resolve("runc-checkpoint.log")).strip();
+      String said = Files.readString(workDir.resolve(DUMP_OUTPUT)).strip();
       throw new CheckpointException("lazy checkpoint of " + id,
           new Exec.Result(cmd, p.isAlive() ? -1 : p.exitValue(), "", said), CriuLog.explain(workDir.resolve("dump.log")));
     }
     return new LazyDump(p, workDir, listenIp, port);
   }
+
+  /** What the lazy dump's process printed, in its work directory. */
+  static final String DUMP_OUTPUT = "dump-output.log";
 
   /** The target's page client: fetches pages from the source's page server into the restored tree. */
   public static final class PageClient {

@@ -284,12 +284,20 @@ public final class RuncRuntime implements ContainerRuntime {
   public PostCopy.LazyDump checkpointLazy(String id, Path imageDir, Path workDir, String listenIp, int port)
       throws Exception {
     PostCopy.ensurePipeSize();
-    Files2.mkdirs(imageDir);
+    Files2.mkdirs(imageDir, workDir);
     prepareDump(id, imageDir);
+    // CRIU is asked directly what runc would ask it (CriuDumpCommand): everything read and
+    // written before the freeze
+    JsonNode state = runcStateFile(id);
+    List<String> cmd = new ArrayList<>(List.of(criu));
+    cmd.addAll(CriuDumpCommand.lazy(state, imageDir, workDir, listenIp, port, 3));
+    CriuDumpCommand.writeDescriptors(state, imageDir);
+    Path fifo = PostCopy.statusFifo(workDir);
     pause(id);
     try {
-      return PostCopy.startDump(criu, criuEnv, id, imageDir, workDir, listenIp, port, Duration.ofMinutes(10));
+      return PostCopy.startDump(cmd, criuEnv, id, workDir, fifo, listenIp, port, Duration.ofMinutes(10));
     } catch (Exception e) {
+      awaitUntraced(id, CRIU_LETS_GO);
       thaw(id);
       throw e;
     }
