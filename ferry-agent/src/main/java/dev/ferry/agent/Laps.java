@@ -14,6 +14,12 @@ final class Laps {
     last = now;
   }
 
+  /** Like {@link #lap}, up to {@code nanos} (a {@link System#nanoTime} instant already past). */
+  void lapAt(String name, long nanos) {
+    ms.merge(name, (nanos - last) / 1_000_000, Long::sum);
+    last = nanos;
+  }
+
   long get(String name) {
     return ms.getOrDefault(name, 0L);
   }

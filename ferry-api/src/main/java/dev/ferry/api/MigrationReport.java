@@ -38,7 +38,10 @@ public class MigrationReport {
   public String uidAfter;
   /** Longest gap between two acknowledged client writes, as the client saw it. */
   public Long downtimeMs;
-  /** Source frozen (checkpoint start) until the target runs with its network open. */
+  /**
+   * Source frozen until the target runs with its network open: from the freeze where the
+   * source's agent says when it froze (lazy dumps), else from the checkpoint call.
+   */
   public Long frozenMs;
   /** The commit after the frozen window: the target proves the pod runs and the store records the new owner. */
   public Long commitMs;
@@ -99,7 +102,7 @@ public class MigrationReport {
   public Long memoryFillMs;
   /** Why the migration failed or was rolled back, in words; null on success. */
   public String error;
-  /** When the source was frozen (checkpoint start) and when the target's network opened, epoch ms. */
+  /** When the source was frozen (see {@link #frozenMs}) and when the target's network opened, epoch ms. */
   public Long freezeStartEpochMs;
   public Long networkOpenEpochMs;
   /**

@@ -421,21 +421,20 @@ final class MigrationRun {
   }
 
   private void checkpoint() {
-    frozenStart = now();
+    frozenStart = now(); // until the agent says when it froze the pod (a rollback counts from here)
     report.freezeStartEpochMs = frozenStart;
     // (the target's CRIU dials the source's page server in post-copy only; the pump reads the frozen tree)
     JsonNode r = source.step(id, "source", "checkpoint", Map.of("pod", pod.name(), "lazy", lazyCheckpoint(), "target",
         targetData(), "servesTarget", postCopy(), "bandwidth", options.bandwidthMBps() * 1_000_000));
+    // a lazy dump's agent did work of its own before it froze the pod (the call's own transit
+    // stays counted: it is not measured)
+    frozenStart += r.path("beforeFreezeMs").asLong(0);
+    report.freezeStartEpochMs = frozenStart;
     pageServer = r.path("pageServer").asText(null);
     report.frozenBreakdownMs.put("checkpoint", r.path("checkpointMs").asLong(now() - frozenStart));
     putLaps("checkpoint", r);
   }
 
-  /**
-   * Moves the frozen memory through the page pump: pre-copy waits until the target holds
-   * every page (the pod never depends on its source after the restore); hybrid only starts it
-   * and restores at once.
-   */
   /**
    * Before the freeze: the target indexes what the rounds delivered and opens the store the
    * page pump fills (indexing a GiB of rounds takes ~0.2 s: not inside the frozen window).

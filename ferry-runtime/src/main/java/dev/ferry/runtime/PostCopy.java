@@ -55,12 +55,19 @@ public final class PostCopy {
     private final Path workDir;
     private final String listenIp;
     private final int port;
+    private final long frozenAtNanos;
 
-    private LazyDump(Process criu, Path workDir, String listenIp, int port) {
+    private LazyDump(Process criu, Path workDir, String listenIp, int port, long frozenAtNanos) {
       this.criu = criu;
       this.workDir = workDir;
       this.listenIp = listenIp;
       this.port = port;
+      this.frozenAtNanos = frozenAtNanos;
+    }
+
+    /** When the tree was frozen for this dump ({@link System#nanoTime}): what came before did not stop the pod. */
+    public long frozenAtNanos() {
+      return frozenAtNanos;
     }
 
     /** Where the target's page client connects. */
@@ -168,10 +175,10 @@ public final class PostCopy {
    * Runs {@code command}, a lazy dump of container {@code id} that reports readiness on
    * descriptor 3 ({@code --status-fd 3}), with {@code fifo} ({@link #statusFifo}) as that
    * descriptor; returns once CRIU has written the images (all but the pages) and its page
-   * server listens on {@code listenIp:port}.
+   * server listens on {@code listenIp:port}. {@code frozenAtNanos}: when the caller froze the tree.
    */
   public static LazyDump startDump(List<String> command, Map<String, String> env, String id, Path workDir, Path fifo,
-      String listenIp, int port, Duration timeout) throws IOException, InterruptedException {
+      String listenIp, int port, long frozenAtNanos, Duration timeout) throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>(List.of("sh", "-c", "exec \"$@\" 3>\"$FERRY_STATUS_FIFO\"", "sh"));
     cmd.addAll(command);
     ProcessBuilder pb = new ProcessBuilder(cmd);
@@ -201,7 +208,7 @@ public final class PostCopy {
       throw new CheckpointException("lazy checkpoint of " + id,
           new Exec.Result(cmd, p.isAlive() ? -1 : p.exitValue(), "", said), CriuLog.explain(workDir.resolve("dump.log")));
     }
-    return new LazyDump(p, workDir, listenIp, port);
+    return new LazyDump(p, workDir, listenIp, port, frozenAtNanos);
   }
 
   /** What the lazy dump's process printed, in its work directory. */

@@ -293,9 +293,10 @@ public final class RuncRuntime implements ContainerRuntime {
     cmd.addAll(CriuDumpCommand.lazy(state, imageDir, workDir, listenIp, port, 3));
     CriuDumpCommand.writeDescriptors(state, imageDir);
     Path fifo = PostCopy.statusFifo(workDir);
+    long frozenAt = System.nanoTime();
     pause(id);
     try {
-      return PostCopy.startDump(cmd, criuEnv, id, workDir, fifo, listenIp, port, Duration.ofMinutes(10));
+      return PostCopy.startDump(cmd, criuEnv, id, workDir, fifo, listenIp, port, frozenAt, Duration.ofMinutes(10));
     } catch (Exception e) {
       awaitUntraced(id, CRIU_LETS_GO);
       thaw(id);

@@ -301,7 +301,7 @@ public final class DemoRunner {
     }
     out.printf("  downtime       %d ms (longest gap between two acknowledged writes)%s%n", r.downtimeMs,
         r.downtimeBreakdownMs.isEmpty() ? "" : ", " + r.downtimeBreakdownMs);
-    out.printf("  frozen         %s ms (checkpoint start -> target running; predicted %s ms), breakdown %s%n", r.frozenMs,
+    out.printf("  frozen         %s ms (freeze -> target running; predicted %s ms), breakdown %s%n", r.frozenMs,
         r.predictedFrozenMs, r.frozenBreakdownMs);
     if (r.strategyReason != null) {
       out.printf("  strategy       %s, asked %s: %s%n", r.strategy, r.strategyRequested, r.strategyReason);
