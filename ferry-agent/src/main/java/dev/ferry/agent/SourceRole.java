@@ -1020,7 +1020,7 @@ public final class SourceRole {
       try {
         releaseTcpRepair(podName, thawed); // still frozen: the app never sees a socket in repair mode
         int rc = lazy.cancel(); // CRIU thaws the tree where it stopped
-        LOG.info("lazy dump of pod {} cancelled (runc exit {}), tree thawed", podName, rc);
+        LOG.info("lazy dump of pod {} cancelled (CRIU exit {}), tree thawed", podName, rc);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException("interrupted while cancelling the lazy dump", e);
@@ -1148,20 +1148,23 @@ public final class SourceRole {
 
   /**
    * After the commit point, this agent restarted while its predecessor's lazy dump still ran
-   * (orphaned, holding the source's frozen tree): the target has the pod, so the dump, runc and
-   * its CRIU are ended by force before the source copy is removed.
+   * (orphaned, holding the source's frozen tree): the target has the pod, so the dump (CRIU, or
+   * an older agent's runc and its CRIU) is ended by force before the source copy is removed.
    */
   private void killOrphanedDump(String migrationId, String podName) {
     java.util.Set<ProcessHandle> doomed = new java.util.HashSet<>();
     for (ProcessHandle dump : lazyDumpProcesses(migrationId)) {
       doomed.add(dump);
-      dump.descendants().forEach(doomed::add); // runc's CRIU
+      dump.descendants().forEach(doomed::add); // (an older agent's runc: its CRIU)
     }
     doomed.forEach(ProcessHandle::destroyForcibly);
     LOG.info("lazy dump of pod {} left by an earlier agent ended by force ({} processes)", podName, doomed.size());
   }
 
-  /** The lazy dump (runc checkpoint --lazy-pages) of a migration, however many agents ago it started. */
+  /**
+   * The lazy dump ({@code criu dump --lazy-pages}, or an older agent's {@code runc checkpoint
+   * --lazy-pages}) of a migration, however many agents ago it started.
+   */
   private List<ProcessHandle> lazyDumpProcesses(String migrationId) {
     String images = migrationsDir.resolve(migrationId).toString();
     return Procs.withCommandLineContaining("--lazy-pages", images);
@@ -1213,10 +1216,10 @@ public final class SourceRole {
       // Ferry's pump took the pages from the frozen tree: let it finish, then end the dump
       awaitQuietly(pumped, 30 * 60);
       int rc = lazy.end();
-      LOG.info("lazy dump of pod {} ended after the page pump (runc exit {})", podName, rc);
+      LOG.info("lazy dump of pod {} ended after the page pump (CRIU exit {})", podName, rc);
     } else if (lazy != null) {
       int rc = lazy.awaitExit(java.time.Duration.ofMinutes(30)); // it ends once every page has gone
-      LOG.info("lazy dump of pod {} done serving pages (runc exit {})", podName, rc);
+      LOG.info("lazy dump of pod {} done serving pages (CRIU exit {})", podName, rc);
     } else if (Files.exists(migrationsDir.resolve(migrationId).resolve(LAZY_DUMP_FILE))) {
       awaitQuietly(pumped, 30 * 60); // a pump resumed after a restart takes its pages from the orphaned dump's tree
       killOrphanedDump(migrationId, podName);
