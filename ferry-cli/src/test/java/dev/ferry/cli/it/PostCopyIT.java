@@ -23,6 +23,12 @@ class PostCopyIT {
         .afterMigration((l, c, rep) -> {
           assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-b");
           assertThat(Netns.exists(lab + "-host-a-redis")).as("source sandbox removed").isFalse();
+          // the lazy dump is CRIU's own (not runc's checkpoint): the agent removes the container
+          // runc still knew, and the dump ended once its pages were served
+          assertThat(dev.ferry.runtime.Exec.run("runc", "list", "-q").stdout().lines()
+              .filter(id -> id.startsWith(lab + "-host-a-"))).as("the source's containers removed").isEmpty();
+          assertThat(dev.ferry.runtime.Procs.withCommandLineContaining("--lazy-pages", "/run/ferry/" + lab + "/hosts/host-a/"))
+              .as("the source's lazy dump ended").isEmpty();
         })
         .run();
     DemoRunner.printSummary(r, System.out);
