@@ -48,6 +48,12 @@ class PagePumpTest {
 
   /** A pre-copy round of the whole fake memory into {@code held}. */
   /** Runs {@code pump} over the two lanes in the background, as its agent does. */
+  /** A plain connection to {@code hostPort} ("ip:port", as the receivers and servers give their address). */
+  private static Socket connect(String hostPort) throws IOException {
+    int colon = hostPort.lastIndexOf(':');
+    return new Socket(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+  }
+
   private static CompletableFuture<PagePump.Stats> runInBackground(PagePump pump, Socket bulk, Socket priority) {
     return CompletableFuture.supplyAsync(() -> {
       try {
@@ -87,7 +93,7 @@ class PagePumpTest {
     PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x10000, 600)), held, memory.reader());
 
     // the restored process faults on page 590 before the pump got there
-    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]))) {
+    try (Socket daemon = connect(server.address())) {
       CompletableFuture<byte[][]> early = CompletableFuture.supplyAsync(() -> {
         try {
           byte[][] pages = new byte[1024][];
@@ -99,9 +105,8 @@ class PagePumpTest {
       });
       Thread.sleep(200); // the request waits: nothing has been pumped yet
       assertThat(early).isNotDone();
-      String[] hp = receiver.address().split(":");
       PagePump.Stats stats;
-      try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      try (Socket s = connect(receiver.address()); Socket p = connect(receiver.address())) {
         pump.hold(); // as during a restore: only pages asked for
         CompletableFuture<PagePump.Stats> running = runInBackground(pump, s, p);
         assertThat(early.get(10, TimeUnit.SECONDS)[0]).isEqualTo(memory.page(0x10000 + 590L * PAGE));
@@ -170,9 +175,8 @@ class PagePumpTest {
     CriuPageServer server = new CriuPageServer(store, 10_000);
     PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x100000, 2048)), null, slow);
     long fault = 0x100000 + 1500L * PAGE;
-    String[] hp = receiver.address().split(":");
-    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]));
-        Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+    try (Socket daemon = connect(server.address());
+        Socket s = connect(receiver.address()); Socket p = connect(receiver.address())) {
       pump.hold(); // as during the restore and until the network opens: only what is asked for
       CompletableFuture<PagePump.Stats> running = runInBackground(pump, s, p);
       byte[][] pages = new byte[1024][];
@@ -211,9 +215,8 @@ class PagePumpTest {
     CriuPageServer server = new CriuPageServer(store, 10_000);
     PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x200000, 256)), null, recording);
     long fault = 0x200000 + 200L * PAGE;
-    String[] hp = receiver.address().split(":");
-    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]));
-        Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+    try (Socket daemon = connect(server.address());
+        Socket s = connect(receiver.address()); Socket p = connect(receiver.address())) {
       pump.hold();
       CompletableFuture<PagePump.Stats> running = runInBackground(pump, s, p);
       Thread.sleep(100);
@@ -241,8 +244,7 @@ class PagePumpTest {
     TargetPageStore store = TargetPageStore.open(tmp.resolve("none4"), tmp.resolve("arrived4.pages"));
     PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 300, 30_000); // gives up on 300 ms of silence
     PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x40000, 64)), null, memory.reader());
-    String[] hp = receiver.address().split(":");
-    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+    try (Socket s = connect(receiver.address()); Socket p = connect(receiver.address())) {
       pump.hold(); // and never released: the restore that would lead to the release waits for pages
       CompletableFuture<PagePump.Stats> running = CompletableFuture.supplyAsync(() -> {
         try {
@@ -256,7 +258,7 @@ class PagePumpTest {
           .hasMessageContaining("closed the page pump's connection while the pump was held");
     }
     // a pump that connects again (unheld, as an agent's next attempt is) fills the store
-    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+    try (Socket s = connect(receiver.address()); Socket p = connect(receiver.address())) {
       PagePump again = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x40000, 64)), null, memory.reader());
       assertThat(again.run(s, p).pages()).isEqualTo(64);
     }
@@ -270,8 +272,7 @@ class PagePumpTest {
     TargetPageStore store = TargetPageStore.open(tmp.resolve("none"), tmp.resolve("arrived2.pages"));
     PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
     PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x20000, 40)), null, memory.reader());
-    String[] hp = receiver.address().split(":");
-    try (Socket s = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+    try (Socket s = connect(receiver.address()); Socket p = connect(receiver.address())) {
       PagePump.Stats st = pump.run(s, p);
       assertThat(st.literalPages()).isEqualTo(40);
       assertThat(st.keptPages()).isZero();
@@ -297,10 +298,9 @@ class PagePumpTest {
     memory.fill(0x30000, 300);
     TargetPageStore store = TargetPageStore.open(tmp.resolve("tls"), tmp.resolve("arrived-tls.pages"));
     try (PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000, 0, target)) {
-      String[] hp = receiver.address().split(":");
       org.assertj.core.api.Assertions.assertThatThrownBy(() -> stranger.connect(receiver.address(), 5000).close())
           .isInstanceOf(IOException.class);
-      try (Socket plain = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      try (Socket plain = connect(receiver.address())) {
         plain.getOutputStream().write(PumpProtocol.LANE_BULK); // a lane byte in clear is no TLS record
         plain.setSoTimeout(5000);
         try {
@@ -336,13 +336,12 @@ class PagePumpTest {
     TargetPageStore store = TargetPageStore.open(tmp.resolve("none3"), tmp.resolve("arrived3.pages"));
     PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000, 10_000);
     CriuPageServer server = new CriuPageServer(store, 20_000);
-    String[] hp = receiver.address().split(":");
-    try (Socket daemon = new Socket("127.0.0.1", Integer.parseInt(server.address().split(":")[1]))) {
+    try (Socket daemon = connect(server.address())) {
       byte[][] pages = new byte[1024][];
       PagePump first = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x30000, 64)), null, memory.reader());
       first.hold(); // only what is asked for: the rest is still on its way when the pump dies
-      Socket s = new Socket(hp[0], Integer.parseInt(hp[1]));
-      Socket p = new Socket(hp[0], Integer.parseInt(hp[1]));
+      Socket s = connect(receiver.address());
+      Socket p = connect(receiver.address());
       CompletableFuture<PagePump.Stats> running = runInBackground(first, s, p);
       assertThat(get(daemon, 0x30000 + 5L * PAGE, 1, pages)).isEqualTo(1);
       s.close(); // the source agent is killed
@@ -364,7 +363,7 @@ class PagePumpTest {
       assertThat(receiver.done()).isNotDone();
 
       PagePump again = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x30000, 64)), null, memory.reader());
-      try (Socket s2 = new Socket(hp[0], Integer.parseInt(hp[1])); Socket p2 = new Socket(hp[0], Integer.parseInt(hp[1]))) {
+      try (Socket s2 = connect(receiver.address()); Socket p2 = connect(receiver.address())) {
         assertThat(again.run(s2, p2).pages()).isGreaterThanOrEqualTo(64);
       }
       assertThat(waiting.get(5, TimeUnit.SECONDS)).isEqualTo(memory.page(0x30000 + 40L * PAGE));
@@ -383,11 +382,10 @@ class PagePumpTest {
     memory.fill(0x40000, 16);
     TargetPageStore store = TargetPageStore.open(tmp.resolve("none4"), tmp.resolve("arrived4.pages"));
     PumpReceiver receiver = new PumpReceiver("127.0.0.1", store, 10_000);
-    String[] hp = receiver.address().split(":");
     PagePump pump = new PagePump(List.of(new CriuPagemap.LazyRange(PID, 0x40000, 16)), null, memory.reader());
     pump.hold();
-    Socket s = new Socket(hp[0], Integer.parseInt(hp[1]));
-    Socket p = new Socket(hp[0], Integer.parseInt(hp[1]));
+    Socket s = connect(receiver.address());
+    Socket p = connect(receiver.address());
     CompletableFuture.runAsync(() -> {
       try {
         pump.run(s, p);
