@@ -51,7 +51,7 @@ final class CriuDumpCommand {
     List<String> args = new ArrayList<>(List.of("dump", "--no-default-config", "-t", Long.toString(pid),
         "-D", imageDir.toString(), "-W", workDir.toString(), "-o", "dump.log", "-v4",
         "--root", config.path("rootfs").asText(), "--manage-cgroups", "--tcp-established"));
-    String configFile = annotation(config, MaskedMounts.ANNOTATION);
+    String configFile = label(config, MaskedMounts.ANNOTATION);
     if (configFile != null && Files.isRegularFile(Path.of(configFile))) {
       args.addAll(List.of("--config", configFile));
     }
@@ -62,8 +62,8 @@ final class CriuDumpCommand {
     for (String external : externalNamespaces(config)) {
       args.addAll(List.of("--external", external));
     }
-    List<String> mountInfo = Files.readAllLines(Path.of("/proc", Long.toString(pid), "mountinfo"));
-    for (String[] m : externalMounts(config, pid, mountInfo)) {
+    List<MountInfo> mounts = MountInfo.read(Path.of("/proc", Long.toString(pid), "mountinfo"));
+    for (String[] m : externalMounts(config, pid, mounts)) {
       args.addAll(List.of("--ext-mount-map", m[0] + ":" + m[1]));
     }
     return args;
@@ -109,7 +109,7 @@ final class CriuDumpCommand {
    * cgroup namespace (as its mount table shows them), masked paths that are files (bound to
    * /dev/null), and device nodes.
    */
-  static List<String[]> externalMounts(JsonNode config, long pid, List<String> mountInfo) {
+  static List<String[]> externalMounts(JsonNode config, long pid, List<MountInfo> mountInfo) {
     List<String[]> out = new ArrayList<>();
     boolean cgroupNs = false;
     for (JsonNode ns : config.path("namespaces")) {
@@ -144,25 +144,19 @@ final class CriuDumpCommand {
     return out;
   }
 
-  /** Mount points of cgroup file systems strictly below {@code dir}, from a mountinfo table. */
-  static List<String> cgroupMountsUnder(String dir, List<String> mountInfo) {
+  /** Mount points of cgroup file systems strictly below {@code dir}, from a mount table. */
+  static List<String> cgroupMountsUnder(String dir, List<MountInfo> mountInfo) {
     List<String> out = new ArrayList<>();
-    for (String line : mountInfo) {
-      String[] f = line.split(" ");
-      int dash = line.indexOf(" - ");
-      if (f.length < 5 || dash < 0) {
-        continue;
-      }
-      String fsType = line.substring(dash + 3).split(" ")[0];
-      String mountPoint = f[4].replace("\\040", " ");
-      if (fsType.startsWith("cgroup") && mountPoint.startsWith(dir + "/")) {
-        out.add(mountPoint);
+    for (MountInfo m : mountInfo) {
+      if (m.fsType().startsWith("cgroup") && m.mountPoint().startsWith(dir + "/")) {
+        out.add(m.mountPoint());
       }
     }
     return out;
   }
 
-  private static String annotation(JsonNode config, String key) {
+  /** The value of annotation {@code key} as runc keeps it with a container (its labels), or null. */
+  static String label(JsonNode config, String key) {
     for (JsonNode label : config.path("labels")) {
       if (label.asText().startsWith(key + "=")) {
         return label.asText().substring(key.length() + 1);

@@ -108,9 +108,8 @@ public final class Files2 {
     List<String> found = new ArrayList<>();
     String prefix = root.toAbsolutePath().normalize().toString();
     try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-        String[] f = line.split(" ");
-        String mp = f[4].replace("\\040", " ");
+      for (MountInfo m : MountInfo.read(Path.of("/proc/self/mountinfo"))) {
+        String mp = m.mountPoint();
         if (mp.equals(prefix) || mp.startsWith(prefix + "/")) {
           found.add(mp);
         }

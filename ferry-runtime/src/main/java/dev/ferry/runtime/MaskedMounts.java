@@ -106,11 +106,9 @@ public final class MaskedMounts {
   private static List<String> readOnlyMountPoints(long pid) {
     List<String> ro = new ArrayList<>();
     try {
-      for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/mountinfo"))) {
-        String[] f = line.split(" ");
-        // id parent major:minor root mount-point options ...
-        if (f.length > 5 && List.of(f[5].split(",")).contains("ro")) {
-          ro.add(f[4].replace("\\040", " "));
+      for (MountInfo m : MountInfo.read(Path.of("/proc/" + pid + "/mountinfo"))) {
+        if (m.options().contains("ro")) {
+          ro.add(m.mountPoint());
         }
       }
     } catch (IOException e) {

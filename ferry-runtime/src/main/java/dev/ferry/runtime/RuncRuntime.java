@@ -285,10 +285,10 @@ public final class RuncRuntime implements ContainerRuntime {
       throws Exception {
     PostCopy.ensurePipeSize();
     Files2.mkdirs(imageDir, workDir);
-    prepareDump(id, imageDir);
     // CRIU is asked directly what runc would ask it (CriuDumpCommand): everything read and
     // written before the freeze
     JsonNode state = runcStateFile(id);
+    prepareDump(id, state, imageDir);
     List<String> cmd = new ArrayList<>(List.of(criu));
     cmd.addAll(CriuDumpCommand.lazy(state, imageDir, workDir, listenIp, port, 3));
     CriuDumpCommand.writeDescriptors(state, imageDir);
@@ -333,15 +333,23 @@ public final class RuncRuntime implements ContainerRuntime {
    * Containers without the annotation (run before, or elsewhere) are dumped as they always were.
    */
   private void prepareDump(String id, Path imageDir) {
+    JsonNode state;
     try {
-      JsonNode state = runcStateFile(id);
+      state = runcStateFile(id);
+    } catch (IOException | RuntimeException e) {
+      // CRIU then archives the masked mounts as any tmpfs: slower, not wrong
+      org.slf4j.LoggerFactory.getLogger(RuncRuntime.class).warn("masked mounts of {} not named external: {}", id,
+          e.toString());
+      return;
+    }
+    prepareDump(id, state, imageDir);
+  }
+
+  /** {@link #prepareDump(String, Path)} with runc's state of the container already read. */
+  private void prepareDump(String id, JsonNode state, Path imageDir) {
+    try {
       JsonNode config = state.path("config");
-      String file = null;
-      for (JsonNode label : config.path("labels")) {
-        if (label.asText().startsWith(MaskedMounts.ANNOTATION + "=")) {
-          file = label.asText().substring(MaskedMounts.ANNOTATION.length() + 1);
-        }
-      }
+      String file = CriuDumpCommand.label(config, MaskedMounts.ANNOTATION);
       if (file == null) {
         return;
       }

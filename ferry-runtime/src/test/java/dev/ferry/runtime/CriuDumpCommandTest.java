@@ -60,11 +60,11 @@ class CriuDumpCommandTest {
 
   @Test
   void externalMountsComeInRuncsOrder() {
-    List<String> mountInfo = List.of(
+    List<MountInfo> mountInfo = MountInfo.parse(List.of(
         "117 116 0:29 /x /sys/fs/cgroup/cpu rw,nosuid - cgroup cgroup rw,cpu",
         "125 116 0:37 /x /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,name=systemd",
         "116 115 0:55 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755",
-        "118 109 0:30 / /sys/fs/cgroupies rw - cgroup cgroup rw"); // not below /sys/fs/cgroup
+        "118 109 0:30 / /sys/fs/cgroupies rw - cgroup cgroup rw")); // not below /sys/fs/cgroup
     List<String[]> mounts = CriuDumpCommand.externalMounts(state("/none", "").path("config"), self, mountInfo);
 
     assertThat(mounts.stream().map(m -> m[0] + ":" + m[1]).toList()).containsExactly(
@@ -82,7 +82,7 @@ class CriuDumpCommandTest {
     ((com.fasterxml.jackson.databind.node.ArrayNode) s.path("config").path("namespaces"))
         .add(Json.MAPPER.createObjectNode().put("type", "NEWCGROUP").put("path", ""));
     List<String[]> mounts = CriuDumpCommand.externalMounts(s.path("config"), self,
-        List.of("117 116 0:29 /x /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu"));
+        MountInfo.parse(List.of("117 116 0:29 /x /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu")));
     assertThat(mounts.stream().map(m -> m[0]).toList()).doesNotContain("/sys/fs/cgroup/cpu");
   }
 
