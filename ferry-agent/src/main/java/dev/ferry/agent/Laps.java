@@ -14,9 +14,8 @@ final class Laps {
     last = now;
   }
 
-  /** Like {@link #lap}, up to {@code nanos} (a {@link System#nanoTime} instant already past). */
-  void lapAt(String name, long nanos) {
-    ms.merge(name, (nanos - last) / 1_000_000, Long::sum);
+  /** The next lap starts at {@code nanos} (a {@link System#nanoTime} instant already past); the time before is not counted. */
+  void startAt(long nanos) {
     last = nanos;
   }
 

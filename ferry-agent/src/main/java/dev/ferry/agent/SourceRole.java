@@ -257,7 +257,6 @@ public final class SourceRole {
       pods.store().save(pod.withState("checkpointing", migrationId));
     }
     ContainerSpec c = pod.spec().containers().get(0);
-    Laps laps = new Laps();
     frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
     // with TLS, CRIU's page server (plain TCP) is reached through this host's relay only (or,
     // where the pump takes the pages, by this agent alone, to end the dump); so it is in clear
@@ -283,7 +282,8 @@ public final class SourceRole {
     PostCopy.LazyDump dump = pods.runtime().checkpointLazy(pods.containerId(podName, c.name()), images(migrationId, c.name()),
         work(migrationId, "dump", c.name()), criuIp, port);
     long frozenAt = dump.frozenAtNanos();
-    laps.lapAt("beforeFreeze", frozenAt); // the pod still ran: its pids, the relay, CRIU's command line
+    Laps laps = new Laps();
+    laps.startAt(frozenAt); // before it the pod still ran: its pids, the relay, CRIU's command line
     laps.lap("dump"); // CRIU from the freeze until its page server listens
     lazyDumps.put(migrationId, dump);
     pods.store().save(pod.withState("checkpointed", migrationId));
@@ -291,13 +291,11 @@ public final class SourceRole {
     // the frozen part only: the coordinator counts the pod frozen from its call plus beforeFreezeMs
     long ms = (System.nanoTime() - frozenAt) / 1_000_000;
     long beforeFreeze = (frozenAt - t0) / 1_000_000;
-    Map<String, Long> frozenLaps = new java.util.LinkedHashMap<>(laps.asMap());
-    frozenLaps.remove("beforeFreeze");
     String pageServer = pageServers.get(migrationId);
     LOG.info("lazy dump of pod {} ready {} ms after the freeze ({} ms before it), serving pages on {}: {}", podName, ms,
-        beforeFreeze, pageServer, frozenLaps);
+        beforeFreeze, pageServer, laps.asMap());
     return Map.of("checkpointMs", ms, "beforeFreezeMs", beforeFreeze, "imageBytes", sizeOf(images(migrationId, c.name())),
-        "pageServer", pageServer, "laps", frozenLaps);
+        "pageServer", pageServer, "laps", laps.asMap());
   }
 
   /** Fault injection for tests, at the start of the frozen round's transfer (the pod is frozen). */
