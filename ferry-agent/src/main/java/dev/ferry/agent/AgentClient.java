@@ -5,17 +5,12 @@ import dev.ferry.api.HostInfo;
 import dev.ferry.api.Json;
 import dev.ferry.api.PodSpec;
 import dev.ferry.api.PodStatus;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import org.eclipse.jetty.client.ContentResponse;
-import org.eclipse.jetty.client.HttpClient;
-import org.eclipse.jetty.client.Request;
-import org.eclipse.jetty.client.StringRequestContent;
-import org.eclipse.jetty.io.Transport;
 
 /**
  * Talks to one agent's API over its Unix socket. Errors come back as {@link AgentException}
@@ -25,19 +20,12 @@ public final class AgentClient implements AutoCloseable {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AgentClient.class);
   private final String host;
   private final Path socket;
-  private final HttpClient http;
+  private final UnixHttp http;
 
   public AgentClient(String host, Path socket) {
     this.host = host;
     this.socket = socket;
-    this.http = new HttpClient();
-    this.http.setConnectTimeout(3000);
-    this.http.setIdleTimeout(30 * 60_000L);
-    try {
-      http.start();
-    } catch (Exception e) {
-      throw new IllegalStateException("cannot start HTTP client", e);
-    }
+    this.http = new UnixHttp(host, socket);
   }
 
   public String host() {
@@ -126,31 +114,23 @@ public final class AgentClient implements AutoCloseable {
       throw new AgentException(host, 0, "not running (no socket at " + socket + "); is the lab up? try: ferry lab up");
     }
     try {
-      Request r = http.newRequest("http://" + host + path).method(method).transport(new Transport.TCPUnix(socket))
-          .timeout(timeoutSeconds, TimeUnit.SECONDS);
-      if (body != null) {
-        r.body(new StringRequestContent("application/json", Json.write(body)));
-      }
-      ContentResponse resp = r.send();
-      String text = resp.getContentAsString();
-      if (resp.getStatus() >= 400) {
+      UnixHttp.Response resp = http.call(method, path, body == null ? null : Json.write(body), timeoutSeconds * 1000L);
+      String text = resp.body();
+      if (resp.status() >= 400) {
         String msg = text;
         try {
           msg = Json.read(text, JsonNode.class).path("error").asText(text);
         } catch (IllegalArgumentException ignored) {
-          msg = "HTTP " + resp.getStatus() + ": " + plain(text); // not JSON: the server's own error page
+          msg = "HTTP " + resp.status() + ": " + plain(text); // not JSON: the server's own error page
         }
-        throw new AgentException(host, resp.getStatus(), msg);
+        throw new AgentException(host, resp.status(), msg);
       }
       return text;
-    } catch (AgentException e) {
-      throw e;
-    } catch (InterruptedException e) {
+    } catch (java.io.InterruptedIOException e) {
       Thread.currentThread().interrupt();
       throw new AgentException(host, 0, "interrupted");
-    } catch (Exception e) {
-      Throwable c = e.getCause() != null ? e.getCause() : e;
-      throw new AgentException(host, 0, "unreachable at " + socket + ": " + why(c));
+    } catch (IOException | java.util.concurrent.TimeoutException e) {
+      throw new AgentException(host, 0, "unreachable at " + socket + ": " + why(e));
     }
   }
 
@@ -167,8 +147,7 @@ public final class AgentClient implements AutoCloseable {
    */
   static String why(Throwable c) {
     String m = c.getMessage();
-    if (c instanceof java.io.EOFException || c instanceof java.nio.channels.ClosedChannelException || m == null
-        || m.contains("HttpConnectionOverHTTP") || m.contains("EndPoint@")) {
+    if (c instanceof java.io.EOFException || c instanceof java.nio.channels.ClosedChannelException || m == null) {
       return "the connection closed before the agent answered (did it die or restart?)";
     }
     if (c instanceof java.util.concurrent.TimeoutException) {
@@ -179,10 +158,6 @@ public final class AgentClient implements AutoCloseable {
 
   @Override
   public void close() {
-    try {
-      http.stop();
-    } catch (Exception e) {
-      // closing: nothing to do
-    }
+    http.close();
   }
 }

@@ -9,7 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * closes its channel, so that the blocked call fails) once the call has taken longer than its
  * timeout. The caller then tells a timeout from other failures by {@link #expired()}.
  */
-final class IoDeadline {
+public final class IoDeadline {
   private static final Set<IoDeadline> ACTIVE = ConcurrentHashMap.newKeySet();
   private static Thread watchdog;
 
@@ -19,12 +19,12 @@ final class IoDeadline {
   private volatile boolean expired;
 
   /** @param breaker ends the connection at once (closes its channel) */
-  IoDeadline(Runnable breaker) {
+  public IoDeadline(Runnable breaker) {
     this.breaker = breaker;
   }
 
   /** A blocking call begins that may take {@code timeoutNanos} at most (0 or less: no limit). */
-  void begin(long timeoutNanos) {
+  public void begin(long timeoutNanos) {
     if (timeoutNanos <= 0) {
       return;
     }
@@ -35,12 +35,12 @@ final class IoDeadline {
   }
 
   /** The blocking call is over. */
-  void end() {
+  public void end() {
     ACTIVE.remove(this);
   }
 
   /** Whether a call overran and the connection was broken for it. */
-  boolean expired() {
+  public boolean expired() {
     return expired;
   }
 
