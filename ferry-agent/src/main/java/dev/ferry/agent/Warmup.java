@@ -23,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * of it interpreted code, all of it with the pod frozen. Compiled, it takes a few ms. The same
  * for the restore's own work on the images and bundle (the inventory edit, the bundle's
  * config.json, runc's state files): loading their classes cost the first restore ~30-60 ms;
- * and for the post-copy page path ({@link dev.ferry.transfer.memory.PagePathWarmup}).
+ * for the post-copy page path ({@link dev.ferry.transfer.memory.PagePathWarmup}); and for a
+ * pod's tmpfs mounts named external at the dump and made again at the restore ({@link
+ * dev.ferry.runtime.PodTmpfs#warmUp}).
  */
 final class Warmup {
   private static final Logger LOG = LoggerFactory.getLogger(Warmup.class);
@@ -71,6 +73,7 @@ final class Warmup {
         for (int round = 0; round < 12; round++) {
           dev.ferry.transfer.memory.PagePathWarmup.exercise(Files.createDirectories(dir.resolve("pages-" + round)), 600);
         }
+        dev.ferry.runtime.PodTmpfs.warmUp(dir.resolve("tmpfs"));
         LOG.info("transfer path warmed up in {} ms", (System.nanoTime() - t0) / 1_000_000);
       } catch (Exception e) {
         LOG.warn("warm-up failed (harmless; the first migration is slower): {}", e.getMessage());

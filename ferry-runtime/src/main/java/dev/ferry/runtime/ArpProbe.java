@@ -45,7 +45,7 @@ public final class ArpProbe implements AutoCloseable {
     String link = Exec.checked(Netns.in(netns, "ip", "-o", "link", "show", "dev", iface)).stdout();
     int ifindex = Integer.parseInt(link.substring(0, link.indexOf(':')).strip());
     String mac = link.replaceAll("(?s).*link/ether ([0-9a-f:]{17}).*", "$1");
-    int fd = NetnsSocket.LibC.INSTANCE.socket(AF_PACKET, SOCK_RAW, Short.toUnsignedInt(Short.reverseBytes((short) ETH_P_ARP)));
+    int fd = LibC.INSTANCE.socket(AF_PACKET, SOCK_RAW, Short.toUnsignedInt(Short.reverseBytes((short) ETH_P_ARP)));
     if (fd < 0) {
       throw new IOException("cannot open a packet socket in " + netns + ": errno " + Native.getLastError());
     }
@@ -64,7 +64,7 @@ public final class ArpProbe implements AutoCloseable {
    */
   public void send(int reask) throws IOException {
     frame[TARGET_MAC + 5] = (byte) Math.min(reask, 255);
-    if (NetnsSocket.LibC.INSTANCE.sendto(fd, frame, frame.length, 0, address, address.length) < 0) {
+    if (LibC.INSTANCE.sendto(fd, frame, frame.length, 0, address, address.length) < 0) {
       throw new IOException("sending an ARP request failed: errno " + Native.getLastError());
     }
   }
@@ -80,7 +80,7 @@ public final class ArpProbe implements AutoCloseable {
     byte[] buf = new byte[128];
     while (true) {
       int n;
-      while ((n = NetnsSocket.LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT)) > 0) {
+      while ((n = LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT)) > 0) {
         if (isReplyAbout(buf, n)) {
           return true;
         }
@@ -89,14 +89,14 @@ public final class ArpProbe implements AutoCloseable {
       if (leftNs <= 0) {
         return false;
       }
-      NetnsSocket.LibC.INSTANCE.poll(pollfd, 1, (int) Math.max(1, leftNs / 1_000_000L)); // data, or the time is up
+      LibC.INSTANCE.poll(pollfd, 1, (int) Math.max(1, leftNs / 1_000_000L)); // data, or the time is up
     }
   }
 
   /** Discards frames received so far (replies to earlier questions). */
   public void drain() {
     byte[] buf = new byte[128];
-    while (NetnsSocket.LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT) > 0) {
+    while (LibC.INSTANCE.recv(fd, buf, buf.length, MSG_DONTWAIT) > 0) {
       // nothing to keep
     }
   }
@@ -116,7 +116,7 @@ public final class ArpProbe implements AutoCloseable {
 
   @Override
   public void close() {
-    NetnsSocket.LibC.INSTANCE.close(fd);
+    LibC.INSTANCE.close(fd);
   }
 
   /** An Ethernet broadcast frame carrying an ARP request (RFC 826). */

@@ -1,6 +1,5 @@
 package dev.ferry.runtime;
 
-import com.sun.jna.Library;
 import com.sun.jna.Native;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,16 +34,6 @@ public final class ForeignSockets {
   private static final int TCP_REPAIR = 19;
   private static final int SOL_SOCKET = 1;
   private static final int SO_LINGER = 13;
-
-  private interface LibC extends Library {
-    LibC INSTANCE = Native.load("c", LibC.class);
-
-    int syscall(int number, Object... args);
-
-    int setsockopt(int fd, int level, int name, int[] value, int len);
-
-    int close(int fd);
-  }
 
   /** An option set on one socket; false when the kernel refuses it there. */
   @FunctionalInterface

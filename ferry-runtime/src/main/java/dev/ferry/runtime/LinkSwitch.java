@@ -51,7 +51,7 @@ public final class LinkSwitch implements AutoCloseable {
     if (n.length >= IFNAMSIZ) {
       throw new IllegalArgumentException("interface name too long: " + iface);
     }
-    int fd = NetnsSocket.LibC.INSTANCE.socket(AF_INET, SOCK_DGRAM, 0);
+    int fd = LibC.INSTANCE.socket(AF_INET, SOCK_DGRAM, 0);
     if (fd < 0) {
       throw new UncheckedIOException(new IOException("cannot open a socket: errno " + Native.getLastError()));
     }
@@ -63,12 +63,12 @@ public final class LinkSwitch implements AutoCloseable {
    * only): the first use otherwise costs ~50-100 ms, inside a migration's frozen window.
    */
   public static void warmUp() {
-    int fd = NetnsSocket.LibC.INSTANCE.socket(AF_INET, SOCK_DGRAM, 0);
+    int fd = LibC.INSTANCE.socket(AF_INET, SOCK_DGRAM, 0);
     if (fd >= 0) {
       try {
         new LinkSwitch("lo", "lo".getBytes(StandardCharsets.US_ASCII), fd).isUp();
       } finally {
-        NetnsSocket.LibC.INSTANCE.close(fd);
+        LibC.INSTANCE.close(fd);
       }
     }
   }
@@ -97,7 +97,7 @@ public final class LinkSwitch implements AutoCloseable {
     }
     req[IFNAMSIZ] = (byte) wanted; // little-endian short at offset 16
     req[IFNAMSIZ + 1] = (byte) (wanted >> 8);
-    if (NetnsSocket.LibC.INSTANCE.ioctl(fd, SIOCSIFFLAGS, req) != 0) {
+    if (LibC.INSTANCE.ioctl(fd, SIOCSIFFLAGS, req) != 0) {
       throw failure(up ? "bringing up" : "taking down");
     }
   }
@@ -110,7 +110,7 @@ public final class LinkSwitch implements AutoCloseable {
   private byte[] readFlags() {
     byte[] req = new byte[IFREQ_SIZE];
     System.arraycopy(name, 0, req, 0, name.length);
-    if (NetnsSocket.LibC.INSTANCE.ioctl(fd, SIOCGIFFLAGS, req) != 0) {
+    if (LibC.INSTANCE.ioctl(fd, SIOCGIFFLAGS, req) != 0) {
       throw failure("reading the flags of");
     }
     return req;
@@ -126,6 +126,6 @@ public final class LinkSwitch implements AutoCloseable {
 
   @Override
   public synchronized void close() {
-    NetnsSocket.LibC.INSTANCE.close(fd);
+    LibC.INSTANCE.close(fd);
   }
 }

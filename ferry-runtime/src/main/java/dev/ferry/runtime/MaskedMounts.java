@@ -68,38 +68,40 @@ public final class MaskedMounts {
 
   /**
    * Before a dump of the container of process {@code pid}: names external each of {@code
-   * maskedPaths} that is a read-only mount point there with nothing in it, in {@code config}
-   * (the file the container's annotation names), and lists them in {@code imageDir}.
+   * maskedPaths} that is a read-only mount point there with nothing in it, lists them in
+   * {@code imageDir}, and returns the lines for CRIU's configuration file (the file the
+   * container's annotation names).
    */
-  static void prepareDump(long pid, List<String> maskedPaths, Path config, Path imageDir) throws IOException {
+  static List<String> prepareDump(long pid, List<String> maskedPaths, Path imageDir) throws IOException {
     List<String> readOnly = readOnlyMountPoints(pid);
     List<String> external = new ArrayList<>();
-    StringBuilder conf = new StringBuilder();
+    List<String> conf = new ArrayList<>();
     for (String p : maskedPaths) {
       if (readOnly.contains(p) && isEmptyDir(Path.of("/proc/" + pid + "/root" + p))) {
         external.add(p);
-        conf.append("external mnt[").append(p).append("]:").append(key(p)).append('\n');
+        conf.add("external mnt[" + p + "]:" + key(p));
       }
     }
-    Files.writeString(config, conf);
     Files.write(imageDir.resolve(LIST_FILE), external);
+    return conf;
   }
 
   /**
-   * Before a restore from {@code imageDir}: binds each masked directory its dump named external
-   * to the empty tmpfs, in {@code config}; an image without the list gets an empty configuration.
+   * Before a restore from {@code imageDir}: the lines of CRIU's configuration file that bind
+   * each masked directory its dump named external to the empty tmpfs; none for an image
+   * without the list.
    */
-  void prepareRestore(Path imageDir, Path config) throws IOException {
+  List<String> prepareRestore(Path imageDir) throws IOException {
     Path list = imageDir.resolve(LIST_FILE);
-    StringBuilder conf = new StringBuilder();
+    List<String> conf = new ArrayList<>();
     if (Files.exists(list)) {
       for (String p : Files.readAllLines(list)) {
         if (!p.isBlank()) {
-          conf.append("external mnt[").append(key(p.strip())).append("]:").append(emptyDir).append('\n');
+          conf.add("external mnt[" + key(p.strip()) + "]:" + emptyDir);
         }
       }
     }
-    Files.writeString(config, conf);
+    return conf;
   }
 
   /** Mount points of process {@code pid}'s mount namespace mounted read-only, as it sees them. */

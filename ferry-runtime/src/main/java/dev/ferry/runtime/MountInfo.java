@@ -9,8 +9,15 @@ import java.util.List;
 /**
  * One line of a mount table ({@code /proc/PID/mountinfo}): where the mount is, with which
  * options, of which file system.
+ *
+ * @param root the directory of its file system mounted there ("/" unless a bind of a part)
+ * @param options the mount's own options (rw, nosuid, ...)
+ * @param propagation the optional fields (shared:N, master:N, ...), empty for a private mount
+ * @param source what was mounted ("tmpfs", a device, a server's export)
+ * @param superOptions the file system's options (size=..., mode=... for a tmpfs)
  */
-record MountInfo(String mountPoint, List<String> options, String fsType) {
+record MountInfo(String root, String mountPoint, List<String> options, List<String> propagation, String fsType,
+    String source, List<String> superOptions) {
   /** The mount table at {@code file}, e.g. /proc/self/mountinfo. */
   static List<MountInfo> read(Path file) throws IOException {
     return parse(Files.readAllLines(file));
@@ -28,9 +35,24 @@ record MountInfo(String mountPoint, List<String> options, String fsType) {
         continue;
       }
       int dash = line.indexOf(" - ");
-      String fsType = dash < 0 ? "" : line.substring(dash + 3).split(" ")[0];
-      out.add(new MountInfo(f[4].replace("\\040", " "), List.of(f[5].split(",")), fsType));
+      String[] tail = dash < 0 ? new String[0] : line.substring(dash + 3).split(" ");
+      String fsType = tail.length > 0 ? tail[0] : "";
+      String source = tail.length > 1 ? unescape(tail[1]) : "";
+      List<String> superOptions = tail.length > 2 ? List.of(tail[2].split(",")) : List.of();
+      String optional = dash < 0 ? "" : line.substring(0, dash);
+      List<String> propagation = new ArrayList<>();
+      String[] head = optional.split(" ");
+      for (int i = 6; i < head.length; i++) {
+        propagation.add(head[i]);
+      }
+      out.add(new MountInfo(unescape(f[3]), unescape(f[4]), List.of(f[5].split(",")), List.copyOf(propagation), fsType,
+          source, superOptions));
     }
     return out;
+  }
+
+  /** A space in a mount table's path is written {@code \040}. */
+  private static String unescape(String path) {
+    return path.replace("\\040", " ");
   }
 }

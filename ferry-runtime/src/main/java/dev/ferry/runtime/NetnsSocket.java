@@ -1,6 +1,5 @@
 package dev.ferry.runtime;
 
-import com.sun.jna.Library;
 import com.sun.jna.Native;
 import java.io.IOException;
 
@@ -12,26 +11,6 @@ import java.io.IOException;
  */
 public final class NetnsSocket {
   private static final int CLONE_NEWNET = 0x40000000;
-
-  interface LibC extends Library {
-    LibC INSTANCE = Native.load("c", LibC.class);
-
-    int socket(int domain, int type, int protocol);
-
-    int sendto(int fd, byte[] buf, long len, int flags, byte[] addr, int addrLen);
-
-    int ioctl(int fd, long request, byte[] arg);
-
-    int recv(int fd, byte[] buf, long len, int flags);
-
-    int poll(byte[] fds, long nfds, int timeout);
-
-    int setns(int fd, int nstype);
-
-    int open(String path, int flags);
-
-    int close(int fd);
-  }
 
   /** Work to do inside the namespace; may throw. */
   public interface InNamespace<T> {

@@ -12,6 +12,7 @@ import java.util.Map;
 
 /** {@link ContainerRuntime} on runc, with CRIU for checkpoint and restore. */
 public final class RuncRuntime implements ContainerRuntime {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RuncRuntime.class);
   private static final Duration CRIU_TIMEOUT = Duration.ofMinutes(10);
   private final String criu;
   private final Map<String, String> criuEnv;
@@ -184,8 +185,14 @@ public final class RuncRuntime implements ContainerRuntime {
   @Override
   public void checkpoint(String id, Path imageDir, Path workDir) {
     Files2.mkdirs(imageDir, workDir);
-    prepareDump(id, imageDir);
+    DumpConfig conf = prepareDump(id, imageDir);
     pause(id);
+    try {
+      writeDumpConfig(id, conf, imageDir);
+    } catch (RuntimeException e) {
+      thaw(id);
+      throw e;
+    }
     Exec.Result r =
         Exec.run(
             List.of("runc", "--criu", criu, "checkpoint", "--tcp-established",
@@ -288,7 +295,7 @@ public final class RuncRuntime implements ContainerRuntime {
     // CRIU is asked directly what runc would ask it (CriuDumpCommand): everything read and
     // written before the freeze
     JsonNode state = runcStateFile(id);
-    prepareDump(id, state, imageDir);
+    DumpConfig conf = prepareDump(id, state, imageDir);
     List<String> cmd = new ArrayList<>(List.of(criu));
     cmd.addAll(CriuDumpCommand.lazy(state, imageDir, workDir, listenIp, port, 3));
     CriuDumpCommand.writeDescriptors(state, imageDir);
@@ -296,6 +303,7 @@ public final class RuncRuntime implements ContainerRuntime {
     long frozenAt = System.nanoTime();
     pause(id);
     try {
+      writeDumpConfig(id, conf, imageDir);
       return PostCopy.startDump(cmd, criuEnv, id, workDir, fifo, listenIp, port, frozenAt, Duration.ofMinutes(10));
     } catch (Exception e) {
       awaitUntraced(id, CRIU_LETS_GO);
@@ -328,45 +336,99 @@ public final class RuncRuntime implements ContainerRuntime {
   }
 
   /**
+   * The CRIU configuration file a container's dump hands to CRIU: the lines for its masked
+   * directories, and its tmpfs mounts to name external if the check after the freeze confirms them.
+   */
+  private record DumpConfig(Path file, long pid, List<String> masks, List<PodTmpfs.Mount> tmpfs) {}
+
+  /**
    * Before a dump (outside the frozen window): the CRIU configuration the container's
    * annotation names gets its masked directories as external mounts ({@link MaskedMounts}).
-   * Containers without the annotation (run before, or elsewhere) are dumped as they always were.
+   * Containers without the annotation (run before, or elsewhere) are dumped as they always were
+   * (null).
    */
-  private void prepareDump(String id, Path imageDir) {
+  private DumpConfig prepareDump(String id, Path imageDir) {
     JsonNode state;
     try {
       state = runcStateFile(id);
     } catch (IOException | RuntimeException e) {
       // CRIU then archives the masked mounts as any tmpfs: slower, not wrong
-      org.slf4j.LoggerFactory.getLogger(RuncRuntime.class).warn("masked mounts of {} not named external: {}", id,
-          e.toString());
-      return;
+      LOG.warn("masked mounts of {} not named external: {}", id, e.toString());
+      return null;
     }
-    prepareDump(id, state, imageDir);
+    return prepareDump(id, state, imageDir);
   }
 
   /** {@link #prepareDump(String, Path)} with runc's state of the container already read. */
-  private void prepareDump(String id, JsonNode state, Path imageDir) {
+  private DumpConfig prepareDump(String id, JsonNode state, Path imageDir) {
     try {
       JsonNode config = state.path("config");
       String file = CriuDumpCommand.label(config, MaskedMounts.ANNOTATION);
       if (file == null) {
-        return;
+        return null;
       }
       if (masked == null) {
         // a runtime that cannot bind them at the restore (a benchmark's plain runc): CRIU archives
         // them, whatever an agent wrote in the file before
         Files.writeString(Path.of(file), "");
         Files.deleteIfExists(imageDir.resolve(MaskedMounts.LIST_FILE));
-        return;
+        Files.deleteIfExists(imageDir.resolve(PodTmpfs.FILE));
+        return null;
       }
       List<String> maskPaths = new ArrayList<>();
       config.path("mask_paths").forEach(p -> maskPaths.add(p.asText()));
-      MaskedMounts.prepareDump(state.path("init_process_pid").asLong(), maskPaths, Path.of(file), imageDir);
+      long pid = state.path("init_process_pid").asLong();
+      List<String> masks = MaskedMounts.prepareDump(pid, maskPaths, imageDir);
+      List<PodTmpfs.Mount> tmpfs = List.of();
+      try {
+        tmpfs = PodTmpfs.plan(pid);
+      } catch (IOException | RuntimeException e) {
+        LOG.warn("tmpfs mounts of {} left to CRIU's archives: {}", id, e.toString());
+      }
+      // written now, as if the check after the freeze found nothing changed (what it nearly
+      // always finds): the listing and its record cost ~1 ms, which the frozen pod need not wait for
+      List<String> lines = new ArrayList<>(masks);
+      lines.addAll(PodTmpfs.record(tmpfs, imageDir));
+      Files.writeString(Path.of(file), lines(lines));
+      return new DumpConfig(Path.of(file), pid, masks, tmpfs);
     } catch (IOException | RuntimeException e) {
-      // CRIU then archives the masked mounts as any tmpfs: slower, not wrong
-      org.slf4j.LoggerFactory.getLogger(RuncRuntime.class).warn("masked mounts of {} not named external: {}", id,
-          e.toString());
+      LOG.warn("masked mounts of {} not named external: {}", id, e.toString());
+      return null;
+    }
+  }
+
+  /**
+   * With the container frozen: keeps external only those of its tmpfs mounts that still hold
+   * what they held before the freeze ({@link PodTmpfs#confirm}); the file is written again only
+   * if one changed. On a failure the masked directories alone are named (CRIU archives the
+   * tmpfs mounts, as before).
+   */
+  private void writeDumpConfig(String id, DumpConfig conf, Path imageDir) {
+    if (conf == null || conf.tmpfs().isEmpty()) {
+      return;
+    }
+    List<PodTmpfs.Mount> unchanged = PodTmpfs.confirm(conf.pid(), conf.tmpfs());
+    if (unchanged.size() == conf.tmpfs().size()) {
+      return;
+    }
+    LOG.info("{} of the tmpfs mounts of {} changed as it froze: left to CRIU's archives", conf.tmpfs().size()
+        - unchanged.size(), id);
+    List<String> lines = new ArrayList<>(conf.masks());
+    try {
+      lines.addAll(PodTmpfs.record(unchanged, imageDir));
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("tmpfs mounts of {} left to CRIU's archives: {}", id, e.toString());
+      try {
+        PodTmpfs.record(List.of(), imageDir);
+      } catch (IOException ignored) {
+        // the restore then makes tmpfs mounts nobody binds: harmless
+      }
+    }
+    try {
+      Files.writeString(conf.file(), lines(lines));
+    } catch (IOException e) {
+      // CRIU would then take a changed tmpfs for external: the dump must not run on it
+      throw new java.io.UncheckedIOException("cannot write the CRIU configuration of " + id, e);
     }
   }
 
@@ -378,7 +440,7 @@ public final class RuncRuntime implements ContainerRuntime {
   private void prepareRestore(Path bundle, Path imageDir) {
     try {
       if (masked == null) {
-        if (Files.exists(imageDir.resolve(MaskedMounts.LIST_FILE))) {
+        if (Files.exists(imageDir.resolve(MaskedMounts.LIST_FILE)) || Files.exists(imageDir.resolve(PodTmpfs.FILE))) {
           throw new IllegalStateException("the images in " + imageDir + " name runc's masked directories external, "
               + "which this runtime cannot bind: restore them with an agent's runtime (withMaskedMounts)");
         }
@@ -393,10 +455,26 @@ public final class RuncRuntime implements ContainerRuntime {
       if (!file.toString().equals(cfg.annotationValue(MaskedMounts.ANNOTATION))) {
         cfg.annotation(MaskedMounts.ANNOTATION, file.toString()).save();
       }
-      masked.prepareRestore(imageDir, file);
+      List<String> lines = new ArrayList<>(masked.prepareRestore(imageDir));
+      lines.addAll(PodTmpfs.prepareRestore(imageDir, tmpfsDir(bundle)));
+      Files.writeString(file, lines(lines));
     } catch (IOException e) {
       throw new java.io.UncheckedIOException("cannot write the CRIU configuration of " + bundle, e);
     }
+  }
+
+  private static String lines(List<String> lines) {
+    return lines.stream().map(l -> l + "\n").collect(java.util.stream.Collectors.joining());
+  }
+
+  /**
+   * Where a restored container's own tmpfs mounts live ({@link PodTmpfs}): beside the pod's
+   * bundles ({@code pods/POD/bundles/C} -> {@code pods/POD/tmpfs/C}), not in them, as the
+   * bundles are copied to the next host; removed (unmounted) with the pod's directory.
+   */
+  static Path tmpfsDir(Path bundle) {
+    Path b = bundle.toAbsolutePath().normalize();
+    return b.getParent().resolveSibling("tmpfs").resolve(b.getFileName());
   }
 
   /** Runs runc detached ({@link Detached}) with CRIU's environment. */

@@ -23,25 +23,20 @@ class MaskedMountsTest {
         .map(l -> l.split(" ")).filter(f -> List.of(f[5].split(",")).contains("ro")).map(f -> f[4]).toList();
     List<String> asked = new java.util.ArrayList<>(List.of("/proc", "/no/such/dir")); // rw (or absent) and not empty
     readOnly.stream().filter(p -> isEmpty(Path.of(p))).findFirst().ifPresent(asked::add);
-    Path conf = tmp.resolve("criu.conf");
     Path images = Files.createDirectories(tmp.resolve("images"));
-    MaskedMounts.prepareDump(self, asked, conf, images);
+    List<String> conf = MaskedMounts.prepareDump(self, asked, images);
     List<String> named = Files.readAllLines(images.resolve(MaskedMounts.LIST_FILE));
     assertThat(named).doesNotContain("/proc", "/no/such/dir").hasSizeLessThanOrEqualTo(1);
-    assertThat(Files.readString(conf).lines().toList())
+    assertThat(conf)
         .containsExactlyElementsOf(named.stream().map(p -> "external mnt[" + p + "]:" + MaskedMounts.key(p)).toList());
 
-    Path restoreConf = tmp.resolve("restore.conf");
-    Files.writeString(restoreConf, "stale\n");
     Files.write(images.resolve(MaskedMounts.LIST_FILE), List.of("/proc/acpi", "/sys/firmware"));
     Path empty = tmp.resolve("empty"); // stands in for the agent's empty tmpfs
-    MaskedMounts.at(empty).prepareRestore(images, restoreConf);
-    assertThat(Files.readString(restoreConf)).isEqualTo("external mnt[ferry-masked-proc-acpi]:" + empty + "\n"
-        + "external mnt[ferry-masked-sys-firmware]:" + empty + "\n");
+    assertThat(MaskedMounts.at(empty).prepareRestore(images)).containsExactly(
+        "external mnt[ferry-masked-proc-acpi]:" + empty, "external mnt[ferry-masked-sys-firmware]:" + empty);
 
     Files.delete(images.resolve(MaskedMounts.LIST_FILE)); // a dump from before: nothing to bind
-    MaskedMounts.at(empty).prepareRestore(images, restoreConf);
-    assertThat(Files.readString(restoreConf)).isEmpty();
+    assertThat(MaskedMounts.at(empty).prepareRestore(images)).isEmpty();
   }
 
   private static boolean isEmpty(Path dir) {

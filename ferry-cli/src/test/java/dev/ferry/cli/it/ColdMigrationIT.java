@@ -19,6 +19,7 @@ class ColdMigrationIT {
     try (TestLab t = TestLab.up()) {
       PodRecord before = t.runCounter("counter", "host-a");
       long countBefore = t.waitForCount("counter", 20);
+      String tmpfsBefore = tmpfsMounts(t.name + "-host-a-counter-app");
       Path report = Files.createTempFile("ferry-report", ".json");
       TestLab.CliResult r = t.cli("migrate", "counter", "--to", "host-b", "--json-report", report.toString());
       assertThat(r.code()).as(r.err()).isZero();
@@ -66,7 +67,31 @@ class ColdMigrationIT {
         assertThat(dev.ferry.runtime.Exec.run("runc", "exec", app, "busybox", "touch", masked + "/x").ok())
             .as("%s writable in the container", masked).isFalse();
       }
+
+      // its own tmpfs mounts (/dev, /dev/shm, /sys/fs/cgroup), made again by Ferry at each
+      // restore instead of archived by CRIU, hold what they held, with the same options; the
+      // devices work and /dev/shm takes files
+      assertThat(tmpfsMounts(app)).isEqualTo(tmpfsBefore);
+      assertThat(dev.ferry.runtime.Exec.run("runc", "exec", app, "busybox", "sh", "-c",
+          "echo x > /dev/null && busybox head -c 4 /dev/zero | busybox wc -c | busybox grep -q 4"
+              + " && echo x > /dev/shm/x && busybox rm /dev/shm/x").ok()).isTrue();
+      assertThat(t.lab.config().host("host-b").stateDir().resolve("pods/counter")).doesNotExist();
     }
+  }
+
+  /**
+   * Every entry of the container's /dev and /dev/shm (type, mode, owner, device number, link
+   * target), the names in /sys/fs/cgroup, and those mounts' lines of its mount table without
+   * their ids.
+   */
+  private static String tmpfsMounts(String container) {
+    dev.ferry.runtime.Exec.Result r = dev.ferry.runtime.Exec.run("runc", "exec", container, "busybox", "sh", "-c",
+        "busybox find /dev /dev/shm -xdev -exec busybox stat -c '%n %F %a %u %g %t %T %N' {} \\; | busybox sort;"
+            // (what is mounted on each directory of /sys/fs/cgroup shows its own mode: the names)
+            + " busybox ls -A /sys/fs/cgroup; busybox grep -E ' /(dev|dev/shm|sys/fs/cgroup) ' /proc/self/mountinfo | busybox cut -d' ' -f4-");
+    assertThat(r.ok()).as(r.stderr()).isTrue();
+    assertThat(r.stdout()).contains("/dev/null character special file 666 0 0 1 3").contains("/dev/shm directory 1777");
+    return r.stdout();
   }
 
   @Test
