@@ -271,8 +271,9 @@ public final class PodTmpfs {
    * Runs the dump's listing and check and the restore's making of a tmpfs on {@code scratch}
    * (a directory of the agent's, removed after) until compiled: a fresh agent otherwise runs
    * that code for the first time inside a migration's frozen window, interpreted (~14 ms for
-   * the first dump's check of runc's three tmpfs mounts, ~1 ms compiled). One tmpfs is mounted
-   * and made for real, the rest in a plain directory.
+   * the first dump's check of runc's three tmpfs mounts, ~1 ms compiled). Nothing is mounted
+   * (the entries are made in plain directories; mount and umount are only bound, on a path
+   * that does not exist): a lab's checks see an agent's mounts come and go otherwise.
    */
   public static void warmUp(Path scratch) throws IOException {
     List<Entry> made = List.of(new Entry("", 'd', 0755, 0, 0, 0, null), new Entry("pts", 'd', 0755, 0, 0, 0, null),
@@ -281,8 +282,9 @@ public final class PodTmpfs {
     Mount m = new Mount("/dev", key("/dev"), "tmpfs", List.of("nosuid"), "size=64k,mode=755", made);
     try {
       Path images = Files.createDirectories(scratch.resolve("images"));
-      Json.writeFile(images.resolve(FILE), List.of(m));
-      prepareRestore(images, scratch.resolve("restored")); // a real mount, once
+      String nowhere = scratch.resolve("no-such-dir").toString();
+      LibC.INSTANCE.mount(m.source(), nowhere, "tmpfs", 0, m.data()); // ENOENT: the binding is made, nothing mounted
+      LibC.INSTANCE.umount2(nowhere, MNT_DETACH);
       for (int round = 0; round < 400; round++) {
         Path dir = Files.createDirectories(scratch.resolve("plain-" + round));
         for (Entry e : made) {

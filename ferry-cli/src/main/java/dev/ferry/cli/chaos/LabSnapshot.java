@@ -30,9 +30,10 @@ public record LabSnapshot(Map<String, List<String>> things) {
     LabConfig c = lab.config();
     Map<String, List<String>> t = new TreeMap<>();
     t.put("netns", sorted(Netns.list(c.name() + "-").stream().map(n -> norm(lab, n)).toList()));
-    t.put("container", sorted(Exec.run("runc", "list", "-q").stdout().lines()
-        .filter(id -> id.startsWith(c.name() + "-")).map(id -> norm(lab, id)).toList()));
-    t.put("mount", sorted(mounts(lab)));
+    List<String> containers = Exec.run("runc", "list", "-q").stdout().lines().filter(id -> id.startsWith(c.name() + "-"))
+        .toList();
+    t.put("container", sorted(containers.stream().map(id -> norm(lab, id)).toList()));
+    t.put("mount", sorted(mounts(lab, containers)));
     List<String> veths = new ArrayList<>();
     List<String> files = new ArrayList<>();
     for (LabConfig.HostEntry h : c.hosts()) {
@@ -77,12 +78,23 @@ public record LabSnapshot(Map<String, List<String>> things) {
     return rest;
   }
 
-  private static List<String> mounts(Lab lab) {
+  /**
+   * The lab's mounts, but for those of a pod's own tmpfs copies ({@code hosts/H/pods/P/tmpfs/},
+   * see {@code PodTmpfs}) on the host where that pod runs: a pod restored on a host has them, one
+   * started there has none, and both are the same pod. On any other host they are left behind.
+   */
+  private static List<String> mounts(Lab lab, List<String> containers) {
     List<String> out = new ArrayList<>();
+    java.util.regex.Pattern podTmpfs = java.util.regex.Pattern.compile(".*/hosts/([^/]+)/pods/([^/]+)/tmpfs/.*");
     try {
       for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
         String point = line.split(" ")[4];
         if (point.startsWith(lab.config().runDir().toString()) || point.startsWith(lab.config().stateDir().toString())) {
+          java.util.regex.Matcher m = podTmpfs.matcher(point);
+          String prefix = m.matches() ? lab.config().name() + "-" + m.group(1) + "-" + m.group(2) + "-" : null;
+          if (prefix != null && containers.stream().anyMatch(id -> id.startsWith(prefix))) {
+            continue;
+          }
           out.add(norm(lab, point));
         }
       }
