@@ -361,12 +361,12 @@ public final class RuncRuntime implements ContainerRuntime {
 
   /** {@link #prepareDump(String, Path)} with runc's state of the container already read. */
   private DumpConfig prepareDump(String id, JsonNode state, Path imageDir) {
+    JsonNode config = state.path("config");
+    String file = CriuDumpCommand.label(config, MaskedMounts.ANNOTATION);
+    if (file == null) {
+      return null;
+    }
     try {
-      JsonNode config = state.path("config");
-      String file = CriuDumpCommand.label(config, MaskedMounts.ANNOTATION);
-      if (file == null) {
-        return null;
-      }
       if (masked == null) {
         // a runtime that cannot bind them at the restore (a benchmark's plain runc): CRIU archives
         // them, whatever an agent wrote in the file before
@@ -393,6 +393,12 @@ public final class RuncRuntime implements ContainerRuntime {
       return new DumpConfig(Path.of(file), pid, masks, tmpfs);
     } catch (IOException | RuntimeException e) {
       LOG.warn("masked mounts of {} not named external: {}", id, e.toString());
+      try {
+        // what an earlier dump wrote there would name mounts this dump's images say nothing of
+        Files.writeString(Path.of(file), "");
+      } catch (IOException ignored) {
+        // CRIU then fails on the file, and the dump with it: rolled back like any failed dump
+      }
       return null;
     }
   }
