@@ -39,11 +39,9 @@ record MountInfo(String root, String mountPoint, List<String> options, List<Stri
       String fsType = tail.length > 0 ? tail[0] : "";
       String source = tail.length > 1 ? unescape(tail[1]) : "";
       List<String> superOptions = tail.length > 2 ? List.of(tail[2].split(",")) : List.of();
-      String optional = dash < 0 ? "" : line.substring(0, dash);
-      List<String> propagation = new ArrayList<>();
-      String[] head = optional.split(" ");
-      for (int i = 6; i < head.length; i++) {
-        propagation.add(head[i]);
+      List<String> propagation = new ArrayList<>(); // the optional fields, up to the "-"
+      for (int i = 6; dash >= 0 && i < f.length && !f[i].equals("-"); i++) {
+        propagation.add(f[i]);
       }
       out.add(new MountInfo(unescape(f[3]), unescape(f[4]), List.of(f[5].split(",")), List.copyOf(propagation), fsType,
           source, superOptions));

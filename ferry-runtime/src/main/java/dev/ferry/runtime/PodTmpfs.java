@@ -205,11 +205,11 @@ public final class PodTmpfs {
     if (!Files.exists(file)) {
       return List.of();
     }
-    List<Mount> mounts = Json.MAPPER.readValue(file.toFile(), new TypeReference<List<Mount>>() {});
+    List<String> mounted = Files2.mountsUnder(dir); // once: each mount below reads the whole table otherwise
     List<String> conf = new ArrayList<>();
-    for (Mount m : mounts) {
+    for (Mount m : read(imageDir)) {
       Path at = dir.resolve(m.key()).toAbsolutePath().normalize();
-      mountFresh(m, at);
+      mountFresh(m, at, mounted.contains(at.toString()));
       for (Entry e : m.entries()) {
         make(at, e);
       }
@@ -218,10 +218,18 @@ public final class PodTmpfs {
     return conf;
   }
 
-  /** Mounts an empty tmpfs with the options of {@code m} at {@code at}, replacing one left there before. */
-  private static void mountFresh(Mount m, Path at) throws IOException {
+  /** What the dump recorded in {@code imageDir}. */
+  private static List<Mount> read(Path imageDir) throws IOException {
+    return Json.MAPPER.readValue(imageDir.resolve(FILE).toFile(), new TypeReference<List<Mount>>() {});
+  }
+
+  /**
+   * Mounts an empty tmpfs with the options of {@code m} at {@code at}, replacing one left there
+   * before ({@code mountedBefore}).
+   */
+  private static void mountFresh(Mount m, Path at, boolean mountedBefore) throws IOException {
     Files.createDirectories(at);
-    if (Files2.mountsUnder(at).contains(at.toString())) {
+    if (mountedBefore) {
       // an earlier restore's, no longer used: the copy restored with it is gone (or this is its rollback)
       LibC.INSTANCE.umount2(at.toString(), MNT_DETACH);
     }
@@ -293,10 +301,11 @@ public final class PodTmpfs {
         List<Entry> listed = entries(dir);
         List<Mount> again = List.of(new Mount(dir.toAbsolutePath().toString(), m.key(), m.source(), m.options(), m.data(),
             listed));
-        if (confirm(ProcessHandle.current().pid(), again).size() == 1 && round % 4 == 0) {
+        confirm(ProcessHandle.current().pid(), again);
+        if (round % 4 == 0) {
           record(again, images);
-          Json.MAPPER.readValue(images.resolve(FILE).toFile(), new TypeReference<List<Mount>>() {});
-          MountInfo.parse(Files.readAllLines(Path.of("/proc/self/mountinfo")));
+          read(images);
+          MountInfo.read(Path.of("/proc/self/mountinfo"));
         }
         Files2.deleteTree(dir);
       }
