@@ -177,7 +177,7 @@ final class UnixHttp implements AutoCloseable {
         String name = line.substring(0, colon).trim().toLowerCase(Locale.ROOT);
         String value = line.substring(colon + 1).trim();
         switch (name) {
-          case "content-length" -> length = Long.parseLong(value);
+          case "content-length" -> length = contentLength(value);
           case "transfer-encoding" -> chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
           case "connection" -> keepAlive &= !value.equalsIgnoreCase("close");
           default -> { }
@@ -237,6 +237,14 @@ final class UnixHttp implements AutoCloseable {
         return Integer.parseInt(first[1]);
       } catch (NumberFormatException e) {
         throw new IOException("not an HTTP status: " + first[1]);
+      }
+    }
+
+    private static long contentLength(String value) throws IOException {
+      try {
+        return Long.parseLong(value);
+      } catch (NumberFormatException e) {
+        throw new IOException("not a Content-Length: " + value);
       }
     }
 
