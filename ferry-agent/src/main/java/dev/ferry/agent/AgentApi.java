@@ -196,7 +196,8 @@ public final class AgentApi {
       case "target/identity":
         return Map.of("identity", true, "upAtMicros", target.takeIdentity(id, pod));
       case "target/prepare-restore":
-        return target.prepareRestore(id, pod, req.path("ferryPages").asBoolean(false));
+        return target.prepareRestore(id, pod, req.path("ferryPages").asBoolean(false),
+            req.hasNonNull("lazy") ? req.path("lazy").asBoolean() : null);
       case "target/restore":
         return target.restore(id, pod, req.hasNonNull("pageServer") ? req.path("pageServer").asText() : null,
             req.path("lazyLocal").asBoolean(false), req.path("ferryPages").asBoolean(false));

@@ -5,6 +5,7 @@ import dev.ferry.api.PodIdentity;
 import dev.ferry.api.PodSpec;
 import dev.ferry.runtime.Files2;
 import dev.ferry.runtime.LinkSwitch;
+import dev.ferry.runtime.PendingRestore;
 import dev.ferry.runtime.PodNetwork;
 import dev.ferry.runtime.PostCopy;
 import dev.ferry.transfer.memory.TargetPages;
@@ -290,6 +291,9 @@ public final class TargetRole {
    */
   public synchronized void readyToTake(String migrationId, String podName) {
     require(migrationId, podName);
+    if (faults(migrationId).contains("refuse-identity")) {
+      throw ApiException.conflict("injected fault: the target refuses to take the identity of pod " + podName);
+    }
     if (!stagedLinks.containsKey(migrationId)) {
       stageIdentity(migrationId, podName);
     }
@@ -340,7 +344,17 @@ public final class TargetRole {
 
   /** See {@link #preparedRestores}; {@code pageClient} is null when the restore starts its own. */
   private record Prepared(java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient, String pageServer,
-      Map<String, Long> laps) {}
+      PendingRestore pending, boolean lazy, Map<String, Long> laps) {
+    /** Ends what was readied but never used (a failed or abandoned restore). */
+    void discard() {
+      if (pageClient != null) {
+        pageClient.thenAccept(PostCopy.PageClient::kill);
+      }
+      if (pending != null) {
+        pending.close();
+      }
+    }
+  }
 
   /**
    * Readies the restore of a frozen pod whose images arrived: everything but CRIU's restore
@@ -352,14 +366,32 @@ public final class TargetRole {
    *
    * @param ferryPages whether the memory comes through Ferry's page store (its page client can
    *     start now; CRIU's own page server on the source is named by the restore only)
+   * @param lazy whether the restore will be lazy (null: not known yet). When known, the restore
+   *     of a pod of one runc container is started too, up to CRIU's part ({@link PendingRestore}),
+   *     which the restore call lets go.
    */
-  public Map<String, Object> prepareRestore(String migrationId, String podName, boolean ferryPages) throws Exception {
+  public Map<String, Object> prepareRestore(String migrationId, String podName, boolean ferryPages, Boolean lazy)
+      throws Exception {
     LocalPod pod = requireReceived(migrationId, podName);
     if (pod == null || preparedRestores.containsKey(migrationId)) {
       return Map.of("already", true);
     }
     Laps laps = new Laps();
-    preparedRestores.put(migrationId, readyRestore(migrationId, pod, null, ferryPages, laps));
+    Prepared prepared = readyRestore(migrationId, pod, null, ferryPages, laps);
+    if (lazy != null && !pod.spec().runsc() && pod.spec().containers().size() == 1) {
+      ContainerSpec c = pod.spec().containers().get(0);
+      Path images = migrationsDir.resolve(migrationId).resolve("incoming").resolve("images").resolve(c.name());
+      try {
+        PendingRestore pending = pods.runtime().startRestore(pods.containerId(podName, c.name()),
+            pods.store().bundle(podName, c.name()), images, restoreWork(migrationId, c), lazy);
+        prepared = new Prepared(prepared.pageClient(), prepared.pageServer(), pending, lazy, prepared.laps());
+        laps.lap("restoreAhead");
+      } catch (RuntimeException e) {
+        prepared.discard();
+        throw e;
+      }
+    }
+    preparedRestores.put(migrationId, prepared);
     LOG.info("restore of pod {} made ready: {}", podName, laps.asMap());
     return Map.of("laps", laps.asMap());
   }
@@ -384,6 +416,11 @@ public final class TargetRole {
     Path in = migrationsDir.resolve(migrationId).resolve("incoming");
     String from = prepared.pageServer() != null ? prepared.pageServer() : pageServer;
     boolean lazy = from != null || lazyLocal;
+    PendingRestore pending = prepared.pending();
+    if (pending != null && prepared.lazy() != lazy) {
+      pending.close(); // started for another kind of restore than this call asks for
+      pending = null;
+    }
     java.util.concurrent.CompletableFuture<PostCopy.PageClient> pageClient = prepared.pageClient();
     if (pageClient == null && from != null) {
       pageClient = startPageClient(migrationId, pod, from, ferryPages); // post-copy: named by this call only
@@ -393,7 +430,12 @@ public final class TargetRole {
         Path bundle = pods.store().bundle(podName, c.name());
         String cid = pods.containerId(podName, c.name());
         Path images = in.resolve("images").resolve(c.name());
-        if (!lazy) {
+        // a restore started ahead by prepareRestore (one container) only has CRIU's part left
+        PendingRestore ahead = pending;
+        pending = null;
+        if (!lazy && ahead != null) {
+          ahead.go();
+        } else if (!lazy) {
           // (runsc) netstack reads the pod's IP and MAC from eth0, which take-identity configured
           pods.runtimeFor(pod.spec()).restore(cid, bundle, images, restoreWork(migrationId, c));
         } else {
@@ -405,7 +447,11 @@ public final class TargetRole {
           laps.lap("pageClientWait");
           try (var watch = dev.ferry.runtime.LazyRestoreWatch.start(client::alive, restoreWork(migrationId, c),
               java.time.Duration.ofSeconds(2))) {
-            pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));
+            if (ahead != null) {
+              ahead.go();
+            } else {
+              pods.runtime().restoreLazy(cid, bundle, images, restoreWork(migrationId, c));
+            }
           }
         }
         laps.lap("runc");
@@ -416,6 +462,9 @@ public final class TargetRole {
     } finally {
       if (pageClient != null) {
         pageClient.thenAccept(PostCopy.PageClient::kill); // the restore failed before using it
+      }
+      if (pending != null) {
+        pending.close();
       }
     }
     pods.store().save(pod.withState("restored", migrationId));
@@ -515,7 +564,7 @@ public final class TargetRole {
         laps.lap("other");
       }
       ready = true;
-      return new Prepared(pageClient, ferryPages ? from : null, laps.asMap());
+      return new Prepared(pageClient, ferryPages ? from : null, null, false, laps.asMap());
     } finally {
       if (!ready && pageClient != null) {
         pageClient.thenAccept(PostCopy.PageClient::kill); // never to be used
@@ -677,8 +726,8 @@ public final class TargetRole {
   public synchronized void abort(String migrationId, String podName) {
     dropPreparedUnlock(migrationId);
     Prepared prepared = preparedRestores.remove(migrationId);
-    if (prepared != null && prepared.pageClient() != null) {
-      prepared.pageClient().thenAccept(PostCopy.PageClient::kill);
+    if (prepared != null) {
+      prepared.discard(); // before the pod's containers go: a restore started ahead ends first
     }
     PostCopy.PageClient client = pageClients.remove(migrationId);
     if (client != null) {

@@ -32,11 +32,12 @@ public final class Coordinator {
    * Faults tests and {@code ferry chaos} inject: a corrupted image, the target or the source
    * agent dying as the frozen round's transfer starts, a frozen transfer held back 3 s (time for
    * a test to cut the link while the pod is frozen), the transfer's connection reset once, and
-   * an image truncated on the target after it arrived (its restore fails).
+   * an image truncated on the target after it arrived (its restore fails), and the target
+   * refusing the identity at the hand-over (after its restore was readied and started ahead).
    */
   private static final Set<String> KNOWN_FAULTS = Set.of("corrupt-image-in-transit", "target-agent-crash-in-transfer",
       "source-agent-crash-in-transfer", "stall-frozen-transfer", "transfer-connection-drop",
-      "truncate-received-image");
+      "truncate-received-image", "refuse-identity");
 
   private final MigrationStore store;
   private final HostDirectory hosts;

@@ -670,7 +670,12 @@ final class MigrationRun {
    * namespace, staged on the target before the freeze; it takes no address of anyone's.
    */
   private void prepareRestore() {
-    Map<String, Object> body = Map.of("pod", pod.name(), "ferryPages", pumped);
+    Map<String, Object> body = new java.util.HashMap<>(Map.of("pod", pod.name(), "ferryPages", pumped));
+    if (pumped || !postCopy()) {
+      // how the restore will run, so that the target can start it ahead (post-copy from CRIU's
+      // page server is named by the restore call)
+      body.put("lazy", pumped || lazyLocal);
+    }
     restorePrepared = CompletableFuture.supplyAsync(() -> target.step(id, "target", "prepare-restore", body));
   }
 

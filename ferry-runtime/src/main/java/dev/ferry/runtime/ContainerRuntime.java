@@ -51,6 +51,22 @@ public interface ContainerRuntime {
   void restoreLazy(String id, Path bundle, Path imageDir, Path workDir);
 
   /**
+   * Starts {@link #restore} ({@code lazy}: {@link #restoreLazy}) ahead: the images and bundle
+   * are complete, but the restore must not run before {@link PendingRestore#go} (on a migration's
+   * target, the pod's link is not up yet, which CRIU needs to rebuild its TCP connections). This
+   * default does everything at {@code go}.
+   */
+  default PendingRestore startRestore(String id, Path bundle, Path imageDir, Path workDir, boolean lazy) {
+    return PendingRestore.deferred(() -> {
+      if (lazy) {
+        restoreLazy(id, bundle, imageDir, workDir);
+      } else {
+        restore(id, bundle, imageDir, workDir);
+      }
+    });
+  }
+
+  /**
    * Caps the container's CPU at {@code percent} of one CPU; 0 lifts the cap. Slows a pod that
    * dirties memory faster than pre-copy can ship it.
    */

@@ -26,6 +26,15 @@ final class Detached {
    * @throws CommandFailedException when it cannot be started (exit code 127)
    */
   static Exec.Result run(List<String> cmd, Map<String, String> env, Path log, Duration timeout) {
+    return await(start(cmd, env, log), cmd, log, timeout);
+  }
+
+  /**
+   * Starts {@code cmd} as {@link #run} does, without waiting for it.
+   *
+   * @throws CommandFailedException when it cannot be started (exit code 127)
+   */
+  static Process start(List<String> cmd, Map<String, String> env, Path log) {
     try {
       Files.createDirectories(log.getParent());
       ProcessBuilder pb = new ProcessBuilder(cmd);
@@ -33,7 +42,15 @@ final class Detached {
       pb.redirectInput(new File("/dev/null"));
       pb.redirectOutput(log.toFile());
       pb.redirectErrorStream(true);
-      Process p = pb.start();
+      return pb.start();
+    } catch (IOException e) {
+      throw new CommandFailedException(new Exec.Result(cmd, 127, "", e.getMessage()));
+    }
+  }
+
+  /** Waits for {@code p} ({@link #start}ed with {@code cmd} and {@code log}) as {@link #run} does. */
+  static Exec.Result await(Process p, List<String> cmd, Path log, Duration timeout) {
+    try {
       if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
         p.descendants().forEach(ProcessHandle::destroyForcibly);
         p.destroyForcibly();
@@ -41,7 +58,7 @@ final class Detached {
       }
       return new Exec.Result(cmd, p.exitValue(), "", p.exitValue() == 0 ? "" : Files.readString(log));
     } catch (IOException e) {
-      throw new CommandFailedException(new Exec.Result(cmd, 127, "", e.getMessage()));
+      return new Exec.Result(cmd, p.exitValue(), "", "(its log " + log + " is unreadable: " + e.getMessage() + ")");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);

@@ -272,18 +272,147 @@ public final class RuncRuntime implements ContainerRuntime {
   }
 
   private void restore(String id, Path bundle, Path imageDir, Path workDir, boolean lazy) {
-    prepareRestore(bundle, imageDir);
+    RestoreConfig conf = restoreConfig(bundle, imageDir);
+    if (conf != null) {
+      try {
+        CriuConfigFile.write(conf.file(), conf.content());
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException("cannot write the CRIU configuration of " + bundle, e);
+      }
+    }
+    List<String> cmd = restoreCommand(id, bundle, imageDir, workDir, lazy);
+    try {
+      detached(cmd, workDir.resolve("runc-restore.log"));
+    } catch (CommandFailedException e) {
+      throw restoreFailed(id, lazy, e.result(), workDir);
+    }
+  }
+
+  private List<String> restoreCommand(String id, Path bundle, Path imageDir, Path workDir, boolean lazy) {
     List<String> cmd = new java.util.ArrayList<>(List.of("runc", "--criu", criu, "restore", "-d"));
     if (lazy) {
       cmd.add("--lazy-pages");
     }
     cmd.addAll(List.of("--tcp-established", "--image-path", imageDir.toString(), "--work-path", workDir.toString(),
         "--bundle", bundle.toString(), id));
+    return cmd;
+  }
+
+  private static CheckpointException restoreFailed(String id, boolean lazy, Exec.Result r, Path workDir) {
+    return new CheckpointException((lazy ? "lazy restore of " : "restore of ") + id, r,
+        CriuLog.explain(workDir.resolve("restore.log")));
+  }
+
+  /**
+   * Starts runc's restore at once, with CRIU held back until {@link PendingRestore#go}: CRIU reads
+   * the configuration file the container's annotation names when it takes runc's request, and
+   * that file is a FIFO with nothing in it until then ({@link CriuConfigFile#gate}). runc's own
+   * start, its CRIU version check (a CRIU of its own), the container's cgroups and CRIU's start
+   * (~15-25 ms here, of a ~75 ms restore) are then done before the restore's moment. Only for an
+   * agent's runtime, whose restores always have that file; others restore at {@code go}.
+   */
+  @Override
+  public PendingRestore startRestore(String id, Path bundle, Path imageDir, Path workDir, boolean lazy) {
+    RestoreConfig conf = masked == null ? null : restoreConfig(bundle, imageDir);
+    if (conf == null) {
+      return ContainerRuntime.super.startRestore(id, bundle, imageDir, workDir, lazy);
+    }
+    Files2.mkdirs(workDir);
+    CriuConfigFile.Gate gate;
     try {
-      detached(cmd, workDir.resolve("runc-restore.log"));
-    } catch (CommandFailedException e) {
-      throw new CheckpointException((lazy ? "lazy restore of " : "restore of ") + id, e.result(),
-          CriuLog.explain(workDir.resolve("restore.log")));
+      gate = CriuConfigFile.gate(conf.file(), conf.content());
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("cannot make the CRIU configuration of " + bundle + " a gate", e);
+    }
+    List<String> cmd = restoreCommand(id, bundle, imageDir, workDir, lazy);
+    Path log = workDir.resolve("runc-restore.log");
+    Process runc;
+    try {
+      runc = Detached.start(cmd, criuEnv, log);
+    } catch (RuntimeException e) {
+      gate.shut();
+      throw e;
+    }
+    return new GatedRestore(id, lazy, cmd, log, workDir, runc, gate);
+  }
+
+  /** See {@link #startRestore}. */
+  private static final class GatedRestore implements PendingRestore {
+    /** A restore neither let go nor closed by then is closed: its caller is gone. */
+    private static final Duration ABANDONED_AFTER = Duration.ofMinutes(10);
+    private final String id;
+    private final boolean lazy;
+    private final List<String> cmd;
+    private final Path log;
+    private final Path workDir;
+    private final Process runc;
+    private final CriuConfigFile.Gate gate;
+    private boolean ended;
+
+    GatedRestore(String id, boolean lazy, List<String> cmd, Path log, Path workDir, Process runc,
+        CriuConfigFile.Gate gate) {
+      this.id = id;
+      this.lazy = lazy;
+      this.cmd = cmd;
+      this.log = log;
+      this.workDir = workDir;
+      this.runc = runc;
+      this.gate = gate;
+      java.util.concurrent.CompletableFuture.delayedExecutor(ABANDONED_AFTER.toMillis(),
+          java.util.concurrent.TimeUnit.MILLISECONDS).execute(this::close);
+    }
+
+    @Override
+    public void go() {
+      synchronized (this) {
+        if (ended) {
+          throw new IllegalStateException("the restore of " + id + " was abandoned or already let go");
+        }
+        ended = true;
+      }
+      try {
+        gate.open();
+      } catch (IOException e) {
+        stop();
+        throw new java.io.UncheckedIOException("cannot hand CRIU its configuration for the restore of " + id, e);
+      }
+      Exec.Result r = Detached.await(runc, cmd, log, CRIU_TIMEOUT);
+      if (r.exitCode() != 0) {
+        throw restoreFailed(id, lazy, r, workDir);
+      }
+    }
+
+    @Override
+    public void close() {
+      synchronized (this) {
+        if (ended) {
+          return;
+        }
+        ended = true;
+      }
+      stop();
+    }
+
+    /**
+     * Kills what runc started (CRIU, waiting for its configuration): runc then fails the
+     * restore and removes the container's state and cgroups itself, as after any CRIU failure.
+     */
+    private void stop() {
+      long killed = runc.descendants().filter(ProcessHandle::destroyForcibly).count();
+      try {
+        if (!runc.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+          runc.destroyForcibly(); // its state directory is then removed with the container (destroy)
+          runc.waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+          LOG.warn("restore of {} started ahead: runc did not end within 10 s of its CRIU's; killed", id);
+        } else {
+          LOG.info("restore of {} started ahead abandoned before CRIU ran ({} process(es) of CRIU killed, runc exit {})",
+              id, killed, runc.exitValue());
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        gate.shut();
+      }
     }
   }
 
@@ -370,7 +499,7 @@ public final class RuncRuntime implements ContainerRuntime {
       if (masked == null) {
         // a runtime that cannot bind them at the restore (a benchmark's plain runc): CRIU archives
         // them, whatever an agent wrote in the file before
-        Files.writeString(Path.of(file), "");
+        CriuConfigFile.write(Path.of(file), "");
         Files.deleteIfExists(imageDir.resolve(MaskedMounts.LIST_FILE));
         Files.deleteIfExists(imageDir.resolve(PodTmpfs.FILE));
         return null;
@@ -389,13 +518,13 @@ public final class RuncRuntime implements ContainerRuntime {
       // always finds): the listing and its record cost ~1 ms, which the frozen pod need not wait for
       List<String> lines = new ArrayList<>(masks);
       lines.addAll(PodTmpfs.record(tmpfs, imageDir));
-      Files.writeString(Path.of(file), lines(lines));
+      CriuConfigFile.write(Path.of(file), lines(lines));
       return new DumpConfig(Path.of(file), pid, masks, tmpfs);
     } catch (IOException | RuntimeException e) {
       LOG.warn("masked mounts of {} not named external: {}", id, e.toString());
       try {
         // what an earlier dump wrote there would name mounts this dump's images say nothing of
-        Files.writeString(Path.of(file), "");
+        CriuConfigFile.write(Path.of(file), "");
       } catch (IOException ignored) {
         // CRIU then fails on the file, and the dump with it: rolled back like any failed dump
       }
@@ -431,19 +560,23 @@ public final class RuncRuntime implements ContainerRuntime {
       }
     }
     try {
-      Files.writeString(conf.file(), lines(lines));
+      CriuConfigFile.write(conf.file(), lines(lines));
     } catch (IOException e) {
       // CRIU would then take a changed tmpfs for external: the dump must not run on it
       throw new java.io.UncheckedIOException("cannot write the CRIU configuration of " + id, e);
     }
   }
 
+  /** The CRIU configuration a restore hands CRIU, and where ({@link MaskedMounts#ANNOTATION}). */
+  private record RestoreConfig(Path file, String content) {}
+
   /**
    * Before a restore: the bundle's annotation names its CRIU configuration (on this host: a
    * bundle moved here named its source's), which binds what the dump named external to this
-   * host's empty tmpfs, and which the restored container keeps for its next dump.
+   * host's empty tmpfs, and which the restored container keeps for its next dump. Null when
+   * there is nothing to write (a runtime without masked mounts, a bundle without the annotation).
    */
-  private void prepareRestore(Path bundle, Path imageDir) {
+  private RestoreConfig restoreConfig(Path bundle, Path imageDir) {
     try {
       if (masked == null) {
         if (Files.exists(imageDir.resolve(MaskedMounts.LIST_FILE)) || Files.exists(imageDir.resolve(PodTmpfs.FILE))) {
@@ -452,9 +585,9 @@ public final class RuncRuntime implements ContainerRuntime {
         }
         String file = OciConfig.load(bundle).annotationValue(MaskedMounts.ANNOTATION);
         if (file != null && Files.isDirectory(Path.of(file).getParent())) {
-          Files.writeString(Path.of(file), ""); // not what an agent wrote there for its own restores
+          return new RestoreConfig(Path.of(file), ""); // not what an agent wrote there for its own restores
         }
-        return;
+        return null;
       }
       Path file = bundle.resolve(MaskedMounts.CONFIG_FILE);
       OciConfig cfg = OciConfig.load(bundle);
@@ -463,7 +596,7 @@ public final class RuncRuntime implements ContainerRuntime {
       }
       List<String> lines = new ArrayList<>(masked.prepareRestore(imageDir));
       lines.addAll(PodTmpfs.prepareRestore(imageDir, tmpfsDir(bundle)));
-      Files.writeString(file, lines(lines));
+      return new RestoreConfig(file, lines(lines));
     } catch (IOException e) {
       throw new java.io.UncheckedIOException("cannot write the CRIU configuration of " + bundle, e);
     }

@@ -71,4 +71,37 @@ class MigrationFailureIT {
     assertThat(r.tcpConnectionPreserved).isTrue();
     TestLab.assertNothingLeft(lab);
   }
+
+  /**
+   * The target starts its restore ahead (runc and CRIU up to CRIU's configuration) while the
+   * identity is handed over; a hand-over that fails then must end that restore without letting
+   * CRIU run, and leave nothing of it: no container, process, cgroup or FIFO.
+   */
+  @Test
+  void aRestoreStartedAheadIsAbandonedWhenTheHandOverFailsAndTheSourceRunsOn() throws Exception {
+    TestLab.assumeUserfaultfd("hybrid is");
+    String lab = TestLab.newName();
+    MigrationReport r = new DemoRunner(lab, System.out, List.of("refuse-identity")).strategy("hybrid")
+        .afterMigration((l, c, rep) -> {
+          String targetLog = Files.readString(l.config().host("host-b").logFile());
+          assertThat(targetLog).as("the restore was started ahead").containsPattern("restore of pod redis made ready: .*restoreAhead");
+          assertThat(targetLog).contains("abandoned before CRIU ran").doesNotContain("restored pod");
+          assertThat(c.store().pod("redis").orElseThrow().host()).isEqualTo("host-a");
+          try (var a = l.client("host-a")) {
+            assertThat(a.pod("redis").running()).isTrue();
+          }
+          assertThat(Exec.run("runc", "list", "-q").stdout()).doesNotContain(lab + "-host-b-");
+          assertThat(Exec.run("pgrep", "-af", "criu").stdout()).doesNotContain("/" + lab + "/hosts/host-b/");
+          for (String hierarchy : List.of("freezer", "memory", "pids", "")) { // cgroup v1, and v2's one tree
+            assertThat(java.nio.file.Path.of("/sys/fs/cgroup", hierarchy, "ferry", lab + "-host-b", "redis-redis"))
+                .as("the restore's cgroup in /sys/fs/cgroup/" + hierarchy).doesNotExist();
+          }
+        })
+        .run();
+    DemoRunner.printSummary(r, System.out);
+    assertThat(r.outcome).isEqualTo("rolled-back");
+    assertThat(r.error).contains("refuses to take the identity");
+    TestLab.assertInvariants(r);
+    TestLab.assertNothingLeft(lab);
+  }
 }
