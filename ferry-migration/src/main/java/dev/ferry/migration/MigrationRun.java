@@ -206,6 +206,7 @@ final class MigrationRun {
    */
   RollbackResult rollback() {
     enterPhase(MigrationPhase.ROLLING_BACK, "undoing");
+    awaitPumpQuietly(); // its step's record must be final before the undoing reads it
     Map<String, String> done = store.steps(id);
     List<Step> steps = new ArrayList<>(steps());
     java.util.Collections.reverse(steps);
@@ -451,8 +452,8 @@ final class MigrationRun {
    * starts it and restores at once.
    */
   private void pump() {
-    if (!pumped || pumpStarted) {
-      return; // pre-copy without userfaultfd on the target: the recipes went with the images; or done during the transfer
+    if (!pumped || pumpAlongside != null) {
+      return; // pre-copy without userfaultfd on the target: the recipes went with the images; or started with the transfer
     }
     countPumped(startPump());
   }
@@ -505,40 +506,61 @@ final class MigrationRun {
   /**
    * Sends the frozen round (the page pump starting beside it, when there is one). The identity
    * hand-over comes only after the transfer: a target that dies mid-transfer must not leave the
-   * identity in doubt, or the source could not be resumed.
+   * identity in doubt, or the source could not be resumed. The pump is not waited for here but
+   * just before the restore ({@link #awaitPump}): the target readies its restore and the
+   * identity is handed over meanwhile (the pump's start, with its two TLS handshakes, often ended
+   * after the images had arrived, and held both back).
    */
   private void transfer() throws Exception {
-    List<CompletableFuture<Void>> alongside = new ArrayList<>();
-    Pumped[] pumpedAlongside = {null};
     if (pumped) {
       // the pump reads the frozen memory and the source's own images only: it need not wait
       // for the images to reach the target (pre-copy's frozen pages, hybrid's start)
-      alongside.add(CompletableFuture.runAsync(() -> {
-        recorded("pump", () -> pumpedAlongside[0] = startPump());
-        pumpStarted = true;
-      }));
+      pumpAlongside = CompletableFuture.supplyAsync(() -> {
+        Pumped[] p = {null};
+        recorded("pump", () -> p[0] = startPump());
+        return p[0];
+      });
     }
     try {
       sendFrozenRound();
     } catch (Exception e) {
-      for (CompletableFuture<Void> f : alongside) {
-        try {
-          f.join(); // a rollback must know what the others did; the transfer's failure is the one to report
-        } catch (java.util.concurrent.CompletionException ignored) {
-          // failed too: the same cause, most likely
-        }
-      }
+      awaitPumpQuietly(); // a rollback must know what it did; the transfer's failure is the one to report
       throw e;
     }
-    for (CompletableFuture<Void> f : alongside) {
+  }
+
+  /** The page pump started beside the frozen round ({@link #transfer}); null when there is none. */
+  private volatile CompletableFuture<Pumped> pumpAlongside;
+
+  /**
+   * Waits for the pump started beside the transfer and adds its figures to the report. Before
+   * the restore: a hybrid restore faults on pages at once, and a pre-copy restore needs every
+   * page on the target. A failed pump fails its own step (recorded as such).
+   */
+  private void awaitPump() throws Exception {
+    CompletableFuture<Pumped> f = pumpAlongside;
+    if (f == null || pumpCounted) {
+      return;
+    }
+    try {
+      countPumped(f.join());
+      pumpCounted = true;
+    } catch (java.util.concurrent.CompletionException e) {
+      throw e.getCause() instanceof Exception ex ? ex : e;
+    }
+  }
+
+  private boolean pumpCounted;
+
+  /** For a rollback: lets a pump started beside the transfer end first, whatever its outcome. */
+  private void awaitPumpQuietly() {
+    CompletableFuture<Pumped> f = pumpAlongside;
+    if (f != null) {
       try {
         f.join();
-      } catch (java.util.concurrent.CompletionException e) {
-        throw e.getCause() instanceof Exception ex ? ex : e;
+      } catch (java.util.concurrent.CompletionException ignored) {
+        // failed too: the same cause, most likely
       }
-    }
-    if (pumpedAlongside[0] != null) {
-      countPumped(pumpedAlongside[0]); // after the transfer's own figures, which it adds to
     }
   }
 
@@ -641,9 +663,6 @@ final class MigrationRun {
     }
   }
 
-  /** Set once {@link #transfer} ran the pump alongside the images. */
-  private volatile boolean pumpStarted;
-
   /** Set once the target took the identity in {@link #handOverIdentity}. */
   private boolean identityTaken;
 
@@ -694,7 +713,12 @@ final class MigrationRun {
   private void restore() throws Exception {
     long start = now();
     restoreStart = start;
+    if (pumpAlongside != null) {
+      awaitPump();
+      report.frozenBreakdownMs.put("restore.pumpWait", now() - start);
+    }
     if (restorePrepared != null) {
+      long waitFrom = now();
       JsonNode ready;
       try {
         ready = restorePrepared.get(2, TimeUnit.MINUTES);
@@ -702,7 +726,7 @@ final class MigrationRun {
         throw e.getCause() instanceof Exception ex ? ex : e;
       }
       putLaps("prepareRestore", ready);
-      report.frozenBreakdownMs.put("restore.preparedWait", now() - start);
+      report.frozenBreakdownMs.put("restore.preparedWait", now() - waitFrom);
     }
     Map<String, Object> body = new java.util.HashMap<>(Map.of("pod", pod.name()));
     if (postCopy()) {
