@@ -40,6 +40,12 @@ public final class SourceRole {
   private final Map<String, TransferProgress> transfers = new ConcurrentHashMap<>();
   /** What the target holds from a migration's earlier round, to send only what changed since. */
   private final Map<String, Map<String, ImageSender.FileStamp>> sent = new ConcurrentHashMap<>();
+  /**
+   * By migration: the files the pod's processes had mapped shared and writable when it was
+   * checkpointed, which the frozen round sends whatever their times say ({@link
+   * dev.ferry.runtime.SharedMappings}).
+   */
+  private final Map<String, java.util.Set<Object>> mappedForWriting = new ConcurrentHashMap<>();
   /** The connections of each migration's transfer under way (one per stream), which a cancel cuts. */
   private final Map<String, Set<Socket>> sockets = new ConcurrentHashMap<>();
   private final dev.ferry.transfer.RateLimiter hostCap;
@@ -145,6 +151,7 @@ public final class SourceRole {
     if (pod.spec().runsc()) {
       cutOffAndDrainRunsc(pod);
     }
+    rememberFilesMappedForWriting(migrationId, pod);
     for (ContainerSpec c : pod.spec().containers()) {
       Path img = images(migrationId, c.name());
       pods.runtimeFor(pod.spec()).checkpoint(pods.containerId(podName, c.name()), img, work(migrationId, "dump", c.name()));
@@ -154,6 +161,22 @@ public final class SourceRole {
     long ms = (System.nanoTime() - t0) / 1_000_000;
     LOG.info("checkpointed pod {} in {} ms, {} bytes of images", podName, ms, bytes);
     return Map.of("checkpointMs", ms, "imageBytes", bytes);
+  }
+
+  /**
+   * Just before the freeze (outside the frozen window: ~1 ms of /proc reads): a mapping made in
+   * the instant between here and the freeze stamps the file at its first write anyway.
+   */
+  private void rememberFilesMappedForWriting(String migrationId, LocalPod pod) {
+    java.util.Set<Object> keys = new java.util.HashSet<>();
+    for (ContainerSpec c : pod.spec().containers()) {
+      keys.addAll(pods.runtimeFor(pod.spec()).filesMappedForWriting(pods.containerId(pod.name(), c.name())));
+    }
+    mappedForWriting.put(migrationId, keys);
+    if (!keys.isEmpty()) {
+      LOG.info("pod {}: {} file(s) mapped shared and writable, sent again in the frozen round whatever their times",
+          pod.name(), keys.size());
+    }
   }
 
   /**
@@ -258,6 +281,7 @@ public final class SourceRole {
     }
     ContainerSpec c = pod.spec().containers().get(0);
     frozenPids.put(migrationId, pidsOf(pods.runtime().state(pods.containerId(podName, c.name())).pid()));
+    rememberFilesMappedForWriting(migrationId, pod);
     // with TLS, CRIU's page server (plain TCP) is reached through this host's relay only (or,
     // where the pump takes the pages, by this agent alone, to end the dump); so it is in clear
     // under a bandwidth cap, which the relay holds its pages to
@@ -699,8 +723,10 @@ public final class SourceRole {
     long keptPages = 0;
     long literalPages = 0;
     Map<String, SourcePages> precopied = precopies.getOrDefault(migrationId, Map.of());
+    java.util.Set<Object> mapped = mappedForWriting.getOrDefault(migrationId, java.util.Set.of());
     for (ContainerSpec c : pod.spec().containers()) {
-      sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name()));
+      sources.add(new TransferSource(pods.store().bundle(podName, c.name()), "bundles/" + c.name(), java.util.Set.of(),
+          mapped));
       SourcePages pages = precopied.get(c.name());
       java.util.Set<String> skip = java.util.Set.of();
       // after a lazy dump the memory goes through the page pump; the images hold no pages to compare
@@ -1060,6 +1086,7 @@ public final class SourceRole {
     MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     transfers.remove(migrationId);
     sent.remove(migrationId);
+    mappedForWriting.remove(migrationId);
     precopies.remove(migrationId);
     LOG.info("pod {} resumed on the source", podName);
   }
@@ -1232,6 +1259,7 @@ public final class SourceRole {
     MigrationDirs.remove(migrationsDir.resolve(migrationId), pods.host());
     transfers.remove(migrationId);
     sent.remove(migrationId);
+    mappedForWriting.remove(migrationId);
     precopies.remove(migrationId);
   }
 

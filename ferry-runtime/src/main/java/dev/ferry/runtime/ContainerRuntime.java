@@ -51,6 +51,15 @@ public interface ContainerRuntime {
   void restoreLazy(String id, Path bundle, Path imageDir, Path workDir);
 
   /**
+   * The files the container's processes have mapped shared and writable ({@link SharedMappings}),
+   * by file key: a copy that goes by size and times must copy them again. Empty where the
+   * runtime cannot tell (the processes live inside a sandbox kernel).
+   */
+  default java.util.Set<Object> filesMappedForWriting(String id) {
+    return java.util.Set.of();
+  }
+
+  /**
    * Starts {@link #restore} ({@code lazy}: {@link #restoreLazy}) ahead: the images and bundle
    * are complete, but the restore must not run before {@link PendingRestore#go} (on a migration's
    * target, the pod's link is not up yet, which CRIU needs to rebuild its TCP connections). This

@@ -230,6 +230,24 @@ public final class RuncRuntime implements ContainerRuntime {
     }
   }
 
+  @Override
+  public java.util.Set<Object> filesMappedForWriting(String id) {
+    java.util.Set<Long> pids = new java.util.HashSet<>();
+    try {
+      JsonNode paths = runcStateFile(id).path("cgroup_paths");
+      String dir = paths.path("freezer").asText(paths.path("").asText("")); // cgroup v1, or v2's one tree
+      if (!dir.isEmpty()) {
+        for (String pid : Files.readAllLines(Path.of(dir, "cgroup.procs"))) {
+          pids.add(Long.parseLong(pid.strip()));
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("files mapped for writing by {} not found ({}): only files whose times changed are copied again", id,
+          e.toString());
+    }
+    return SharedMappings.writableFiles(pids);
+  }
+
   /** The processes tracing a task of container {@code id} (from its freezer cgroup's task list). */
   private static java.util.Set<Long> tracersOf(String id) {
     java.util.Set<Long> tracers = new java.util.HashSet<>();

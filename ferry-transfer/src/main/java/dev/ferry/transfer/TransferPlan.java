@@ -34,7 +34,7 @@ final class TransferPlan {
 
   /**
    * Lists {@code sources}; with a {@code baseline} (what an earlier round delivered), only files
-   * whose size or times differ, and the deletions since.
+   * whose size or times differ or that a source always sends, and the deletions since.
    */
   static TransferPlan of(List<TransferSource> sources, Map<String, ImageSender.FileStamp> baseline) throws IOException {
     TransferPlan plan = new TransferPlan(baseline != null);
@@ -52,9 +52,10 @@ final class TransferPlan {
           } else if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
             kind = TransferProtocol.DIR;
           } else if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-            ImageSender.FileStamp stamp = stamp(p);
+            Map<String, Object> a = Files.readAttributes(p, STAMP_ATTRIBUTES, LinkOption.NOFOLLOW_LINKS);
+            ImageSender.FileStamp stamp = stamp(a);
             plan.now.put(rel, stamp);
-            if (baseline != null && stamp.equals(baseline.get(rel))) {
+            if (baseline != null && stamp.equals(baseline.get(rel)) && !src.alwaysSend().contains(a.get("fileKey"))) {
               continue; // the receiver has this very file from an earlier round
             }
             kind = TransferProtocol.FILE;
@@ -76,8 +77,10 @@ final class TransferPlan {
     return plan;
   }
 
-  private static ImageSender.FileStamp stamp(Path p) throws IOException {
-    Map<String, Object> a = Files.readAttributes(p, "unix:size,lastModifiedTime,ctime", LinkOption.NOFOLLOW_LINKS);
+  /** A file's stamp and its key ({@link TransferSource#alwaysSend}), read in one call. */
+  private static final String STAMP_ATTRIBUTES = "unix:size,lastModifiedTime,ctime,fileKey";
+
+  private static ImageSender.FileStamp stamp(Map<String, Object> a) {
     return new ImageSender.FileStamp((Long) a.get("size"), ((FileTime) a.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS),
         ((FileTime) a.get("ctime")).to(TimeUnit.NANOSECONDS));
   }

@@ -46,6 +46,11 @@ class ImageTransferTest {
    */
   private Outcome loopback(ImageSender sender, Path src, String as, Path dst, Map<String, ImageSender.FileStamp> baseline,
       TransferProgress progress) throws Exception {
+    return loopback(sender, new TransferSource(src, as), dst, baseline, progress);
+  }
+
+  private Outcome loopback(ImageSender sender, TransferSource source, Path dst,
+      Map<String, ImageSender.FileStamp> baseline, TransferProgress progress) throws Exception {
     try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
         try (Socket s = server.accept()) {
@@ -57,8 +62,7 @@ class ImageTransferTest {
       Map<String, ImageSender.FileStamp> sent = null;
       long t0 = System.nanoTime();
       try (Socket c = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort())) {
-        sent = sender.send("m-1", List.of(new TransferSource(src, as)), baseline, c.getOutputStream(), c.getInputStream(),
-            progress);
+        sent = sender.send("m-1", List.of(source), baseline, c.getOutputStream(), c.getInputStream(), progress);
       } catch (IOException e) {
         received.completeExceptionally(e);
       }
@@ -107,6 +111,45 @@ class ImageTransferTest {
     assertThat(dst.resolve("bundles/app/empty")).doesNotExist();
     assertThat(Files.readAllBytes(dst.resolve("bundles/app/rootfs/bin/app")))
         .isEqualTo(Files.readAllBytes(src.resolve("rootfs/bin/app")));
+  }
+
+  /**
+   * A write through a shared mapping to a page already dirty leaves the file's times alone: the
+   * second round finds it unchanged by its stamp, and only a source that names it (a file the
+   * pod had mapped shared and writable) sends it again.
+   */
+  @Test
+  void aFileWrittenThroughASharedMappingAfterTheFirstRoundArrivesWhenNamed() throws Exception {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Path db = src.resolve("data.db");
+    Files.write(db, new byte[8192]);
+    Path dst = tmp.resolve("dst");
+    try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(db, java.nio.file.StandardOpenOption.READ,
+        java.nio.file.StandardOpenOption.WRITE)) {
+      java.nio.MappedByteBuffer map = ch.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, 8192); // MAP_SHARED
+      map.put(0, "v1".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      Thread.sleep(20);
+      var baseline = roundTrip(src, dst, null, new TransferProgress());
+      Object stampBefore = Files.readAttributes(db, "unix:lastModifiedTime,ctime,size");
+      Thread.sleep(20);
+      map.put(0, "v2".getBytes(java.nio.charset.StandardCharsets.US_ASCII)); // same page, already dirty
+      org.junit.jupiter.api.Assumptions.assumeTrue(
+          stampBefore.equals(Files.readAttributes(db, "unix:lastModifiedTime,ctime,size")),
+          "this file system stamped a write to a dirty shared page: nothing to miss here");
+
+      TransferProgress byTimes = new TransferProgress();
+      roundTrip(src, dst, baseline, byTimes);
+      assertThat(byTimes.files()).as("by size and times the file looks unchanged").isZero();
+      assertThat(Files.readString(dst.resolve("bundles/app/data.db")).substring(0, 2)).isEqualTo("v1");
+
+      Object key = Files.readAttributes(db, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+      TransferProgress named = new TransferProgress();
+      Outcome o = loopback(new ImageSender(false), new TransferSource(src, "bundles/app", java.util.Set.of(),
+          java.util.Set.of(key)), dst, baseline, named);
+      o.received().get();
+      assertThat(named.files()).isEqualTo(1);
+      assertThat(Files.readString(dst.resolve("bundles/app/data.db")).substring(0, 2)).isEqualTo("v2");
+    }
   }
 
   @Test
