@@ -326,8 +326,10 @@ public final class RuncRuntime implements ContainerRuntime {
    * the configuration file the container's annotation names when it takes runc's request, and
    * that file is a FIFO with nothing in it until then ({@link CriuConfigFile#gate}). runc's own
    * start, its CRIU version check (a CRIU of its own), the container's cgroups and CRIU's start
-   * (~15-25 ms here, of a ~75 ms restore) are then done before the restore's moment. Only for an
-   * agent's runtime, whose restores always have that file; others restore at {@code go}.
+   * (~15-25 ms here, of a ~75 ms restore) are then done before the restore's moment, beside
+   * whatever the caller does meanwhile (on 2 busy CPUs that overlap did not shorten a migration's
+   * frozen window: README, "Known limits"). Only for an agent's runtime, whose restores always
+   * have that file; others restore at {@code go}.
    */
   @Override
   public PendingRestore startRestore(String id, Path bundle, Path imageDir, Path workDir, boolean lazy) {
