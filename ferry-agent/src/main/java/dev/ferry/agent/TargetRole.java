@@ -540,7 +540,6 @@ public final class TargetRole {
         prepareUnlock(migrationId, net);
       }
       laps.lap("sandbox");
-      // take-identity left only incoming traffic locked (a reply frozen in a socket leaves at once)
       for (ContainerSpec c : pod.spec().containers()) {
         Path bundle = pods.store().bundle(podName, c.name());
         move(in.resolve("bundles").resolve(c.name()), bundle);
@@ -603,6 +602,10 @@ public final class TargetRole {
       bringRunscOnline(net, pod.spec().identity().ip());
     }
     laps.lap("unlock");
+    if (!pod.spec().runsc()) {
+      sendWhatSocketsHold(pod);
+      laps.lap("kick");
+    }
     pods.store().save(new LocalPod(pod.spec(), "running", null, false));
     laps.lap("record");
     // off the frozen path: a second announcement, and the images are no longer needed
@@ -620,6 +623,26 @@ public final class TargetRole {
     resumable.forget(migrationId);
     LOG.info("pod {} committed on this host: {}", podName, laps.asMap());
     return Map.of("committed", true, "laps", laps.asMap());
+  }
+
+  /**
+   * Right after the unlock: what a restored socket holds to send (a reply to a request the pod
+   * read before it froze, written once the tree ran, while outgoing traffic was still locked)
+   * leaves now instead of at the socket's probe timer (200 ms or more): {@code TCP_REPAIR} off,
+   * set on each socket of the pod's processes ({@link dev.ferry.runtime.ForeignSockets}), sends a
+   * window probe, and the client's answer to it lets the socket send what it holds (~0.5 ms for
+   * a pod of a few sockets). Best effort: a socket left out sends at its own timer.
+   */
+  private void sendWhatSocketsHold(LocalPod pod) {
+    for (ContainerSpec c : pod.spec().containers()) {
+      for (long pid : pods.runtime().processes(pods.containerId(pod.name(), c.name()))) {
+        try {
+          dev.ferry.runtime.ForeignSockets.releaseRepair(pid);
+        } catch (IOException | RuntimeException e) {
+          LOG.warn("sockets of pid {} of pod {} not prompted after the unlock: {}", pid, pod.name(), e.getMessage());
+        }
+      }
+    }
   }
 
   /**

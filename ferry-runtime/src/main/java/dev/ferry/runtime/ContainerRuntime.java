@@ -50,6 +50,12 @@ public interface ContainerRuntime {
   /** Post-copy, target side: restores without memory; pages come through the page client in {@code workDir}. */
   void restoreLazy(String id, Path bundle, Path imageDir, Path workDir);
 
+  /** The container's processes (host pids): its init process where the runtime cannot tell more. */
+  default java.util.Set<Long> processes(String id) {
+    ContainerStatus st = state(id);
+    return st.running() ? java.util.Set.of(st.pid()) : java.util.Set.of();
+  }
+
   /**
    * The files the container's processes have mapped shared and writable ({@link SharedMappings}),
    * by file key: a copy that goes by size and times must copy them again. Empty where the

@@ -79,14 +79,16 @@ public final class PodNetwork {
 
   /**
    * Readies the pod's MAC and IP on eth0 with the link down, behind a lock that drops what comes
-   * in but lets the sandbox send (as {@link #unlockOutput()}), all in one process: while the
-   * link is down the sandbox answers for nothing, so this may run while the source still holds
-   * the address. {@link #linkSwitch()}'s {@code up()} then takes the address in one system call.
-   * A restore needs exactly that lock: a reply frozen in a restored socket leaves at once,
-   * nothing reaches a socket not yet restored.
+   * in and what goes out, all in one process: while the link is down the sandbox answers for
+   * nothing, so this may run while the source still holds the address. {@link #linkSwitch()}'s
+   * {@code up()} then takes the address in one system call. Nothing reaches a socket not yet
+   * restored (which would answer with a reset), and nothing leaves a restored one before the
+   * commit opens both ways at once: a reply sent earlier (to a request the pod read before it
+   * froze) made its client send its next request into the incoming lock, where it waited for
+   * TCP's retransmission timer (~225 ms) after the opening.
    */
   public void stageIdentity(String ip, int prefixLength, String mac) {
-    String rules = lockRules(true, false).replace("\n", "\\n");
+    String rules = lockRules(true, true).replace("\n", "\\n");
     Exec.checked(Netns.in(netns, "sh", "-c", "printf '" + rules + "' | iptables-restore -w --noflush && "
         + identityCommands(ip, prefixLength, mac, false)));
   }
@@ -213,15 +215,6 @@ public final class PodNetwork {
         // closed already
       }
     }
-  }
-
-  /**
-   * Lets the sandbox send again while still dropping what comes in: a process tree restored
-   * now can send at once (a reply frozen in its socket), while nothing reaches a socket that
-   * is not restored yet (which would answer with a reset).
-   */
-  public void unlockOutput() {
-    setLock(true, false);
   }
 
   /**

@@ -232,20 +232,38 @@ public final class RuncRuntime implements ContainerRuntime {
 
   @Override
   public java.util.Set<Object> filesMappedForWriting(String id) {
-    java.util.Set<Long> pids = new java.util.HashSet<>();
     try {
-      JsonNode paths = runcStateFile(id).path("cgroup_paths");
-      String dir = paths.path("freezer").asText(paths.path("").asText("")); // cgroup v1, or v2's one tree
-      if (!dir.isEmpty()) {
-        for (String pid : Files.readAllLines(Path.of(dir, "cgroup.procs"))) {
-          pids.add(Long.parseLong(pid.strip()));
-        }
-      }
+      return SharedMappings.writableFiles(cgroupProcesses(id));
     } catch (IOException | RuntimeException e) {
       LOG.warn("files mapped for writing by {} not found ({}): only files whose times changed are copied again", id,
           e.toString());
+      return java.util.Set.of();
     }
-    return SharedMappings.writableFiles(pids);
+  }
+
+  @Override
+  public java.util.Set<Long> processes(String id) {
+    try {
+      return cgroupProcesses(id);
+    } catch (IOException | RuntimeException e) {
+      return ContainerRuntime.super.processes(id);
+    }
+  }
+
+  /** The processes in the container's cgroup (cgroup v1's freezer, or v2's one tree), from runc's state. */
+  private static java.util.Set<Long> cgroupProcesses(String id) throws IOException {
+    java.util.Set<Long> pids = new java.util.HashSet<>();
+    JsonNode paths = runcStateFile(id).path("cgroup_paths");
+    String dir = paths.path("freezer").asText(paths.path("").asText(""));
+    if (dir.isEmpty()) {
+      throw new IOException("runc's state of " + id + " names no freezer or unified cgroup");
+    }
+    for (String pid : Files.readAllLines(Path.of(dir, "cgroup.procs"))) {
+      if (!pid.isBlank()) {
+        pids.add(Long.parseLong(pid.strip()));
+      }
+    }
+    return pids;
   }
 
   /** The processes tracing a task of container {@code id} (from its freezer cgroup's task list). */
