@@ -432,19 +432,30 @@ public final class RuncRuntime implements ContainerRuntime {
     }
 
     /**
-     * Kills what runc started (CRIU, waiting for its configuration): runc then fails the
-     * restore and removes the container's state and cgroups itself, as after any CRIU failure.
+     * Kills what runc started until runc itself ends: its CRIU waiting for its configuration,
+     * or, when the restore is abandoned that early, the CRIU of its version check and then
+     * whatever it starts next. runc then fails the restore and removes the container's state and
+     * cgroups itself, as after any CRIU failure. (Killing runc instead would leave its CRIU
+     * orphaned, with runc's request already in its socket.)
      */
     private void stop() {
-      long killed = runc.descendants().filter(ProcessHandle::destroyForcibly).count();
+      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      long killed = 0;
       try {
-        if (!runc.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
-          runc.destroyForcibly(); // its state directory is then removed with the container (destroy)
-          runc.waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
-          LOG.warn("restore of {} started ahead: runc did not end within 10 s of its CRIU's; killed", id);
-        } else {
-          LOG.info("restore of {} started ahead abandoned before CRIU ran ({} process(es) of CRIU killed, runc exit {})",
-              id, killed, runc.exitValue());
+        while (true) {
+          killed += runc.descendants().filter(ProcessHandle::destroyForcibly).count();
+          if (runc.waitFor(50, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            LOG.info("restore of {} started ahead abandoned before CRIU ran ({} process(es) of CRIU killed, runc exit {})",
+                id, killed, runc.exitValue());
+            return;
+          }
+          if (System.nanoTime() > deadline) {
+            runc.destroyForcibly(); // its state directory is then removed with the container (destroy)
+            runc.waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+            runc.descendants().forEach(ProcessHandle::destroyForcibly);
+            LOG.warn("restore of {} started ahead: runc did not end within 10 s of its CRIU's; killed", id);
+            return;
+          }
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
