@@ -380,7 +380,7 @@ public final class TargetRole {
     Prepared prepared = readyRestore(migrationId, pod, null, ferryPages, laps);
     if (lazy != null && !pod.spec().runsc() && pod.spec().containers().size() == 1) {
       ContainerSpec c = pod.spec().containers().get(0);
-      Path images = migrationsDir.resolve(migrationId).resolve("incoming").resolve("images").resolve(c.name());
+      Path images = incomingImages(migrationId, c);
       try {
         PendingRestore pending = pods.runtime().startRestore(pods.containerId(podName, c.name()),
             pods.store().bundle(podName, c.name()), images, restoreWork(migrationId, c), lazy);
@@ -488,7 +488,7 @@ public final class TargetRole {
       String from, boolean ferryPages) {
     boolean relayed = !ferryPages && tls.secure();
     ContainerSpec c = pod.spec().containers().get(0);
-    Path images = migrationsDir.resolve(migrationId).resolve("incoming").resolve("images").resolve(c.name());
+    Path images = incomingImages(migrationId, c);
     return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
       try {
         String server = relayed ? pageDaemon.relayToPeer(migrationId, from) : from;
@@ -569,6 +569,11 @@ public final class TargetRole {
         pageClient.thenAccept(PostCopy.PageClient::kill); // never to be used
       }
     }
+  }
+
+  /** Where a container's checkpoint images arrive. */
+  private Path incomingImages(String migrationId, ContainerSpec c) {
+    return migrationsDir.resolve(migrationId).resolve("incoming").resolve("images").resolve(c.name());
   }
 
   private Path restoreWork(String migrationId, ContainerSpec c) {

@@ -253,8 +253,7 @@ public final class RuncRuntime implements ContainerRuntime {
   /** The processes in the container's cgroup (cgroup v1's freezer, or v2's one tree), from runc's state. */
   private static java.util.Set<Long> cgroupProcesses(String id) throws IOException {
     java.util.Set<Long> pids = new java.util.HashSet<>();
-    JsonNode paths = runcStateFile(id).path("cgroup_paths");
-    String dir = paths.path("freezer").asText(paths.path("").asText(""));
+    String dir = CriuDumpCommand.freezerCgroup(runcStateFile(id).path("cgroup_paths"));
     if (dir.isEmpty()) {
       throw new IOException("runc's state of " + id + " names no freezer or unified cgroup");
     }
